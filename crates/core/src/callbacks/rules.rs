@@ -1,0 +1,254 @@
+//! The combination rules of `SYNAPSE.md` §3.0, each written once: how the answers of the
+//! modules implementing one callback combine, in YAML order.
+
+use std::{
+    collections::{HashMap, HashSet},
+    ops::ControlFlow,
+};
+
+use crate::{
+    callbacks::{
+        outcome::{EventAllowed, InterestedUsers, RegistrationBehaviour, SpamCheck},
+        CallbackSpec,
+    },
+    error::MatrixError,
+    types::{JsonObject, OwnedUserId, UserPresenceState},
+};
+
+/// What an `on_error: deny` module counts as answering when its callback fails.
+pub enum Forced<V> {
+    /// This answer, folded like a real one.
+    Value(V),
+    /// The request fails with the callback's failure error.
+    Fail,
+    /// The module is skipped (rules where "deny" has no meaning).
+    Skip,
+}
+
+/// A combination rule: folds module answers in order; `Break` ends the chain early.
+pub trait Rule {
+    /// What one module answers.
+    type Value;
+    /// What the chain answers.
+    type Output;
+    /// The running state, starting at its default.
+    type State: Default;
+    /// Folds one module's answer.
+    fn fold(
+        state: &mut Self::State,
+        value: Self::Value,
+        spec: &CallbackSpec,
+    ) -> ControlFlow<Result<Self::Output, MatrixError>>;
+    /// The chain's answer when no module stopped it.
+    fn finish(state: Self::State) -> Self::Output;
+    /// The answer a failing `on_error: deny` module stands for.
+    fn forced_deny() -> Forced<Self::Value>;
+}
+
+/// FIRST-DENY over [`SpamCheck`]: the first non-`NOT_SPAM` answer is the client's error.
+pub enum FirstDeny {}
+
+impl Rule for FirstDeny {
+    type Value = SpamCheck;
+    type Output = ();
+    type State = ();
+    fn fold(_: &mut (), value: SpamCheck, spec: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
+        match value.into_error(&spec.deny) {
+            None => ControlFlow::Continue(()),
+            Some(error) => ControlFlow::Break(Err(error)),
+        }
+    }
+    fn finish((): ()) {}
+    fn forced_deny() -> Forced<SpamCheck> {
+        Forced::Value(SpamCheck::Deny(crate::ErrCode::FORBIDDEN))
+    }
+}
+
+/// FIRST-DENY over booleans (third-party-rules checks): the first `false` denies.
+pub enum FirstFalse {}
+
+impl Rule for FirstFalse {
+    type Value = bool;
+    type Output = ();
+    type State = ();
+    fn fold(_: &mut (), allowed: bool, spec: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
+        if allowed {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(Err(spec.deny.error()))
+        }
+    }
+    fn finish((): ()) {}
+    fn forced_deny() -> Forced<bool> {
+        Forced::Value(false)
+    }
+}
+
+/// FIRST-TRUTHY over booleans (`check_username_for_spam`, `should_drop_federated_event`):
+/// the first `true` wins and is the answer.
+pub enum FirstTrue {}
+
+impl Rule for FirstTrue {
+    type Value = bool;
+    type Output = bool;
+    type State = ();
+    fn fold(_: &mut (), flagged: bool, _: &CallbackSpec) -> ControlFlow<Result<bool, MatrixError>> {
+        if flagged {
+            ControlFlow::Break(Ok(true))
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+    fn finish((): ()) -> bool {
+        false
+    }
+    fn forced_deny() -> Forced<bool> {
+        Forced::Value(true)
+    }
+}
+
+/// FIRST-NON-ALLOW over [`RegistrationBehaviour`]: `DENY` is the error (429 `M_UNKNOWN`),
+/// `SHADOW_BAN` is the answer.
+pub enum FirstNonAllow {}
+
+impl Rule for FirstNonAllow {
+    type Value = RegistrationBehaviour;
+    type Output = RegistrationBehaviour;
+    type State = ();
+    fn fold(
+        _: &mut (),
+        value: RegistrationBehaviour,
+        spec: &CallbackSpec,
+    ) -> ControlFlow<Result<RegistrationBehaviour, MatrixError>> {
+        match value {
+            RegistrationBehaviour::Allow => ControlFlow::Continue(()),
+            RegistrationBehaviour::ShadowBan => ControlFlow::Break(Ok(RegistrationBehaviour::ShadowBan)),
+            RegistrationBehaviour::Deny => ControlFlow::Break(Err(spec.deny.error())),
+        }
+    }
+    fn finish((): ()) -> RegistrationBehaviour {
+        RegistrationBehaviour::Allow
+    }
+    fn forced_deny() -> Forced<RegistrationBehaviour> {
+        Forced::Value(RegistrationBehaviour::Deny)
+    }
+}
+
+/// `check_event_allowed`: the first deny or the first replacement ends the chain.
+pub enum FirstDenyOrReplace {}
+
+impl Rule for FirstDenyOrReplace {
+    type Value = EventAllowed;
+    type Output = Option<JsonObject>;
+    type State = ();
+    fn fold(
+        _: &mut (),
+        value: EventAllowed,
+        spec: &CallbackSpec,
+    ) -> ControlFlow<Result<Option<JsonObject>, MatrixError>> {
+        match value {
+            EventAllowed::Allow => ControlFlow::Continue(()),
+            EventAllowed::Deny => ControlFlow::Break(Err(spec.deny.error())),
+            EventAllowed::Replace(event) => ControlFlow::Break(Ok(Some(event))),
+        }
+    }
+    fn finish((): ()) -> Option<JsonObject> {
+        None
+    }
+    fn forced_deny() -> Forced<EventAllowed> {
+        Forced::Value(EventAllowed::Deny)
+    }
+}
+
+/// FIRST-VALUE (`is_user_expired`): the first `Some` decides; later modules are not asked.
+pub enum FirstValue {}
+
+impl Rule for FirstValue {
+    type Value = Option<bool>;
+    type Output = Option<bool>;
+    type State = ();
+    fn fold(_: &mut (), value: Option<bool>, _: &CallbackSpec) -> ControlFlow<Result<Option<bool>, MatrixError>> {
+        match value {
+            Some(decided) => ControlFlow::Break(Ok(Some(decided))),
+            None => ControlFlow::Continue(()),
+        }
+    }
+    fn finish((): ()) -> Option<bool> {
+        None
+    }
+    fn forced_deny() -> Forced<Option<bool>> {
+        Forced::Value(Some(true))
+    }
+}
+
+/// ALL (notifications): every module is called in order; answers are ignored.
+pub enum All {}
+
+impl Rule for All {
+    type Value = ();
+    type Output = ();
+    type State = ();
+    fn fold((): &mut (), (): (), _: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
+        ControlFlow::Continue(())
+    }
+    fn finish((): ()) {}
+    fn forced_deny() -> Forced<()> {
+        Forced::Fail
+    }
+}
+
+/// UNION (`get_users_for_states`): every module's map is merged per user by set union.
+pub enum UnionByUser {}
+
+/// Presence updates routed to each user.
+pub type PresenceRouting = HashMap<OwnedUserId, HashSet<UserPresenceState>>;
+
+impl Rule for UnionByUser {
+    type Value = PresenceRouting;
+    type Output = PresenceRouting;
+    type State = PresenceRouting;
+    fn fold(
+        state: &mut PresenceRouting,
+        value: PresenceRouting,
+        _: &CallbackSpec,
+    ) -> ControlFlow<Result<PresenceRouting, MatrixError>> {
+        for (user, updates) in value {
+            state.entry(user).or_default().extend(updates);
+        }
+        ControlFlow::Continue(())
+    }
+    fn finish(state: PresenceRouting) -> PresenceRouting {
+        state
+    }
+    fn forced_deny() -> Forced<PresenceRouting> {
+        Forced::Skip
+    }
+}
+
+/// UNION (`get_interested_users`): sets are merged; the first `All` short-circuits.
+pub enum UnionUsers {}
+
+impl Rule for UnionUsers {
+    type Value = InterestedUsers;
+    type Output = InterestedUsers;
+    type State = HashSet<OwnedUserId>;
+    fn fold(
+        state: &mut HashSet<OwnedUserId>,
+        value: InterestedUsers,
+        _: &CallbackSpec,
+    ) -> ControlFlow<Result<InterestedUsers, MatrixError>> {
+        match value {
+            InterestedUsers::All => ControlFlow::Break(Ok(InterestedUsers::All)),
+            InterestedUsers::Users(users) => {
+                state.extend(users);
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    fn finish(state: HashSet<OwnedUserId>) -> InterestedUsers {
+        InterestedUsers::Users(state)
+    }
+    fn forced_deny() -> Forced<InterestedUsers> {
+        Forced::Skip
+    }
+}

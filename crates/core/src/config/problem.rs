@@ -1,0 +1,86 @@
+//! Config problems as a person reads them: `file:line:column: key.path: what to do`.
+
+use std::fmt;
+
+use super::{locate, yaml};
+
+/// One problem in a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Key path, e.g. `modules[2].config.evil_users[1]`.
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    /// A problem whose position is found from its key path in the document.
+    pub fn located(document: &str, path: &str, message: &str) -> Self {
+        let position = locate::find(document, path);
+        Self {
+            path: path.to_owned(),
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+            message: message.to_owned(),
+        }
+    }
+
+    /// A problem with no position.
+    pub fn unlocated(path: &str, message: &str) -> Self {
+        Self { path: path.to_owned(), line: None, column: None, message: message.to_owned() }
+    }
+
+    /// A problem from a serde_yaml error at a tracked path.
+    pub(crate) fn from_yaml(path: &serde_path_to_error::Path, error: &serde_yaml::Error) -> Self {
+        let location = error.location();
+        Self {
+            path: yaml::render_path(path),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message: yaml::message(error),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, "{line}:{column}: ")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblems {
+    /// The file, as the operator named it.
+    pub file: String,
+    /// The problems, in document order of their entries.
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, problem) in self.problems.iter().enumerate() {
+            if n > 0 {
+                f.write_str("\n")?;
+            }
+            if problem.line.is_some() {
+                write!(f, "{}:{problem}", self.file)?;
+            } else {
+                write!(f, "{}: {problem}", self.file)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigProblems {}

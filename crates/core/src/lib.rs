@@ -1,0 +1,105 @@
+//! # mxmod: Synapse's module system as a compile-time static registry
+//!
+//! A module is a Rust type. Its `impl` block carries `#[module(name = "...")]`, and its
+//! methods carry one category attribute each: [`spam_checker`], [`third_party_rules`],
+//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`]. The macros
+//! put one entry per method into link-time slices ([linkme]); the server instantiates the
+//! modules its `homeserver.yaml` names, in listed order, and calls them through
+//! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
+//! string at call time.
+//!
+//! The headline example of Synapse's documentation, in Rust: `@evilguy` may not create
+//! rooms, and `/_synapse/client/demo/hello?name=Bob` answers `{"hello": "Bob"}`.
+//!
+//! ```
+//! use mxmod::{module, spam_checker, web_resource, Module, ModuleApi, ModuleError, SpamCheck};
+//! use mxmod::types::{JsonObject, UserId};
+//! use mxmod::web::{self, WebRequest, WebResponse};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct DemoConfig {
+//!     #[serde(default = "default_denied")]
+//!     denied_users: Vec<String>,
+//! }
+//!
+//! fn default_denied() -> Vec<String> {
+//!     vec!["@evilguy:example.com".to_owned()]
+//! }
+//!
+//! struct Demo {
+//!     config: DemoConfig,
+//! }
+//!
+//! impl Module for Demo {
+//!     type Config = DemoConfig;
+//!
+//!     fn new(config: DemoConfig, _api: ModuleApi) -> Result<Self, ModuleError> {
+//!         Ok(Demo { config })
+//!     }
+//! }
+//!
+//! #[module(name = "readme_demo")]
+//! impl Demo {
+//!     #[spam_checker]
+//!     async fn user_may_create_room(&self, user_id: &UserId, _config: &JsonObject) -> SpamCheck {
+//!         if self.config.denied_users.iter().any(|denied| denied == user_id.as_str()) {
+//!             SpamCheck::Deny(mxmod::ErrCode::FORBIDDEN)
+//!         } else {
+//!             SpamCheck::NOT_SPAM
+//!         }
+//!     }
+//!
+//!     #[web_resource("/_synapse/client/demo/hello")]
+//!     async fn hello(&self, request: WebRequest) -> WebResponse {
+//!         let name = web::query_param(&request, "name").unwrap_or_default();
+//!         web::json(200, &serde_json::json!({ "hello": name }))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let harness = mxmod::testing::Harness::from_yaml("modules:\n  - module: readme_demo\n").unwrap();
+//! let evil = UserId::parse("@evilguy:example.com").unwrap();
+//! let denied = harness.callbacks().spam_checker.user_may_create_room(&evil, &JsonObject::new()).await;
+//! assert_eq!(denied.unwrap_err().status, 403);
+//!
+//! let reply = harness.get("/_synapse/client/demo/hello?name=Bob").await.unwrap();
+//! assert_eq!(reply.body().as_ref(), br#"{"hello":"Bob"}"#);
+//! # }
+//! ```
+
+#[allow(unused_extern_crates)] // lets `::mxmod::...` in generated code resolve inside this crate
+extern crate self as mxmod;
+
+pub mod api;
+pub mod cache;
+pub mod callbacks;
+pub mod config;
+mod error;
+pub mod module;
+pub mod registry;
+pub mod testing;
+pub mod types;
+pub mod web;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use api::ModuleApi;
+pub use callbacks::outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck};
+pub use error::{CallbackError, ConfigError, ErrCode, MatrixError, ModuleError, WebError};
+pub use module::Module;
+/// Registers an `async` method as an account-validity callback (inside `#[module]`).
+pub use mxmod_macros::account_validity;
+/// Caches an `async` method's results per instance in an LRU (inside `#[module]`).
+pub use mxmod_macros::cached;
+/// Marks an `impl` block as a module: `#[module(name = "...")]`. See the crate docs.
+pub use mxmod_macros::module;
+/// Registers an `async` method as a presence-router callback (inside `#[module]`).
+pub use mxmod_macros::presence_router;
+/// Registers an `async` method as a spam-checker callback (inside `#[module]`).
+pub use mxmod_macros::spam_checker;
+/// Registers an `async` method as a third-party-rules callback (inside `#[module]`).
+pub use mxmod_macros::third_party_rules;
+/// Serves an `async` method at a path: `#[web_resource("/_synapse/client/...")]`.
+pub use mxmod_macros::web_resource;

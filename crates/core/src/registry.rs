@@ -1,0 +1,304 @@
+//! The registry: what the link-time slices hold, and start-up — instantiating the modules
+//! the config names, in listed order, and attaching their callbacks, web resources and
+//! caches.
+
+use std::{any::Any, collections::HashMap, fmt, sync::Arc};
+
+use crate::{
+    api::{ModuleApi, ServerContext, ServerInfo},
+    cache::CacheStats,
+    callbacks::{
+        self,
+        hook::{EntrySettings, ModuleObject},
+        Callbacks,
+    },
+    config::{ConfigProblems, ModuleEntry},
+    error::{ModuleError, WebError},
+    module::ModuleDescriptor,
+    web::{Handler, ResourcePath, Route, WebResourceDescriptor, WebRoutes},
+};
+
+/// Every `#[module]` linked into this binary.
+#[linkme::distributed_slice]
+pub static MXMOD_MODULES: [ModuleDescriptor];
+
+/// Every `#[web_resource]` method linked into this binary.
+#[linkme::distributed_slice]
+pub static MXMOD_WEB_RESOURCES: [WebResourceDescriptor];
+
+/// Every `#[cached]` method linked into this binary.
+#[linkme::distributed_slice]
+pub static MXMOD_CACHED_FNS: [CachedFnDescriptor];
+
+/// One `#[cached]` method, for listings.
+#[derive(Debug)]
+pub struct CachedFnDescriptor {
+    /// The module's name.
+    pub module: &'static str,
+    /// The method.
+    pub method: &'static str,
+    /// Its LRU size.
+    pub max_size: usize,
+}
+
+/// The compiled-in modules, in link order.
+pub fn compiled_in() -> &'static [ModuleDescriptor] {
+    &MXMOD_MODULES
+}
+
+/// The compiled-in module of that name.
+pub fn find_module(name: &str) -> Option<&'static ModuleDescriptor> {
+    MXMOD_MODULES.iter().find(|descriptor| descriptor.name == name)
+}
+
+/// Checks that no two compiled-in modules share a name.
+pub fn check_unique_names() -> Result<(), StartupError> {
+    let mut seen: HashMap<&str, &ModuleDescriptor> = HashMap::new();
+    for descriptor in MXMOD_MODULES.iter() {
+        if let Some(first) = seen.insert(descriptor.name, descriptor) {
+            return Err(StartupError::DuplicateName {
+                name: descriptor.name,
+                first: format!("{} in crate {}", first.location(), first.crate_name),
+                second: format!("{} in crate {}", descriptor.location(), descriptor.crate_name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a compiled-in module offers, for `list-modules`.
+#[derive(Clone, Debug)]
+pub struct ModuleSummary {
+    /// The module.
+    pub descriptor: &'static ModuleDescriptor,
+    /// (category, callback) pairs.
+    pub callbacks: Vec<(&'static str, &'static str)>,
+    /// `#[web_resource]` paths.
+    pub web_paths: Vec<&'static str>,
+    /// `#[cached]` methods and their sizes.
+    pub caches: Vec<(&'static str, usize)>,
+}
+
+/// Summaries of every compiled-in module, sorted by name.
+pub fn summaries() -> Vec<ModuleSummary> {
+    let mut out: Vec<ModuleSummary> = MXMOD_MODULES
+        .iter()
+        .map(|descriptor| ModuleSummary {
+            descriptor,
+            callbacks: callbacks::implemented_by(descriptor.name),
+            web_paths: MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == descriptor.name).map(|w| w.path).collect(),
+            caches: MXMOD_CACHED_FNS
+                .iter()
+                .filter(|c| c.module == descriptor.name)
+                .map(|c| (c.method, c.max_size))
+                .collect(),
+        })
+        .collect();
+    out.sort_by_key(|summary| summary.descriptor.name);
+    out
+}
+
+/// Why start-up stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The config has problems (every one is listed).
+    #[error("{0}")]
+    Config(#[from] ConfigProblems),
+    /// Two compiled-in modules declare the same name.
+    #[error(
+        "two modules are named `{name}`: one at {first}, one at {second}; rename one in its `#[module(name = ...)]`"
+    )]
+    DuplicateName {
+        /// The name.
+        name: &'static str,
+        /// First declaration.
+        first: String,
+        /// Second declaration.
+        second: String,
+    },
+    /// A module's `new` failed.
+    #[error("module `{module}` (modules[{index}]) failed to start: {error}")]
+    Construct {
+        /// Instance label.
+        module: String,
+        /// Position in `modules:`.
+        index: usize,
+        /// Its error.
+        #[source]
+        error: ModuleError,
+    },
+    /// A module registered a path it may not.
+    #[error("module `{module}`: {error}")]
+    Web {
+        /// Instance label.
+        module: String,
+        /// The problem.
+        #[source]
+        error: WebError,
+    },
+    /// A presence router implements one of its two callbacks only.
+    #[error(
+        "module `{module}` implements presence router callback `{present}` but not `{missing}`; Synapse requires both"
+    )]
+    PresenceRouterIncomplete {
+        /// Module name.
+        module: &'static str,
+        /// The one it has.
+        present: &'static str,
+        /// The one it lacks.
+        missing: &'static str,
+    },
+}
+
+/// One running module instance.
+pub struct Instance {
+    descriptor: &'static ModuleDescriptor,
+    index: usize,
+    label: Arc<str>,
+    object: Arc<ModuleObject>,
+    api: ModuleApi,
+}
+
+impl Instance {
+    /// The module's `#[module(name = ...)]`.
+    pub fn module_name(&self) -> &'static str {
+        self.descriptor.name
+    }
+
+    /// The instance label (`name`, or `name#2` for a second listing).
+    pub fn label(&self) -> Arc<str> {
+        self.label.clone()
+    }
+
+    /// Position in `modules:`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The module object.
+    pub fn object(&self) -> &Arc<ModuleObject> {
+        &self.object
+    }
+
+    /// The instance's API.
+    pub fn api(&self) -> &ModuleApi {
+        &self.api
+    }
+
+    /// The module's descriptor.
+    pub fn descriptor(&self) -> &'static ModuleDescriptor {
+        self.descriptor
+    }
+}
+
+/// The running modules: their callbacks, web routes and caches.
+pub struct Registry {
+    instances: Vec<Instance>,
+    callbacks: Callbacks,
+    routes: WebRoutes,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("instances", &self.instances.iter().map(|i| &i.label).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Options for [`Registry::start`].
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// Server facts given to every [`ModuleApi`].
+    pub server: ServerInfo,
+    /// Measure callback latencies (for metrics); off, a call is one indirect call.
+    pub timed: bool,
+}
+
+impl Registry {
+    /// Instantiates `entries` in order and attaches what each implements.
+    pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
+        check_unique_names()?;
+        let server = ServerContext::new(options.server.clone());
+        let mut instances: Vec<Instance> = Vec::with_capacity(entries.len());
+        let mut callbacks = Callbacks::default();
+        let mut routes = WebRoutes::default();
+        let mut listed: HashMap<&str, usize> = HashMap::new();
+        for entry in entries {
+            let descriptor = entry.descriptor;
+            check_presence_router_pair(descriptor.name)?;
+            let count = listed.entry(descriptor.name).or_default();
+            *count += 1;
+            let label: Arc<str> =
+                if *count == 1 { descriptor.name.into() } else { format!("{}#{count}", descriptor.name).into() };
+            let api = ModuleApi::new(descriptor.name, label.clone(), server.clone());
+            let object = (descriptor.instantiate)(entry.config.0, api.clone())
+                .map_err(|error| StartupError::Construct { module: label.to_string(), index: entry.index, error })?;
+            let dynamic = api.seal_web_resources();
+            let instance = Instance { descriptor, index: entry.index, label: label.clone(), object, api };
+            let settings = EntrySettings { on_error: entry.on_error, timeout: entry.timeout, timed: options.timed };
+            callbacks.attach(&instance, &settings);
+            for resource in MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == descriptor.name) {
+                let path = ResourcePath::parse(resource.path)
+                    .map_err(|error| StartupError::Web { module: label.to_string(), error })?;
+                routes.mount(Route {
+                    path,
+                    module: label.clone(),
+                    handler: Handler::Method { object: instance.object.clone(), shim: resource.handler },
+                });
+            }
+            for (path, handler) in dynamic {
+                routes.mount(Route { path, module: label.clone(), handler: Handler::Dynamic(handler) });
+            }
+            tracing::info!(module = &*label, "module `{label}` started");
+            instances.push(instance);
+        }
+        Ok(Registry { instances, callbacks, routes })
+    }
+
+    /// The callbacks of every category.
+    pub fn callbacks(&self) -> &Callbacks {
+        &self.callbacks
+    }
+
+    /// The web routes.
+    pub fn routes(&self) -> &WebRoutes {
+        &self.routes
+    }
+
+    /// The running instances, in YAML order.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// The `n`-th running instance of type `T`, if it is one.
+    pub fn module<T: Any>(&self, n: usize) -> Option<&T> {
+        self.instances.iter().filter_map(|instance| instance.object.downcast_ref::<T>()).nth(n)
+    }
+
+    /// Cache statistics: (instance, method, stats).
+    pub fn cache_stats(&self) -> Vec<(Arc<str>, &'static str, CacheStats)> {
+        self.instances
+            .iter()
+            .flat_map(|instance| {
+                instance
+                    .api
+                    .caches()
+                    .stats()
+                    .into_iter()
+                    .map(move |(method, stats)| (instance.label.clone(), method, stats))
+            })
+            .collect()
+    }
+}
+
+fn check_presence_router_pair(module: &'static str) -> Result<(), StartupError> {
+    const PAIR: [&str; 2] = ["get_users_for_states", "get_interested_users"];
+    let has = callbacks::presence_router::PresenceRouterCallbacks::implemented_by(module);
+    match (has.contains(&PAIR[0]), has.contains(&PAIR[1])) {
+        (true, false) => Err(StartupError::PresenceRouterIncomplete { module, present: PAIR[0], missing: PAIR[1] }),
+        (false, true) => Err(StartupError::PresenceRouterIncomplete { module, present: PAIR[1], missing: PAIR[0] }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,222 @@
+//! The values callbacks receive: Matrix identifiers (ruma's), events, room state, presence.
+
+use std::collections::BTreeMap;
+
+pub use ruma_common::{
+    EventId, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomAliasId, RoomId,
+    ServerName, UserId,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A JSON object, as Synapse's `JsonDict`.
+pub type JsonObject = Map<String, Value>;
+
+/// A room event as a callback sees it (Synapse's `EventBase`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The event ID.
+    pub event_id: OwnedEventId,
+    /// The room the event belongs to.
+    pub room_id: OwnedRoomId,
+    /// Who sent it.
+    pub sender: OwnedUserId,
+    /// The event type, e.g. `m.room.message`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Present for state events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_key: Option<String>,
+    /// The event content.
+    pub content: JsonObject,
+    /// Milliseconds since the Unix epoch, on the origin server.
+    pub origin_server_ts: u64,
+    /// Server-added data that is not part of the signed event.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub unsigned: JsonObject,
+}
+
+impl Event {
+    /// The event as a JSON object, like Synapse's `event.get_dict()`; a module may edit it
+    /// and hand it back from `check_event_allowed` as a replacement.
+    pub fn get_dict(&self) -> JsonObject {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(object)) => object,
+            _ => JsonObject::new(),
+        }
+    }
+
+    /// Whether this is a state event.
+    pub fn is_state(&self) -> bool {
+        self.state_key.is_some()
+    }
+
+    /// `content.membership` for `m.room.member` events.
+    pub fn membership(&self) -> Option<&str> {
+        (self.event_type == "m.room.member").then(|| self.content.get("membership").and_then(Value::as_str)).flatten()
+    }
+}
+
+/// Room state keyed by `(event type, state key)`, like Synapse's `StateMap`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateMap(BTreeMap<(String, String), Event>);
+
+impl StateMap {
+    /// An empty state map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state event of this type and state key, if any.
+    pub fn get(&self, event_type: &str, state_key: &str) -> Option<&Event> {
+        self.0.get(&(event_type.to_owned(), state_key.to_owned()))
+    }
+
+    /// Adds or replaces a state event; events without a state key are ignored.
+    pub fn insert(&mut self, event: Event) {
+        if let Some(state_key) = event.state_key.clone() {
+            self.0.insert((event.event_type.clone(), state_key), event);
+        }
+    }
+
+    /// All state events, ordered by type then state key.
+    pub fn iter(&self) -> impl Iterator<Item = (&(String, String), &Event)> {
+        self.0.iter()
+    }
+
+    /// How many state entries there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no state.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<Event> for StateMap {
+    fn from_iter<I: IntoIterator<Item = Event>>(iter: I) -> Self {
+        let mut map = Self::new();
+        for event in iter {
+            map.insert(event);
+        }
+        map
+    }
+}
+
+/// Who is making a request (Synapse's `Requester`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requester {
+    /// The authenticated user.
+    pub user_id: OwnedUserId,
+    /// Their device, if the request came with an access token bound to one.
+    pub device_id: Option<String>,
+    /// Whether the user is shadow-banned.
+    pub shadow_banned: bool,
+    /// Whether the user is a guest.
+    pub is_guest: bool,
+}
+
+impl Requester {
+    /// A regular user with no device, not shadow-banned, not a guest.
+    pub fn new(user_id: OwnedUserId) -> Self {
+        Self { user_id, device_id: None, shadow_banned: false, is_guest: false }
+    }
+}
+
+/// A user's presence (`online`, `unavailable`, `offline`, `busy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceKind {
+    /// Online and active.
+    Online,
+    /// Online but idle.
+    Unavailable,
+    /// Offline.
+    Offline,
+    /// Busy (MSC3026).
+    Busy,
+}
+
+/// One presence update (Synapse's `UserPresenceState`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserPresenceState {
+    /// Whose presence this is.
+    pub user_id: OwnedUserId,
+    /// The presence state.
+    pub state: PresenceKind,
+    /// Optional status message.
+    pub status_msg: Option<String>,
+    /// When the user was last active, milliseconds since the epoch.
+    pub last_active_ts: u64,
+    /// Whether the user is currently active.
+    pub currently_active: bool,
+}
+
+impl UserPresenceState {
+    /// A state with no status message, not active.
+    pub fn new(user_id: OwnedUserId, state: PresenceKind) -> Self {
+        Self { user_id, state, status_msg: None, last_active_ts: 0, currently_active: false }
+    }
+}
+
+/// A user's profile as the user directory shows it (`check_username_for_spam`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfile {
+    /// The user.
+    pub user_id: OwnedUserId,
+    /// Display name, if set.
+    pub display_name: Option<String>,
+    /// `mxc://` avatar URL, if set.
+    pub avatar_url: Option<String>,
+}
+
+/// The profile after an update (`on_profile_update`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New avatar URL.
+    pub avatar_url: Option<String>,
+}
+
+/// An email 3PID given at registration (`check_registration_for_spam`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreepidInfo {
+    /// `email` or `msisdn`.
+    pub medium: String,
+    /// The address.
+    pub address: String,
+}
+
+/// A `(user agent, IP address)` pair seen during registration or login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    /// The client's `User-Agent`.
+    pub user_agent: String,
+    /// The client's IP address.
+    pub ip: String,
+}
+
+/// The bytes of a media file being stored (Synapse's `ReadableFileWrapper`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaFile {
+    /// The file content.
+    pub bytes: bytes::Bytes,
+}
+
+/// What is known of a media file being stored (Synapse's `FileInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// The server the media belongs to (`None` for local media).
+    pub server_name: Option<OwnedServerName>,
+    /// The media ID.
+    pub file_id: String,
+    /// The uploader-given file name.
+    pub upload_name: Option<String>,
+    /// The declared content type.
+    pub media_type: Option<String>,
+    /// Size in bytes.
+    pub media_length: u64,
+}

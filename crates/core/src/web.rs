@@ -1,0 +1,241 @@
+//! Web resources: module handlers mounted under paths such as `/_synapse/client/...`.
+//!
+//! A path is mounted by `#[web_resource("/path")]` on a method or by
+//! [`ModuleApi::register_web_resource`](crate::ModuleApi::register_web_resource) during
+//! construction. A mount serves its path and everything below it; the longest mount
+//! wins. When two modules mount the same path, the first in YAML order serves it and the
+//! other is reported as shadowed.
+
+/// The path rules, shared with the macros' compile-time check.
+#[path = "../../macros/src/web_path.rs"]
+mod path_rules;
+
+use std::{fmt, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{header, StatusCode};
+use serde::Serialize;
+
+use crate::{
+    callbacks::hook::{CallbackFuture, ModuleObject},
+    error::{CallbackError, MatrixError, WebError},
+};
+
+/// A request as a web resource sees it: the whole body, already read.
+pub type WebRequest = http::Request<Bytes>;
+/// What a web resource answers.
+pub type WebResponse = http::Response<Bytes>;
+
+/// The shim `#[web_resource]` generates for a method.
+pub type WebShim = for<'a> fn(&'a ModuleObject, WebRequest) -> CallbackFuture<'a, Result<WebResponse, CallbackError>>;
+
+/// A handler registered at run time through `register_web_resource`.
+pub type DynHandler =
+    Arc<dyn Fn(WebRequest) -> Pin<Box<dyn Future<Output = Result<WebResponse, CallbackError>> + Send>> + Send + Sync>;
+
+/// One `#[web_resource]` method, as the macro records it in the link-time slice.
+#[derive(Debug)]
+pub struct WebResourceDescriptor {
+    /// The module's name.
+    pub module: &'static str,
+    /// The mount path.
+    pub path: &'static str,
+    /// The method.
+    pub method: &'static str,
+    /// Source file.
+    pub file: &'static str,
+    /// Source line.
+    pub line: u32,
+    /// The shim.
+    pub handler: WebShim,
+}
+
+/// A valid mount path: absolute, no empty segment, no trailing `/`, nothing under
+/// `/_matrix/`, no query or fragment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResourcePath(String);
+
+impl ResourcePath {
+    /// Checks a path; the same rules the macro applies to literals at compile time.
+    pub fn parse(path: &str) -> Result<Self, WebError> {
+        match path_rules::problem(path) {
+            Some(reason) => Err(WebError::InvalidPath { path: path.to_owned(), reason }),
+            None => Ok(Self(path.to_owned())),
+        }
+    }
+
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this mount serves `request_path` (itself or a path below it).
+    pub fn serves(&self, request_path: &str) -> bool {
+        request_path == self.0
+            || (request_path.starts_with(&self.0) && request_path.as_bytes().get(self.0.len()) == Some(&b'/'))
+            || self.0 == "/"
+    }
+}
+
+impl fmt::Display for ResourcePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a mounted path is served.
+#[derive(Clone)]
+pub enum Handler {
+    /// A `#[web_resource]` method on a module instance.
+    Method {
+        /// The instance.
+        object: Arc<ModuleObject>,
+        /// The generated shim.
+        shim: WebShim,
+    },
+    /// A handler from `register_web_resource`.
+    Dynamic(DynHandler),
+}
+
+/// One mounted path.
+#[derive(Clone)]
+pub struct Route {
+    /// The mount path.
+    pub path: ResourcePath,
+    /// The module instance that mounted it.
+    pub module: Arc<str>,
+    /// What serves it.
+    pub handler: Handler,
+}
+
+/// A mount that lost to an earlier module on the same path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The path.
+    pub path: String,
+    /// The module that serves it.
+    pub winner: Arc<str>,
+    /// The module that is not reached.
+    pub loser: Arc<str>,
+}
+
+/// The mounted paths of all module instances.
+#[derive(Clone, Default)]
+pub struct WebRoutes {
+    routes: Vec<Route>,
+    shadowed: Vec<Shadowed>,
+}
+
+impl WebRoutes {
+    /// Mounts a route unless its path is taken (then it is recorded as shadowed).
+    pub(crate) fn mount(&mut self, route: Route) {
+        if let Some(winner) = self.routes.iter().find(|r| r.path == route.path) {
+            tracing::warn!(
+                path = route.path.as_str(),
+                "web resource `{}` of module `{}` is shadowed by module `{}`, listed earlier in `modules:`",
+                route.path,
+                route.module,
+                winner.module
+            );
+            self.shadowed.push(Shadowed {
+                path: route.path.to_string(),
+                winner: winner.module.clone(),
+                loser: route.module,
+            });
+            return;
+        }
+        self.routes.push(route);
+    }
+
+    /// The route serving `request_path`: the longest mount that covers it.
+    pub fn find(&self, request_path: &str) -> Option<&Route> {
+        self.routes.iter().filter(|route| route.path.serves(request_path)).max_by_key(|route| route.path.0.len())
+    }
+
+    /// Every mounted route, in YAML order of their modules.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Mounts that lost to an earlier module.
+    pub fn shadowed(&self) -> &[Shadowed] {
+        &self.shadowed
+    }
+
+    /// Serves a request if a module mounted its path: `None` if none did. A failing or
+    /// panicking handler answers its [`MatrixError`], or 500 `M_UNKNOWN`.
+    pub async fn handle(&self, request: WebRequest) -> Option<WebResponse> {
+        let route = self.find(request.uri().path())?;
+        let future = match &route.handler {
+            Handler::Method { object, shim } => AssertUnwindSafe(shim(&**object, request)).catch_unwind().await,
+            Handler::Dynamic(handler) => AssertUnwindSafe(handler(request)).catch_unwind().await,
+        };
+        Some(match future {
+            Ok(Ok(response)) => response,
+            Ok(Err(CallbackError::Matrix(error))) => error_response(&error),
+            Ok(Err(other)) => {
+                tracing::error!(module = &*route.module, "web resource `{}` failed: {other}", route.path);
+                error_response(&MatrixError::internal())
+            }
+            Err(_) => {
+                tracing::error!(module = &*route.module, "web resource `{}` panicked", route.path);
+                error_response(&MatrixError::internal())
+            }
+        })
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json(status: u16, body: &impl Serialize) -> WebResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = WebResponse::new(Bytes::from(bytes));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A Matrix error response: `{"errcode": ..., "error": ..., extra fields}`.
+pub fn error_response(error: &MatrixError) -> WebResponse {
+    json(error.status, &error.to_json())
+}
+
+/// The first value of a query parameter, percent-decoded.
+pub fn query_param(request: &WebRequest, name: &str) -> Option<String> {
+    let query = request.uri().query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+/// The body as JSON, or 400 `M_NOT_JSON`.
+pub fn json_body<T: serde::de::DeserializeOwned>(request: &WebRequest) -> Result<T, MatrixError> {
+    serde_json::from_slice(request.body())
+        .map_err(|error| MatrixError::new(400, crate::ErrCode::NOT_JSON, format!("Content not JSON: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_validated() {
+        assert!(ResourcePath::parse("/_synapse/client/demo/hello").is_ok());
+        for bad in ["relative", "/_matrix/client/v3/x", "/_matrix", "/a/", "/a//b", "/a?b=1", "/a b"] {
+            assert!(ResourcePath::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn a_mount_serves_itself_and_below_but_not_siblings() {
+        let path = ResourcePath::parse("/_synapse/client/demo").unwrap();
+        assert!(path.serves("/_synapse/client/demo"));
+        assert!(path.serves("/_synapse/client/demo/hello"));
+        assert!(!path.serves("/_synapse/client/demonic"));
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let request = http::Request::get("/x?name=Bob%20B&other=1").body(Bytes::new()).unwrap();
+        assert_eq!(query_param(&request, "name").as_deref(), Some("Bob B"));
+        assert_eq!(query_param(&request, "missing"), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! `#[cached]`: parse → validate → expand a per-instance LRU around an `async fn` method.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{spanned::Spanned, FnArg, ImplItemFn, Pat, ReturnType, Type};
+
+use crate::ctxt::Ctxt;
+
+/// The LRU size when the attribute does not set one.
+const DEFAULT_MAX_SIZE: usize = 1000;
+
+/// Parsed `#[cached(...)]` arguments.
+pub(crate) struct CachedArgs {
+    /// `max_size = N`.
+    pub(crate) max_size: usize,
+}
+
+/// Parses `max_size = N` (or nothing).
+pub(crate) fn parse_args(args: TokenStream, cx: &mut Ctxt) -> CachedArgs {
+    let mut parsed = CachedArgs { max_size: DEFAULT_MAX_SIZE };
+    if args.is_empty() {
+        return parsed;
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("max_size") {
+            let literal: syn::LitInt = meta.value()?.parse()?;
+            let value: usize = literal.base10_parse()?;
+            if value == 0 {
+                return Err(syn::Error::new_spanned(literal, "`max_size` must be at least 1"));
+            }
+            parsed.max_size = value;
+            Ok(())
+        } else {
+            Err(meta.error("unknown `#[cached]` argument; the only one is `max_size = N` (default 1000)"))
+        }
+    });
+    if let Err(error) = syn::parse::Parser::parse2(parser, args) {
+        cx.push(error);
+    }
+    parsed
+}
+
+/// `#[cached]` used directly (it also works inside `#[module]`, which forwards to it).
+pub(crate) fn expand_standalone(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let parsed_args = parse_args(args, &mut cx);
+    let method: ImplItemFn = match syn::parse2(item.clone()) {
+        Ok(method) => method,
+        Err(_) => {
+            cx.push(syn::Error::new(
+                Span::call_site(),
+                "`#[cached]` goes on an `async fn` method (taking `&self`) of a module's `impl` block",
+            ));
+            let errors = cx.into_compile_errors();
+            return quote! { #errors #item };
+        }
+    };
+    let plan = validate(&method, &mut cx);
+    match plan {
+        Some(plan) if cx.is_ok() => expand(&method, &plan, &parsed_args),
+        _ => {
+            let errors = cx.into_compile_errors();
+            quote! { #errors #method }
+        }
+    }
+}
+
+/// What expansion needs from a valid method.
+struct Plan {
+    /// Argument names (all plain identifiers).
+    args: Vec<syn::Ident>,
+    /// Argument types.
+    arg_types: Vec<Type>,
+    /// The declared return type.
+    output: Type,
+    /// For `Result<T, E>` returns: `T` (only `Ok` values are cached).
+    ok_type: Option<Type>,
+}
+
+/// Checks the method; every problem is recorded.
+fn validate(method: &ImplItemFn, cx: &mut Ctxt) -> Option<Plan> {
+    let sig = &method.sig;
+    if sig.asyncness.is_none() {
+        cx.error_spanned(
+            sig.fn_token,
+            "`#[cached]` works on `async fn` only: its value is computed once and then served from the cache",
+        );
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
+        _ => cx
+            .error_spanned(&sig.ident, "`#[cached]` needs a method taking `&self` (the cache belongs to the instance)"),
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned(&sig.generics, "`#[cached]` methods cannot be generic: the cache has one key type");
+    }
+    let mut args = Vec::new();
+    let mut arg_types = Vec::new();
+    for input in sig.inputs.iter().skip(1) {
+        let FnArg::Typed(typed) = input else { continue };
+        if let Some(problem) = key_problem(&typed.ty) {
+            cx.error_spanned(
+                &typed.ty,
+                format!(
+                    "this argument cannot be a cache key: {problem}; take an owned type (`String`, not `&str`). \
+                     Keys must be `Clone + Hash + Eq + Send + 'static`"
+                ),
+            );
+        }
+        match &*typed.pat {
+            Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => args.push(ident.ident.clone()),
+            other => cx.error_spanned(other, "`#[cached]` arguments must be plain names (`user_id: String`)"),
+        }
+        arg_types.push((*typed.ty).clone());
+    }
+    let output = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let ok_type = result_ok_type(&output);
+    Some(Plan { args, arg_types, output, ok_type })
+}
+
+/// Why a type cannot be an owned hash key, if it cannot.
+fn key_problem(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Reference(_) => Some("it is a reference"),
+        Type::ImplTrait(_) => Some("it is an `impl Trait`"),
+        Type::TraitObject(_) => Some("it is a trait object"),
+        Type::Ptr(_) => Some("it is a raw pointer"),
+        Type::BareFn(_) => Some("it is a function pointer"),
+        Type::Slice(_) => Some("it is a slice"),
+        Type::Paren(inner) => key_problem(&inner.elem),
+        Type::Tuple(tuple) => tuple.elems.iter().find_map(key_problem),
+        Type::Array(array) => key_problem(&array.elem),
+        Type::Path(path) => path.path.segments.iter().find_map(|segment| match &segment.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+                syn::GenericArgument::Type(inner) => key_problem(inner),
+                syn::GenericArgument::Lifetime(_) => Some("it borrows (has a lifetime)"),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// `T` of a return type spelled `Result<T, ...>` (any path ending in `Result`).
+fn result_ok_type(output: &Type) -> Option<Type> {
+    let Type::Path(path) = output else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    match args.args.first()? {
+        syn::GenericArgument::Type(ok) => Some(ok.clone()),
+        _ => None,
+    }
+}
+
+/// The rewritten method and its typed cache handle.
+fn expand(method: &ImplItemFn, plan: &Plan, args: &CachedArgs) -> TokenStream {
+    let ImplItemFn { attrs, vis, sig, block, .. } = method;
+    let name = &sig.ident;
+    let handle = format_ident!("{}_cache", name);
+    let max_size = args.max_size;
+    let arg_names = &plan.args;
+    let (key_type, key_expr) = match plan.arg_types.as_slice() {
+        [single] => (quote!(#single), quote!(::core::clone::Clone::clone(&#(#arg_names)*))),
+        types => (quote!((#(#types,)*)), quote!((#(::core::clone::Clone::clone(&#arg_names),)*))),
+    };
+    let output = &plan.output;
+    let (value_type, hit, store) = match &plan.ok_type {
+        Some(ok) => (
+            quote!(#ok),
+            quote!(::core::result::Result::Ok(__mxmod_hit)),
+            quote! {
+                if let ::core::result::Result::Ok(__mxmod_ok) = &__mxmod_value {
+                    __mxmod_cache.insert(__mxmod_key, ::core::clone::Clone::clone(__mxmod_ok));
+                }
+            },
+        ),
+        None => (
+            quote!(#output),
+            quote!(__mxmod_hit),
+            quote! { __mxmod_cache.insert(__mxmod_key, ::core::clone::Clone::clone(&__mxmod_value)); },
+        ),
+    };
+    let api = quote_spanned!(sig.span()=> self.api);
+    let handle_doc = format!(
+        "The cache of [`Self::{name}`]: `invalidate(&key)`, `invalidate_all()`, `stats()`. \
+         Reads the module's `api: ModuleApi` field."
+    );
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            let __mxmod_cache = self.#handle();
+            let __mxmod_key: #key_type = #key_expr;
+            if let ::core::option::Option::Some(__mxmod_hit) = __mxmod_cache.get(&__mxmod_key) {
+                return #hit;
+            }
+            let __mxmod_value = ::mxmod::__private::typed::<#output, _>(async move #block).await;
+            #store
+            __mxmod_value
+        }
+
+        #[doc = #handle_doc]
+        #[allow(dead_code)]
+        #vis fn #handle(&self) -> ::mxmod::cache::CacheHandle<#key_type, #value_type> {
+            ::mxmod::__private::cache_handle(&#api, ::core::stringify!(#name), #max_size)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The modules shipped with mxmod. Each is a cargo feature of this crate (and of
+//! `mxmod-app`); the `default` set is what the server's embedded config names.
+//!
+//! | feature / module | what it does |
+//! |---|---|
+//! | `demo` | Synapse's documentation example: `@evilguy` may not create rooms; `GET /_synapse/client/demo/hello?name=X` answers `{"hello": "X"}` |
+//! | `list_spam_checker` | denies events from `evil_users`; `GET /_synapse/client/list_spam_checker/is_evil?user=X` |
+//! | `event_censorer` | posts each local event to an HTTP endpoint and applies the content it returns |
+//! | `custom_presence_router` | routes presence between users named in config |
+//! | `user_department` | looks up users' departments (cached), keeps invites within a department, invalidates on demand |
+
+#[cfg(feature = "custom_presence_router")]
+pub mod custom_presence_router;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "event_censorer")]
+pub mod event_censorer;
+#[cfg(feature = "list_spam_checker")]
+pub mod list_spam_checker;
+#[cfg(feature = "user_department")]
+pub mod user_department;
+
+#[cfg(test)]
+mod test_http;
+
+/// Every module this crate ships, whether or not its feature is enabled.
+pub const SHIPPED: &[&str] =
+    &["custom_presence_router", "demo", "event_censorer", "list_spam_checker", "user_department"];
+
+/// The modules whose features are enabled in this build. Calling it also makes sure
+/// this crate — and so every enabled module's registry entries — is linked.
+pub fn enabled() -> Vec<&'static str> {
+    let flags = [
+        ("custom_presence_router", cfg!(feature = "custom_presence_router")),
+        ("demo", cfg!(feature = "demo")),
+        ("event_censorer", cfg!(feature = "event_censorer")),
+        ("list_spam_checker", cfg!(feature = "list_spam_checker")),
+        ("user_department", cfg!(feature = "user_department")),
+    ];
+    flags.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every enabled feature's module reached the registry through linkme, emitted via
+    /// `mxmod`'s re-export from this separate crate.
+    #[test]
+    fn every_enabled_module_is_in_the_registry() {
+        for name in super::enabled() {
+            assert!(mxmod::registry::find_module(name).is_some(), "module `{name}` is enabled but not registered");
+        }
+        for descriptor in mxmod::registry::compiled_in() {
+            assert_eq!(descriptor.crate_name, "mxmod-modules");
+            assert!(super::SHIPPED.contains(&descriptor.name));
+        }
+    }
+}
