@@ -1,18 +1,26 @@
 //! [`ModuleApi`]: what a module instance may ask of the server (Synapse's `ModuleApi`).
 //! One per instance, handed to [`Module::new`](crate::Module::new).
 
+mod database;
+mod host;
 mod http_client;
 
 use std::{
     future::Future,
-    sync::{Arc, Mutex},
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
 };
 
-pub use self::http_client::{HttpClient, HttpError};
+pub use self::{
+    database::{rusqlite, DatabaseError, ModuleDatabase},
+    host::{Host, HostError, HostFuture, NewEvent, NoHost, UserInfo},
+    http_client::{HttpClient, HttpError},
+};
 use crate::{
     cache::CacheSet,
     error::{CallbackError, WebError},
-    types::{OwnedServerName, ServerName, UserId},
+    types::{Event, JsonObject, OwnedServerName, RoomId, ServerName, StateMap, UserId},
     web::{DynHandler, ResourcePath, WebRequest, WebResponse},
     IntoCallbackResult,
 };
@@ -38,11 +46,14 @@ impl ServerInfo {
 pub(crate) struct ServerContext {
     pub(crate) info: ServerInfo,
     pub(crate) http: HttpClient,
+    pub(crate) host: Arc<dyn Host>,
+    /// Where module databases live; `None` keeps them in memory.
+    pub(crate) data_dir: Option<PathBuf>,
 }
 
 impl ServerContext {
-    pub(crate) fn new(info: ServerInfo) -> Arc<Self> {
-        Arc::new(Self { info, http: HttpClient::new() })
+    pub(crate) fn new(info: ServerInfo, host: Arc<dyn Host>, data_dir: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self { info, http: HttpClient::new(), host, data_dir })
     }
 }
 
@@ -58,6 +69,7 @@ struct Inner {
     server: Arc<ServerContext>,
     pending_web: Mutex<Option<Vec<(ResourcePath, DynHandler)>>>,
     caches: CacheSet,
+    database: OnceLock<ModuleDatabase>,
 }
 
 impl ModuleApi {
@@ -69,6 +81,7 @@ impl ModuleApi {
                 server,
                 pending_web: Mutex::new(Some(Vec::new())),
                 caches: CacheSet::default(),
+                database: OnceLock::new(),
             }),
         }
     }
@@ -138,6 +151,100 @@ impl ModuleApi {
     pub(crate) fn seal_web_resources(&self) -> Vec<(ResourcePath, DynHandler)> {
         let mut pending = self.inner.pending_web.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         pending.take().unwrap_or_default()
+    }
+
+    /// The server operations modules may call (room state, memberships, events, account
+    /// data, users).
+    pub fn host(&self) -> &dyn Host {
+        &*self.inner.server.host
+    }
+
+    /// The current state of a room (Synapse's `get_room_state`).
+    pub async fn room_state(&self, room_id: &RoomId) -> Result<StateMap, HostError> {
+        self.host().room_state(room_id).await
+    }
+
+    /// Whether a room is in the public room directory.
+    pub async fn is_room_published(&self, room_id: &RoomId) -> Result<bool, HostError> {
+        self.host().is_room_published(room_id).await
+    }
+
+    /// Changes a membership as a local user (Synapse's `update_room_membership`).
+    pub async fn update_room_membership(
+        &self,
+        sender: &UserId,
+        target: &UserId,
+        room_id: &RoomId,
+        membership: &str,
+    ) -> Result<Event, HostError> {
+        self.host().update_room_membership(sender, target, room_id, membership).await
+    }
+
+    /// Sends an event into a room as a local user (Synapse's
+    /// `create_and_send_event_into_room`).
+    pub async fn send_event(&self, event: NewEvent) -> Result<Event, HostError> {
+        self.host().send_event(event).await
+    }
+
+    /// A user's global account data of one type (Synapse's `account_data_manager`).
+    pub async fn account_data(&self, user_id: &UserId, data_type: &str) -> Result<Option<JsonObject>, HostError> {
+        self.host().account_data(user_id, data_type).await
+    }
+
+    /// Replaces a user's global account data of one type.
+    pub async fn set_account_data(
+        &self,
+        user_id: &UserId,
+        data_type: &str,
+        content: JsonObject,
+    ) -> Result<(), HostError> {
+        self.host().set_account_data(user_id, data_type, content).await
+    }
+
+    /// A local user (Synapse's `get_userinfo_by_id`).
+    pub async fn user_info(&self, user_id: &UserId) -> Result<Option<UserInfo>, HostError> {
+        self.host().user_info(user_id).await
+    }
+
+    /// This instance's own SQLite database: `modules/<instance>.db` under the server's
+    /// data directory (in memory under `mxmod::testing`). Opened on first use.
+    pub fn database(&self) -> Result<ModuleDatabase, DatabaseError> {
+        if let Some(database) = self.inner.database.get() {
+            return Ok(database.clone());
+        }
+        let opened = match &self.inner.server.data_dir {
+            Some(dir) => {
+                let dir = dir.join("modules");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|error| DatabaseError::Task(format!("{}: {error}", dir.display())))?;
+                let file: String = self
+                    .inner
+                    .instance
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+                    .collect();
+                ModuleDatabase::open(&dir.join(format!("{file}.db")))?
+            }
+            None => ModuleDatabase::in_memory()?,
+        };
+        Ok(self.inner.database.get_or_init(|| opened).clone())
+    }
+
+    /// Runs `task` every `interval` until the server stops (Synapse's `looping_background_call`).
+    /// Must be called inside the runtime.
+    pub fn spawn_periodic<F, Fut>(&self, interval: Duration, mut task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                task().await;
+            }
+        })
     }
 
     /// Runs a background task on the server's runtime (Synapse's

@@ -220,7 +220,7 @@ where
     match found {
         Ok(Some(value)) => Ok(value),
         Ok(None) => Err(ConfigProblem::unlocated(&format!("modules[{index}]"), "entry not found")),
-        Err(error) => Err(ConfigProblem::from_yaml(&track.path(), &error)),
+        Err(error) => Err(ConfigProblem::from_yaml(document, &track.path(), &error)),
     }
 }
 

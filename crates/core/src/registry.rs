@@ -2,10 +2,10 @@
 //! the config names, in listed order, and attaching their callbacks, web resources and
 //! caches.
 
-use std::{any::Any, collections::HashMap, fmt, sync::Arc};
+use std::{any::Any, collections::HashMap, fmt, path::PathBuf, sync::Arc};
 
 use crate::{
-    api::{ModuleApi, ServerContext, ServerInfo},
+    api::{Host, ModuleApi, NoHost, ServerContext, ServerInfo},
     cache::CacheStats,
     callbacks::{
         self,
@@ -208,19 +208,30 @@ impl fmt::Debug for Registry {
 }
 
 /// Options for [`Registry::start`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StartOptions {
     /// Server facts given to every [`ModuleApi`].
     pub server: ServerInfo,
     /// Measure callback latencies (for metrics); off, a call is one indirect call.
     pub timed: bool,
+    /// The server operations modules may call.
+    pub host: Arc<dyn Host>,
+    /// Where module databases live; `None` keeps them in memory.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StartOptions {
+    /// Options for a server with no host operations, untimed, databases in memory.
+    pub fn new(server: ServerInfo) -> Self {
+        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None }
+    }
 }
 
 impl Registry {
     /// Instantiates `entries` in order and attaches what each implements.
     pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
         check_unique_names()?;
-        let server = ServerContext::new(options.server.clone());
+        let server = ServerContext::new(options.server.clone(), options.host.clone(), options.data_dir.clone());
         let mut instances: Vec<Instance> = Vec::with_capacity(entries.len());
         let mut callbacks = Callbacks::default();
         let mut routes = WebRoutes::default();

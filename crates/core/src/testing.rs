@@ -60,14 +60,21 @@ impl Harness {
 
     /// Builds the modules of a `modules:` YAML snippet on the given server name.
     pub fn from_yaml_on(yaml: &str, server_name: &str) -> Result<Self, StartupError> {
-        let entries = config::load_modules(yaml, "test.yaml")?;
         let server_name = OwnedServerName::try_from(server_name).map_err(|error| {
             StartupError::Config(config::ConfigProblems {
                 file: "test.yaml".to_owned(),
                 problems: vec![config::ConfigProblem::unlocated("server_name", &error.to_string())],
             })
         })?;
-        let options = StartOptions { server: ServerInfo::new(server_name), timed: true };
+        let mut options = StartOptions::new(ServerInfo::new(server_name));
+        options.timed = true;
+        Self::start(yaml, options)
+    }
+
+    /// Builds the modules of a `modules:` YAML snippet with full control of the options:
+    /// a [`Host`](crate::api::Host) playing the server, a data directory, timing.
+    pub fn start(yaml: &str, options: StartOptions) -> Result<Self, StartupError> {
+        let entries = config::load_modules(yaml, "test.yaml")?;
         Ok(Self { registry: Registry::start(entries, &options)? })
     }
 

@@ -34,13 +34,18 @@ impl ConfigProblem {
         Self { path: path.to_owned(), line: None, column: None, message: message.to_owned() }
     }
 
-    /// A problem from a serde_yaml error at a tracked path.
-    pub(crate) fn from_yaml(path: &serde_path_to_error::Path, error: &serde_yaml::Error) -> Self {
-        let location = error.location();
+    /// A problem from a serde_yaml error at a tracked path. The position is the key's
+    /// when it can be found in the document, else serde_yaml's.
+    pub(crate) fn from_yaml(document: &str, path: &serde_path_to_error::Path, error: &serde_yaml::Error) -> Self {
+        let path = yaml::render_path(path);
+        let position = (!path.is_empty())
+            .then(|| locate::find(document, &path))
+            .flatten()
+            .or_else(|| error.location().map(|l| (l.line(), l.column())));
         Self {
-            path: yaml::render_path(path),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+            path,
             message: yaml::message(error),
         }
     }

@@ -9,7 +9,7 @@ pub fn parse<T: DeserializeOwned>(document: &str) -> Result<T, ConfigProblem> {
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_yaml::Deserializer::from_str(document);
     T::deserialize(serde_path_to_error::Deserializer::new(deserializer, &mut track))
-        .map_err(|error| ConfigProblem::from_yaml(&track.path(), &error))
+        .map_err(|error| ConfigProblem::from_yaml(document, &track.path(), &error))
 }
 
 /// [`parse`], with the file name for display.
@@ -36,11 +36,21 @@ pub(crate) fn render_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// A serde_yaml message without its trailing ` at line L column C` (shown in front).
+/// A serde_yaml message without its leading `key.path: ` and trailing
+/// ` at line L column C` (both are shown in front of it).
 pub(crate) fn message(error: &serde_yaml::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) if text[at..].contains(" column ") => text[..at].to_owned(),
-        _ => text,
+    let mut text = error.to_string();
+    if let Some(at) = text.rfind(" at line ") {
+        if text[at..].contains(" column ") {
+            text.truncate(at);
+        }
     }
+    if let Some((prefix, rest)) = text.split_once(": ") {
+        let is_path = !prefix.is_empty()
+            && prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'));
+        if is_path {
+            return rest.to_owned();
+        }
+    }
+    text
 }

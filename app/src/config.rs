@@ -1,0 +1,360 @@
+//! The homeserver configuration: a Synapse `homeserver.yaml` subset. Unknown top-level
+//! keys (a real Synapse file has many) are warnings; module configs are strict and go
+//! through `mxmod::config`.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use mxmod::{
+    config::{self as modconfig, ConfigProblem, ConfigProblems, ModuleEntry},
+    types::OwnedServerName,
+};
+use serde::{de, Deserialize, Deserializer};
+
+/// The embedded default configuration (`mxmod generate-config` prints it).
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// Name shown for the embedded default in messages.
+pub const DEFAULT_CONFIG_NAME: &str = "<embedded default config>";
+
+/// The parsed configuration.
+#[derive(Debug, Deserialize)]
+pub struct HomeserverConfig {
+    /// `server_name`.
+    pub server_name: OwnedServerName,
+    /// `public_baseurl` (defaults to `https://{server_name}/`).
+    #[serde(default)]
+    pub public_baseurl: Option<String>,
+    /// `listeners`.
+    #[serde(default = "default_listeners")]
+    pub listeners: Vec<Listener>,
+    /// `database`.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// `media_store_path`.
+    #[serde(default = "default_media_store")]
+    pub media_store_path: PathBuf,
+    /// `max_upload_size`.
+    #[serde(default = "default_max_upload", deserialize_with = "byte_size")]
+    pub max_upload_size: u64,
+    /// `enable_registration`.
+    #[serde(default)]
+    pub enable_registration: bool,
+    /// `enable_metrics`: serve `/_synapse/metrics`.
+    #[serde(default)]
+    pub enable_metrics: bool,
+    /// `presence`.
+    #[serde(default)]
+    pub presence: PresenceConfig,
+    /// `modules`: read by `mxmod::config::load_modules`.
+    #[serde(default, rename = "modules")]
+    _modules: de::IgnoredAny,
+}
+
+/// One `listeners` entry.
+#[derive(Debug, Deserialize)]
+pub struct Listener {
+    /// Port (0 picks a free one; the chosen address is logged).
+    pub port: u16,
+    /// Addresses to bind.
+    #[serde(default = "default_bind")]
+    pub bind_addresses: Vec<IpAddr>,
+    /// Only `http` is served.
+    #[serde(default = "default_type", rename = "type")]
+    pub kind: String,
+    /// TLS is not supported: put a proxy in front.
+    #[serde(default)]
+    pub tls: bool,
+    /// Synapse's `resources` (all are served on every listener).
+    #[serde(default)]
+    #[allow(dead_code)]
+    resources: de::IgnoredAny,
+    /// Synapse's `x_forwarded`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    x_forwarded: de::IgnoredAny,
+}
+
+impl Listener {
+    /// The socket addresses to bind.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.bind_addresses.iter().map(|ip| SocketAddr::new(*ip, self.port)).collect()
+    }
+}
+
+/// `database`.
+#[derive(Debug, Deserialize)]
+pub struct DatabaseConfig {
+    /// `sqlite3` (PostgreSQL is not supported yet).
+    #[serde(default = "default_db_name")]
+    pub name: String,
+    /// `args`.
+    #[serde(default)]
+    pub args: DatabaseArgs,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { name: default_db_name(), args: DatabaseArgs::default() }
+    }
+}
+
+/// `database.args`.
+#[derive(Debug, Deserialize)]
+pub struct DatabaseArgs {
+    /// `database`: the SQLite file.
+    #[serde(default = "default_db_path")]
+    pub database: PathBuf,
+}
+
+impl Default for DatabaseArgs {
+    fn default() -> Self {
+        Self { database: default_db_path() }
+    }
+}
+
+/// `presence`.
+#[derive(Debug, Deserialize)]
+pub struct PresenceConfig {
+    /// `enabled`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_listeners() -> Vec<Listener> {
+    vec![Listener {
+        port: 8008,
+        bind_addresses: default_bind(),
+        kind: default_type(),
+        tls: false,
+        resources: de::IgnoredAny,
+        x_forwarded: de::IgnoredAny,
+    }]
+}
+fn default_bind() -> Vec<IpAddr> {
+    vec![IpAddr::from([127, 0, 0, 1])]
+}
+fn default_type() -> String {
+    "http".to_owned()
+}
+fn default_db_name() -> String {
+    "sqlite3".to_owned()
+}
+fn default_db_path() -> PathBuf {
+    PathBuf::from("./mxmod-data/homeserver.db")
+}
+fn default_media_store() -> PathBuf {
+    PathBuf::from("./mxmod-data/media_store")
+}
+fn default_max_upload() -> u64 {
+    50 * 1024 * 1024
+}
+
+/// `50M`, `10K`, `1G` or a number of bytes.
+fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bytes(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Bytes(bytes) => Ok(bytes),
+        Raw::Text(text) => parse_byte_size(&text)
+            .ok_or_else(|| de::Error::custom(format!("`{text}` is not a size; write e.g. `50M`, `512K` or `1048576`"))),
+    }
+}
+
+/// Parses `50M`-style sizes.
+pub fn parse_byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, multiplier) = match text.char_indices().last()? {
+        (at, 'K' | 'k') => (&text[..at], 1024),
+        (at, 'M' | 'm') => (&text[..at], 1024 * 1024),
+        (at, 'G' | 'g') => (&text[..at], 1024 * 1024 * 1024),
+        _ => (text, 1),
+    };
+    number.trim().parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+/// A loaded configuration: the homeserver part, the module entries, and warnings.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The homeserver settings.
+    pub homeserver: HomeserverConfig,
+    /// The modules, in listed order.
+    pub modules: Vec<ModuleEntry>,
+    /// Non-fatal findings (unknown top-level keys).
+    pub warnings: Vec<String>,
+    /// Directory relative paths in the config are resolved against.
+    pub base_dir: PathBuf,
+}
+
+impl Loaded {
+    /// Resolves a configured path against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+/// Reads a config file; every problem is listed.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigProblems> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigProblems {
+        file: file.clone(),
+        problems: vec![ConfigProblem::unlocated("", &format!("cannot read the config file: {error}"))],
+    })?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_text(&text, &file, base_dir)
+}
+
+/// Reads the embedded default, dropping module entries this binary does not hold.
+pub fn load_default() -> Result<Loaded, ConfigProblems> {
+    let mut value: serde_yaml::Value = serde_yaml::from_str(DEFAULT_CONFIG).map_err(|error| ConfigProblems {
+        file: DEFAULT_CONFIG_NAME.to_owned(),
+        problems: vec![ConfigProblem::unlocated("", &error.to_string())],
+    })?;
+    if let Some(serde_yaml::Value::Sequence(modules)) = value.get_mut("modules") {
+        modules.retain(|entry| {
+            let name = entry.get("module").and_then(serde_yaml::Value::as_str).unwrap_or_default();
+            mxmod::registry::find_module(name).is_some()
+        });
+    }
+    let text = serde_yaml::to_string(&value).unwrap_or_default();
+    load_text(&text, DEFAULT_CONFIG_NAME, std::env::current_dir().unwrap_or_default())
+}
+
+/// Parses config text; `file` names it in messages.
+pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, ConfigProblems> {
+    let mut problems = Vec::new();
+    let mut unknown = Vec::new();
+    let homeserver = {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        serde_ignored::deserialize::<_, _, HomeserverConfig>(deserializer, |path| unknown.push(path.to_string())).ok()
+    };
+    // A typed parse with key paths and positions, for the error message.
+    let homeserver = match homeserver {
+        Some(config) => Some(config),
+        None => match modconfig::yaml::parse::<HomeserverConfig>(text) {
+            Ok(config) => Some(config),
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        },
+    };
+    if let Some(config) = &homeserver {
+        problems.extend(validate(config, text));
+    }
+    let modules = match modconfig::load_modules(text, file) {
+        Ok(modules) => modules,
+        Err(found) => {
+            problems.extend(found.problems);
+            Vec::new()
+        }
+    };
+    match homeserver {
+        Some(homeserver) if problems.is_empty() => {
+            let warnings = unknown
+                .into_iter()
+                .filter(|key| !read_elsewhere(key))
+                .map(|key| {
+                    format!("{file}: unknown key `{key}` is ignored (mxmod implements a subset of Synapse's options)")
+                })
+                .collect();
+            Ok(Loaded { homeserver, modules, warnings, base_dir })
+        }
+        _ => Err(ConfigProblems { file: file.to_owned(), problems }),
+    }
+}
+
+/// Keys deserialized as "ignored" on purpose: read by the module loader, or Synapse
+/// listener options every mxmod listener honours implicitly.
+fn read_elsewhere(key: &str) -> bool {
+    key == "modules"
+        || key.starts_with("modules.")
+        || (key.starts_with("listeners.") && (key.ends_with(".resources") || key.ends_with(".x_forwarded")))
+}
+
+fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    if config.database.name != "sqlite3" {
+        problems.push(ConfigProblem::located(
+            text,
+            "database.name",
+            &format!("database `{}` is not supported; use `sqlite3`", config.database.name),
+        ));
+    }
+    for (n, listener) in config.listeners.iter().enumerate() {
+        if listener.kind != "http" {
+            problems.push(ConfigProblem::located(
+                text,
+                &format!("listeners[{n}].type"),
+                &format!("listener type `{}` is not supported; use `http`", listener.kind),
+            ));
+        }
+        if listener.tls {
+            problems.push(ConfigProblem::located(
+                text,
+                &format!("listeners[{n}].tls"),
+                "TLS is not supported; terminate TLS in a reverse proxy",
+            ));
+        }
+    }
+    if config.listeners.is_empty() {
+        problems.push(ConfigProblem::located(text, "listeners", "at least one `http` listener is required"));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_byte_size("50M"), Some(50 * 1024 * 1024));
+        assert_eq!(parse_byte_size("512k"), Some(512 * 1024));
+        assert_eq!(parse_byte_size("1000"), Some(1000));
+        assert_eq!(parse_byte_size("lots"), None);
+    }
+
+    #[test]
+    fn the_embedded_default_loads() {
+        let loaded = load_default().unwrap();
+        assert_eq!(loaded.homeserver.server_name.as_str(), "localhost");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_warnings() {
+        let loaded = load_text("server_name: a.b\nreport_stats: false\n", "hs.yaml", PathBuf::new()).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("report_stats"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_position() {
+        let text = "server_name: a.b\nmax_upload_size: lots\nmodules:\n  - module: nope\n";
+        let problems = load_text(text, "hs.yaml", PathBuf::new()).unwrap_err();
+        let shown = problems.to_string();
+        assert!(shown.contains("hs.yaml:2:"), "{shown}");
+        assert!(shown.contains("hs.yaml:4:"), "{shown}");
+        assert!(shown.contains("module `nope` is not compiled into this binary"), "{shown}");
+    }
+}

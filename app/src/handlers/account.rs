@@ -1,0 +1,216 @@
+//! Registration, login, logout, whoami and `/versions`, with `check_registration_for_spam`,
+//! `on_user_registration`, `check_login_for_spam` and `on_user_login`.
+
+use std::sync::Arc;
+
+use argon2::{
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Argon2,
+};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use mxmod::{
+    types::{OwnedUserId, RequestInfo, UserId},
+    ErrCode, RegistrationBehaviour,
+};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{
+    http::{ApiError, ApiResult, Auth, AuthNoExpiry, JsonBody},
+    state::{now_ms, AppState},
+    storage::{Profile, TokenOwner, UserRecord},
+};
+
+/// `GET /_matrix/client/versions`.
+pub(super) async fn versions() -> Json<Value> {
+    Json(json!({
+        "versions": ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10"],
+        "unstable_features": {}
+    }))
+}
+
+/// `GET /login`.
+pub(super) async fn login_flows() -> Json<Value> {
+    Json(json!({ "flows": [{ "type": "m.login.password" }] }))
+}
+
+fn random_string(length: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), length)
+}
+
+fn request_info(headers: &HeaderMap) -> Vec<RequestInfo> {
+    let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    vec![RequestInfo { user_agent: user_agent.to_owned(), ip: "127.0.0.1".to_owned() }]
+}
+
+fn hash_password(password: &str) -> ApiResult<String> {
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot make a salt: {error}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot hash password: {error}")))
+}
+
+fn password_matches(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+fn new_session(state: &AppState, user_id: &UserId, device_id: Option<String>) -> ApiResult<(String, String)> {
+    let token = format!("mxt_{}", random_string(32));
+    let device_id = device_id.unwrap_or_else(|| random_string(10).to_uppercase());
+    state.storage.create_token(&token, &TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() })?;
+    Ok((token, device_id))
+}
+
+/// The `POST /register` body.
+#[derive(Deserialize)]
+pub(super) struct RegisterRequest {
+    username: Option<String>,
+    password: Option<String>,
+    auth: Option<Value>,
+    device_id: Option<String>,
+    #[serde(default)]
+    inhibit_login: bool,
+}
+
+/// `POST /register`: user-interactive auth with `m.login.dummy`.
+pub(super) async fn register(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> ApiResult<Response> {
+    if !state.settings.enable_registration {
+        return Err(ApiError::forbidden("Registration has been disabled"));
+    }
+    let completed =
+        body.auth.as_ref().and_then(|auth| auth.get("type")).and_then(Value::as_str) == Some("m.login.dummy");
+    if !completed {
+        let challenge =
+            json!({ "flows": [{ "stages": ["m.login.dummy"] }], "params": {}, "session": random_string(24) });
+        return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
+    }
+    let localpart = body.username.unwrap_or_else(|| random_string(12).to_lowercase());
+    let valid_localpart = !localpart.is_empty()
+        && localpart.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-/".contains(c));
+    let user_id: OwnedUserId = UserId::parse(format!("@{localpart}:{}", state.settings.server_name))
+        .ok()
+        .filter(|_| valid_localpart)
+        .ok_or_else(|| {
+            ApiError::new(400, ErrCode::INVALID_USERNAME, "User ID can only contain characters a-z, 0-9, or '=_-./'")
+        })?;
+    let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
+    if state.storage.user(&user_id)?.is_some() {
+        return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
+    }
+    let callbacks = state.modules.callbacks();
+    let behaviour = callbacks
+        .spam_checker
+        .check_registration_for_spam(None, Some(&localpart), &request_info(&headers), None)
+        .await?;
+    let shadow_banned = match behaviour {
+        RegistrationBehaviour::Deny => return Err(ApiError::new(429, ErrCode::UNKNOWN, "Rate limited")),
+        RegistrationBehaviour::ShadowBan => true,
+        RegistrationBehaviour::Allow => false,
+    };
+    let record = UserRecord {
+        user_id: user_id.clone(),
+        password_hash: Some(hash_password(&password)?),
+        is_admin: false,
+        shadow_banned,
+        deactivated: false,
+        creation_ts: now_ms(),
+    };
+    if !state.storage.create_user(&record)? {
+        return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
+    }
+    state.storage.set_profile(&user_id, &Profile { displayname: Some(localpart), avatar_url: None })?;
+    callbacks.account_validity.on_user_registration(&user_id).await?;
+    if body.inhibit_login {
+        return Ok(Json(json!({ "user_id": user_id, "home_server": state.settings.server_name })).into_response());
+    }
+    let (token, device_id) = new_session(&state, &user_id, body.device_id)?;
+    Ok(Json(json!({
+        "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name
+    }))
+    .into_response())
+}
+
+/// The `POST /login` body.
+#[derive(Deserialize)]
+pub(super) struct LoginRequest {
+    #[serde(rename = "type")]
+    kind: String,
+    identifier: Option<Value>,
+    user: Option<String>,
+    password: Option<String>,
+    device_id: Option<String>,
+    initial_device_display_name: Option<String>,
+}
+
+/// `POST /login` with `m.login.password`.
+pub(super) async fn login(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> ApiResult<Json<Value>> {
+    if body.kind != "m.login.password" {
+        return Err(ApiError::new(400, ErrCode::UNKNOWN, format!("Unknown login type {}", body.kind)));
+    }
+    let name = body
+        .identifier
+        .as_ref()
+        .and_then(|identifier| identifier.get("user"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(body.user)
+        .ok_or_else(|| ApiError::bad_json("Missing `identifier.user`"))?;
+    let full = if name.starts_with('@') { name } else { format!("@{name}:{}", state.settings.server_name) };
+    let denied = || ApiError::forbidden("Invalid username or password");
+    let user_id = UserId::parse(full.as_str()).map_err(|_| denied())?;
+    let user = state.storage.user(&user_id)?.ok_or_else(denied)?;
+    let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
+    if !user.password_hash.as_deref().is_some_and(|hash| password_matches(&password, hash)) {
+        return Err(denied());
+    }
+    if user.deactivated {
+        return Err(ApiError::new(403, ErrCode::USER_DEACTIVATED, "This account has been deactivated"));
+    }
+    let callbacks = state.modules.callbacks();
+    callbacks
+        .spam_checker
+        .check_login_for_spam(
+            &user_id,
+            body.device_id.as_deref(),
+            body.initial_device_display_name.as_deref(),
+            &request_info(&headers),
+            None,
+        )
+        .await?;
+    let (token, device_id) = new_session(&state, &user_id, body.device_id)?;
+    callbacks.account_validity.on_user_login(&user_id, Some("m.login.password"), None).await?;
+    Ok(Json(json!({
+        "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name
+    })))
+}
+
+/// `POST /logout` (allowed for expired accounts).
+pub(super) async fn logout(
+    State(state): State<Arc<AppState>>,
+    AuthNoExpiry(auth): AuthNoExpiry,
+) -> ApiResult<Json<Value>> {
+    state.storage.delete_token(&auth.token)?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /account/whoami`.
+pub(super) async fn whoami(auth: Auth) -> Json<Value> {
+    Json(json!({ "user_id": auth.user_id, "device_id": auth.device_id, "is_guest": false }))
+}

@@ -1,0 +1,75 @@
+//! Presence: `PUT`/`GET /presence/{user_id}/status`. Routing through the presence router
+//! happens in `/sync`.
+
+use std::sync::Arc;
+
+use axum::{extract::State, Json};
+use mxmod::types::{PresenceKind, UserPresenceState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{
+    http::{extract_user, ApiError, ApiResult, Auth, JsonBody, MPath},
+    state::{now_ms, AppState},
+};
+
+/// The `PUT /presence/{user_id}/status` body.
+#[derive(Deserialize)]
+pub(super) struct SetPresence {
+    presence: PresenceKind,
+    status_msg: Option<String>,
+}
+
+fn require_enabled(state: &AppState) -> ApiResult<()> {
+    if state.settings.presence_enabled {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Presence is disabled on this server"))
+    }
+}
+
+/// `PUT /presence/{user_id}/status`.
+pub(super) async fn put_status(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MPath(user): MPath<String>,
+    JsonBody(body): JsonBody<SetPresence>,
+) -> ApiResult<Json<Value>> {
+    require_enabled(&state)?;
+    let user_id = extract_user(&user)?;
+    if user_id != auth.user_id {
+        return Err(ApiError::forbidden("Can only set your own presence state"));
+    }
+    let update = UserPresenceState {
+        user_id,
+        state: body.presence,
+        status_msg: body.status_msg,
+        last_active_ts: now_ms(),
+        currently_active: body.presence == PresenceKind::Online,
+    };
+    state.storage.set_presence(&update)?;
+    state.notify_change();
+    Ok(Json(json!({})))
+}
+
+/// `GET /presence/{user_id}/status`.
+pub(super) async fn get_status(
+    State(state): State<Arc<AppState>>,
+    _auth: Auth,
+    MPath(user): MPath<String>,
+) -> ApiResult<Json<Value>> {
+    require_enabled(&state)?;
+    let user_id = extract_user(&user)?;
+    let record = state.storage.presence(&user_id)?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
+    Ok(Json(presence_content(&record.state)))
+}
+
+/// The `content` of an `m.presence` event.
+pub(super) fn presence_content(state: &UserPresenceState) -> Value {
+    json!({
+        "presence": state.state,
+        "status_msg": state.status_msg,
+        "last_active_ago": now_ms().saturating_sub(state.last_active_ts),
+        "currently_active": state.currently_active,
+    })
+}

@@ -1,0 +1,156 @@
+//! Profiles, the user directory and account data, with `on_profile_update` and
+//! `check_username_for_spam` (which filters search results silently).
+
+use std::sync::Arc;
+
+use axum::{extract::State, Json};
+use mxmod::types::{JsonObject, OwnedUserId, ProfileInfo, UserProfile};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{
+    http::{extract_user, ApiError, ApiResult, Auth, JsonBody, MPath},
+    state::AppState,
+};
+
+fn known_user(state: &AppState, user: &str) -> ApiResult<OwnedUserId> {
+    let user_id = extract_user(user)?;
+    if state.storage.user(&user_id)?.is_none() {
+        return Err(ApiError::not_found("Profile was not found"));
+    }
+    Ok(user_id)
+}
+
+/// `GET /profile/{user_id}`.
+pub(super) async fn get_profile(
+    State(state): State<Arc<AppState>>,
+    MPath(user): MPath<String>,
+) -> ApiResult<Json<Value>> {
+    let user_id = known_user(&state, &user)?;
+    let profile = state.storage.profile(&user_id)?;
+    let mut answer = serde_json::Map::new();
+    if let Some(name) = profile.displayname {
+        answer.insert("displayname".to_owned(), name.into());
+    }
+    if let Some(avatar) = profile.avatar_url {
+        answer.insert("avatar_url".to_owned(), avatar.into());
+    }
+    Ok(Json(Value::Object(answer)))
+}
+
+/// `GET /profile/{user_id}/{displayname|avatar_url}`.
+pub(super) async fn get_profile_field(
+    State(state): State<Arc<AppState>>,
+    MPath((user, field)): MPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let user_id = known_user(&state, &user)?;
+    let profile = state.storage.profile(&user_id)?;
+    let value = match field.as_str() {
+        "displayname" => profile.displayname,
+        "avatar_url" => profile.avatar_url,
+        _ => return Err(ApiError::unrecognized()),
+    };
+    match value {
+        Some(value) => Ok(Json(json!({ field: value }))),
+        None => Err(ApiError::not_found("Profile field not set")),
+    }
+}
+
+/// `PUT /profile/{user_id}/{displayname|avatar_url}`.
+pub(super) async fn put_profile_field(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MPath((user, field)): MPath<(String, String)>,
+    JsonBody(body): JsonBody<JsonObject>,
+) -> ApiResult<Json<Value>> {
+    let user_id = extract_user(&user)?;
+    if user_id != auth.user_id {
+        return Err(ApiError::forbidden("Cannot set another user's profile"));
+    }
+    let value = match body.get(&field) {
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(ApiError::bad_json(format!("`{field}` must be a string"))),
+    };
+    let mut profile = state.storage.profile(&user_id)?;
+    match field.as_str() {
+        "displayname" => profile.displayname = value,
+        "avatar_url" => profile.avatar_url = value,
+        _ => return Err(ApiError::unrecognized()),
+    }
+    state.storage.set_profile(&user_id, &profile)?;
+    let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url: profile.avatar_url.clone() };
+    state.modules.callbacks().third_party_rules.on_profile_update(&user_id, &info, false, false).await?;
+    Ok(Json(json!({})))
+}
+
+/// The `POST /user_directory/search` body.
+#[derive(Deserialize)]
+pub(super) struct SearchRequest {
+    search_term: String,
+    #[serde(default = "ten")]
+    limit: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `POST /user_directory/search`: users the spam checker flags are left out silently.
+pub(super) async fn search_users(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    JsonBody(body): JsonBody<SearchRequest>,
+) -> ApiResult<Json<Value>> {
+    let limit = body.limit.clamp(1, 100);
+    let candidates = state.storage.search_users(&body.search_term, limit + 1)?;
+    let limited = candidates.len() > limit;
+    let spam = &state.modules.callbacks().spam_checker;
+    let mut results = Vec::new();
+    for (user_id, profile) in candidates.into_iter().take(limit) {
+        let shown = UserProfile {
+            user_id: user_id.clone(),
+            display_name: profile.displayname.clone(),
+            avatar_url: profile.avatar_url.clone(),
+        };
+        if spam.check_username_for_spam(&shown, &auth.user_id).await? {
+            continue;
+        }
+        results
+            .push(json!({ "user_id": user_id, "display_name": profile.displayname, "avatar_url": profile.avatar_url }));
+    }
+    Ok(Json(json!({ "limited": limited, "results": results })))
+}
+
+/// `GET /user/{user_id}/account_data/{type}`.
+pub(super) async fn get_account_data(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MPath((user, data_type)): MPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let user_id = extract_user(&user)?;
+    if user_id != auth.user_id {
+        return Err(ApiError::forbidden("Cannot get account data for other users."));
+    }
+    state
+        .storage
+        .account_data(&user_id, &data_type)?
+        .map(|content| Json(Value::Object(content)))
+        .ok_or_else(|| ApiError::not_found("Account data not found"))
+}
+
+/// `PUT /user/{user_id}/account_data/{type}`.
+pub(super) async fn put_account_data(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MPath((user, data_type)): MPath<(String, String)>,
+    JsonBody(content): JsonBody<JsonObject>,
+) -> ApiResult<Json<Value>> {
+    let user_id = extract_user(&user)?;
+    if user_id != auth.user_id {
+        return Err(ApiError::forbidden("Cannot add account data for other users."));
+    }
+    state.storage.set_account_data(&user_id, &data_type, &content)?;
+    state.notify_change();
+    Ok(Json(json!({})))
+}

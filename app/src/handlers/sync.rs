@@ -1,0 +1,244 @@
+//! `GET /sync`: joined, invited and left rooms with timeline and state, account data and
+//! presence routed through the presence router (`get_interested_users`,
+//! `get_users_for_states`); `since` tokens and long-polling with `timeout`.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{extract::State, Json};
+use mxmod::{
+    types::{OwnedRoomId, OwnedUserId, UserId},
+    InterestedUsers,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{presence::presence_content, room::stream_position};
+use crate::{
+    http::{ApiResult, Auth, MQuery},
+    rooms::client_event,
+    state::AppState,
+    storage::StoredEvent,
+};
+
+/// Longest wait a client may ask for.
+const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Timeline events per room in an initial sync.
+const INITIAL_TIMELINE: usize = 20;
+
+/// `/sync` query.
+#[derive(Deserialize)]
+pub(super) struct SyncQuery {
+    since: Option<String>,
+    #[serde(default)]
+    timeout: u64,
+    #[serde(default)]
+    full_state: bool,
+}
+
+/// `GET /sync`.
+pub(super) async fn sync(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MQuery(query): MQuery<SyncQuery>,
+) -> ApiResult<Json<Value>> {
+    let since = match &query.since {
+        Some(token) => Some(parse_token(token)?),
+        None => None,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(query.timeout.min(MAX_TIMEOUT_MS));
+    let mut changes = state.changes.subscribe();
+    loop {
+        changes.borrow_and_update();
+        let (response, has_news) = build(&state, &auth, since, query.full_state).await?;
+        if since.is_none() || has_news || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(response));
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            let (response, _) = build(&state, &auth, since, query.full_state).await?;
+            return Ok(Json(response));
+        }
+    }
+}
+
+fn parse_token(token: &str) -> ApiResult<(i64, i64)> {
+    let events = stream_position(token)?;
+    let presence = token.split('_').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    Ok((events, presence))
+}
+
+async fn build(
+    state: &Arc<AppState>,
+    auth: &Auth,
+    since: Option<(i64, i64)>,
+    full_state: bool,
+) -> ApiResult<(Value, bool)> {
+    let storage = &state.storage;
+    let me = &auth.user_id;
+    let position = storage.max_stream_ordering()?;
+    let presence_position = storage.max_presence_stream()?;
+    let (since_events, since_presence) = since.unwrap_or((0, 0));
+    let joined = storage.rooms_with_membership(me, "join")?;
+    let invited = storage.rooms_with_membership(me, "invite")?;
+    let mut left = storage.rooms_with_membership(me, "leave")?;
+    left.extend(storage.rooms_with_membership(me, "ban")?);
+    let mut has_news = false;
+
+    let mut join = serde_json::Map::new();
+    for room_id in &joined {
+        let (timeline, limited) = match since {
+            None => {
+                let mut recent = storage.room_events(room_id, position, true, INITIAL_TIMELINE)?;
+                recent.reverse();
+                (recent, true)
+            }
+            Some(_) => (storage.events_after(std::slice::from_ref(room_id), since_events, 1000)?, false),
+        };
+        if since.is_some() && timeline.is_empty() && !full_state {
+            continue;
+        }
+        has_news |= !timeline.is_empty();
+        let newly_joined = timeline.iter().any(|e| e.event.state_key.as_deref() == Some(me.as_str()));
+        let state_events = if since.is_none() || newly_joined || full_state {
+            let in_timeline: HashSet<&str> = timeline.iter().map(|e| e.event.event_id.as_str()).collect();
+            storage
+                .current_state(room_id)?
+                .iter()
+                .filter(|(_, e)| !in_timeline.contains(e.event_id.as_str()))
+                .map(|(_, e)| client_event(e, None, None))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let prev_batch =
+            timeline.first().map(|e| format!("t{}", e.stream_ordering - 1)).unwrap_or_else(|| format!("t{position}"));
+        join.insert(
+            room_id.to_string(),
+            json!({
+                "timeline": { "events": timeline_json(&timeline, auth), "limited": limited, "prev_batch": prev_batch },
+                "state": { "events": state_events },
+                "ephemeral": { "events": [] },
+                "account_data": { "events": [] },
+                "unread_notifications": {},
+            }),
+        );
+    }
+
+    let mut invite = serde_json::Map::new();
+    for room_id in &invited {
+        let room_state = storage.current_state(room_id)?;
+        let my_invite = room_state.get("m.room.member", me.as_str());
+        if let (Some(_), Some(invite_event)) = (since, my_invite) {
+            let fresh =
+                storage.event(invite_event.event_id.as_str())?.is_some_and(|e| e.stream_ordering > since_events);
+            if !fresh {
+                continue;
+            }
+        }
+        has_news = true;
+        let stripped: Vec<Value> = room_state
+            .iter()
+            .filter(|((event_type, key), _)| {
+                matches!(event_type.as_str(), "m.room.create" | "m.room.name" | "m.room.join_rules" | "m.room.canonical_alias")
+                    || (event_type == "m.room.member" && key == me.as_str())
+            })
+            .map(|(_, e)| json!({ "type": e.event_type, "state_key": e.state_key, "sender": e.sender, "content": e.content }))
+            .collect();
+        invite.insert(room_id.to_string(), json!({ "invite_state": { "events": stripped } }));
+    }
+
+    let mut leave = serde_json::Map::new();
+    if since.is_some() {
+        for room_id in &left {
+            let events = storage.events_after(std::slice::from_ref(room_id), since_events, 1000)?;
+            let mine: Vec<StoredEvent> =
+                events.into_iter().filter(|e| e.event.state_key.as_deref() == Some(me.as_str())).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            has_news = true;
+            leave.insert(
+                room_id.to_string(),
+                json!({ "timeline": { "events": timeline_json(&mine, auth), "limited": false }, "state": { "events": [] } }),
+            );
+        }
+    }
+
+    let presence = if state.settings.presence_enabled {
+        routed_presence(state, me, &joined, since.map(|_| since_presence)).await?
+    } else {
+        Vec::new()
+    };
+    has_news |= !presence.is_empty();
+
+    let account_data: Vec<Value> = if since.is_none() {
+        storage
+            .all_account_data(me)?
+            .into_iter()
+            .map(|(kind, content)| json!({ "type": kind, "content": content }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let response = json!({
+        "next_batch": format!("s{position}_{presence_position}"),
+        "rooms": { "join": join, "invite": invite, "leave": leave },
+        "presence": { "events": presence },
+        "account_data": { "events": account_data },
+    });
+    Ok((response, has_news))
+}
+
+fn timeline_json(events: &[StoredEvent], auth: &Auth) -> Vec<Value> {
+    events.iter().map(|e| client_event(&e.event, e.txn_id.as_deref(), Some(&auth.user_id))).collect()
+}
+
+/// Presence updates this user receives: from users sharing a room, plus what the
+/// presence router adds (`get_interested_users` and `get_users_for_states`).
+async fn routed_presence(
+    state: &Arc<AppState>,
+    me: &UserId,
+    joined: &[OwnedRoomId],
+    since: Option<i64>,
+) -> ApiResult<Vec<Value>> {
+    let updates = state.storage.presence_after(since.unwrap_or(0))?;
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut co_members: HashSet<OwnedUserId> = HashSet::new();
+    for room_id in joined {
+        for (_, event) in state.storage.current_state(room_id)?.iter() {
+            if event.membership() == Some("join") {
+                if let Some(Ok(user)) = event.state_key.as_deref().map(UserId::parse) {
+                    co_members.insert(user);
+                }
+            }
+        }
+    }
+    co_members.insert(me.to_owned());
+    let router = &state.modules.callbacks().presence_router;
+    let interested = router.get_interested_users(me).await?;
+    let states: Vec<_> = updates.iter().map(|record| record.state.clone()).collect();
+    let routed = router.get_users_for_states(&states).await?;
+    let routed_to_me = routed.get(me);
+    let mut latest = BTreeMap::new();
+    for update in states {
+        let visible = co_members.contains(&update.user_id)
+            || match &interested {
+                InterestedUsers::All => true,
+                InterestedUsers::Users(users) => users.contains(&update.user_id),
+            }
+            || routed_to_me.is_some_and(|set| set.contains(&update));
+        if visible {
+            latest.insert(update.user_id.clone(), update);
+        }
+    }
+    Ok(latest
+        .into_values()
+        .map(|update| json!({ "type": "m.presence", "sender": update.user_id, "content": presence_content(&update) }))
+        .collect())
+}

@@ -1,0 +1,135 @@
+//! The server side of `ModuleApi`: room state, memberships, events, account data and
+//! user lookups for modules, through the same code paths clients use.
+
+use std::sync::{Arc, OnceLock, Weak};
+
+use mxmod::{
+    api::{Host, HostError, HostFuture, NewEvent, UserInfo},
+    types::{Event, JsonObject, RoomId, StateMap, UserId},
+};
+
+use crate::{
+    rooms::{self, Actor},
+    state::AppState,
+    storage::StorageError,
+};
+
+/// The host handed to modules; bound to the server state once it exists.
+#[derive(Default)]
+pub(crate) struct ServerHost {
+    state: OnceLock<Weak<AppState>>,
+}
+
+impl ServerHost {
+    pub(crate) fn bind(&self, state: &Arc<AppState>) {
+        let _ = self.state.set(Arc::downgrade(state));
+    }
+
+    fn state(&self) -> Result<Arc<AppState>, HostError> {
+        self.state.get().and_then(Weak::upgrade).ok_or(HostError::Unavailable("the server (not started yet)"))
+    }
+}
+
+fn storage_error(error: StorageError) -> HostError {
+    HostError::Storage(error.0)
+}
+
+fn actor(state: &AppState, user_id: &UserId) -> Result<Actor, HostError> {
+    let user =
+        state.storage.user(user_id).map_err(storage_error)?.ok_or_else(|| HostError::NotFound(user_id.to_string()))?;
+    Ok(Actor { user_id: user.user_id, device_id: None, shadow_banned: user.shadow_banned, is_admin: user.is_admin })
+}
+
+impl Host for ServerHost {
+    fn room_state<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, StateMap> {
+        Box::pin(async move {
+            let state = self.state()?;
+            if !state.storage.room_exists(room_id).map_err(storage_error)? {
+                return Err(HostError::NotFound(room_id.to_string()));
+            }
+            state.storage.current_state(room_id).map_err(storage_error)
+        })
+    }
+
+    fn is_room_published<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, bool> {
+        Box::pin(async move { self.state()?.storage.room_is_public(room_id).map_err(storage_error) })
+    }
+
+    fn update_room_membership<'a>(
+        &'a self,
+        sender: &'a UserId,
+        target: &'a UserId,
+        room_id: &'a RoomId,
+        membership: &'a str,
+    ) -> HostFuture<'a, Event> {
+        Box::pin(async move {
+            let state = self.state()?;
+            let actor = actor(&state, sender)?;
+            rooms::update_membership(&state, &actor, target, room_id, membership, JsonObject::new())
+                .await
+                .map_err(|error| HostError::Refused(error.0))
+        })
+    }
+
+    fn send_event(&self, event: NewEvent) -> HostFuture<'_, Event> {
+        Box::pin(async move {
+            let state = self.state()?;
+            if event.event_type == "m.room.member" {
+                return Err(HostError::Refused(mxmod::MatrixError::new(
+                    400,
+                    mxmod::ErrCode::BAD_JSON,
+                    "use update_room_membership for membership events",
+                )));
+            }
+            let actor = actor(&state, &event.sender)?;
+            let event_id = rooms::send(
+                &state,
+                &actor,
+                &event.room_id,
+                &event.event_type,
+                event.state_key.as_deref(),
+                event.content,
+                None,
+            )
+            .await
+            .map_err(|error| HostError::Refused(error.0))?;
+            state
+                .storage
+                .event(event_id.as_str())
+                .map_err(storage_error)?
+                .map(|stored| stored.event)
+                .ok_or_else(|| HostError::NotFound(event_id.to_string()))
+        })
+    }
+
+    fn account_data<'a>(&'a self, user_id: &'a UserId, data_type: &'a str) -> HostFuture<'a, Option<JsonObject>> {
+        Box::pin(async move { self.state()?.storage.account_data(user_id, data_type).map_err(storage_error) })
+    }
+
+    fn set_account_data<'a>(
+        &'a self,
+        user_id: &'a UserId,
+        data_type: &'a str,
+        content: JsonObject,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            let state = self.state()?;
+            state.storage.set_account_data(user_id, data_type, &content).map_err(storage_error)?;
+            state.notify_change();
+            Ok(())
+        })
+    }
+
+    fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
+        Box::pin(async move {
+            let user = self.state()?.storage.user(user_id).map_err(storage_error)?;
+            Ok(user.map(|user| UserInfo {
+                user_id: user.user_id,
+                is_admin: user.is_admin,
+                is_deactivated: user.deactivated,
+                is_shadow_banned: user.shadow_banned,
+                creation_ts: user.creation_ts,
+            }))
+        })
+    }
+}

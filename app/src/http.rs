@@ -1,0 +1,11 @@
+//! HTTP plumbing shared by the handlers: the Matrix error response and the extractors
+//! that turn bad input into the Matrix answer (never a panic).
+
+mod error;
+mod extract;
+
+pub(crate) use self::{
+    error::{ApiError, ApiResult},
+    extract::{extract_user, parse_id},
+    extract::{Auth, AuthNoExpiry, JsonBody, MPath, MQuery, OptionalJsonBody},
+};

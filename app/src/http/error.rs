@@ -1,0 +1,54 @@
+//! [`ApiError`]: a Matrix error as an HTTP response.
+
+use axum::response::{IntoResponse, Response};
+use mxmod::{ErrCode, MatrixError};
+
+use crate::storage::StorageError;
+
+/// A Matrix error answer.
+#[derive(Debug)]
+pub(crate) struct ApiError(pub(crate) MatrixError);
+
+/// What handlers return.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub(crate) fn new(status: u16, errcode: ErrCode, error: impl Into<String>) -> Self {
+        Self(MatrixError::new(status, errcode, error))
+    }
+    pub(crate) fn forbidden(error: impl Into<String>) -> Self {
+        Self::new(403, ErrCode::FORBIDDEN, error)
+    }
+    pub(crate) fn not_found(error: impl Into<String>) -> Self {
+        Self::new(404, ErrCode::NOT_FOUND, error)
+    }
+    pub(crate) fn bad_json(error: impl Into<String>) -> Self {
+        Self::new(400, ErrCode::BAD_JSON, error)
+    }
+    pub(crate) fn invalid_param(error: impl Into<String>) -> Self {
+        Self::new(400, ErrCode::INVALID_PARAM, error)
+    }
+    pub(crate) fn unrecognized() -> Self {
+        Self::new(404, ErrCode::UNRECOGNIZED, "Unrecognized request")
+    }
+}
+
+impl From<MatrixError> for ApiError {
+    fn from(error: MatrixError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        tracing::error!("{error}");
+        Self(MatrixError::internal())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let response = mxmod::web::error_response(&self.0);
+        response.map(axum::body::Body::from)
+    }
+}

@@ -1,0 +1,167 @@
+//! Extractors: access tokens (with the account-validity check), JSON bodies with the
+//! body limit, and path/query parameters, each failing with the Matrix error.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    http::request::Parts,
+};
+use mxmod::{types::OwnedUserId, ErrCode, MatrixError};
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Largest non-media request body.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// An authenticated local user.
+#[derive(Clone, Debug)]
+pub(crate) struct Auth {
+    pub(crate) user_id: OwnedUserId,
+    pub(crate) device_id: String,
+    pub(crate) token: String,
+    pub(crate) shadow_banned: bool,
+    pub(crate) is_admin: bool,
+}
+
+/// An authenticated user whose account may have expired (only `/logout` uses it).
+pub(crate) struct AuthNoExpiry(pub(crate) Auth);
+
+fn token_of(parts: &Parts) -> Option<String> {
+    if let Some(header) = parts.headers.get(http::header::AUTHORIZATION) {
+        return header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_owned());
+    }
+    let query = parts.uri.query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
+    let token = token_of(parts).ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
+    let unknown = || ApiError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token").with_soft_logout();
+    let owner = state.storage.token_owner(&token)?.ok_or_else(unknown)?;
+    let user = state.storage.user(&owner.user_id)?.ok_or_else(unknown)?;
+    if user.deactivated {
+        return Err(unknown());
+    }
+    Ok(Auth {
+        user_id: owner.user_id,
+        device_id: owner.device_id,
+        token,
+        shadow_banned: user.shadow_banned,
+        is_admin: user.is_admin,
+    })
+}
+
+impl ApiError {
+    fn with_soft_logout(mut self) -> Self {
+        self.0.fields.insert("soft_logout".to_owned(), false.into());
+        self
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
+        let auth = authenticate(parts, state).await?;
+        let expired = state.modules.callbacks().account_validity.is_user_expired(&auth.user_id).await?;
+        if expired == Some(true) {
+            return Err(ApiError(MatrixError::new(403, ErrCode::EXPIRED_ACCOUNT, "User account has expired")));
+        }
+        Ok(auth)
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for AuthNoExpiry {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
+        authenticate(parts, state).await.map(AuthNoExpiry)
+    }
+}
+
+async fn body_bytes(request: Request, limit: usize) -> ApiResult<bytes::Bytes> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::new(413, ErrCode::TOO_LARGE, format!("Request body is larger than {limit} bytes")))
+}
+
+/// A JSON object body parsed as `T`: 400 `M_NOT_JSON` if it is not JSON, 400
+/// `M_BAD_JSON` if it does not fit, 413 `M_TOO_LARGE` over the limit.
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::new(400, ErrCode::NOT_JSON, "Content not JSON."))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_json("Content must be a JSON object."));
+    }
+    serde_json::from_value(value).map_err(|error| ApiError::bad_json(error.to_string()))
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &Arc<AppState>) -> ApiResult<Self> {
+        let bytes = body_bytes(request, JSON_BODY_LIMIT).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Like [`JsonBody`], but an empty body is `T::default()` (endpoints whose body is optional).
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &Arc<AppState>) -> ApiResult<Self> {
+        let bytes = body_bytes(request, JSON_BODY_LIMIT).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// Path parameters; a malformed one is 400 `M_INVALID_PARAM`.
+pub(crate) struct MPath<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<AppState>> for MPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| MPath(value))
+            .map_err(|rejection| ApiError::invalid_param(rejection.body_text()))
+    }
+}
+
+/// Query parameters; a malformed one is 400 `M_INVALID_PARAM`.
+pub(crate) struct MQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<AppState>> for MQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| MQuery(value))
+            .map_err(|rejection| ApiError::invalid_param(rejection.body_text()))
+    }
+}
+
+/// Parses a Matrix ID with ruma, or 400 `M_INVALID_PARAM`.
+pub(crate) fn parse_id<T>(text: &str, what: &str) -> ApiResult<T>
+where
+    T: for<'a> TryFrom<&'a str>,
+{
+    T::try_from(text).map_err(|_| ApiError::invalid_param(format!("`{text}` is not a valid {what}")))
+}
+
+/// A user ID, or 400 `M_INVALID_PARAM`.
+pub(crate) fn extract_user(text: &str) -> ApiResult<OwnedUserId> {
+    mxmod::types::UserId::parse(text).map_err(|_| ApiError::invalid_param(format!("`{text}` is not a valid user ID")))
+}

@@ -1,0 +1,41 @@
+//! The shared state of a running server: settings, storage, modules, the wake-up signal
+//! for long-polling `/sync`, and metrics.
+
+use std::{path::PathBuf, sync::Arc};
+
+use mxmod::{registry::Registry, types::OwnedServerName};
+
+use crate::{metrics::Metrics, storage::Storage};
+
+/// Settings the request handlers read.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) server_name: OwnedServerName,
+    pub(crate) max_upload_size: u64,
+    pub(crate) enable_registration: bool,
+    pub(crate) presence_enabled: bool,
+    pub(crate) enable_metrics: bool,
+    pub(crate) media_store: PathBuf,
+}
+
+/// Everything a request handler needs.
+pub(crate) struct AppState {
+    pub(crate) settings: Settings,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) modules: Registry,
+    /// Bumped after every write a `/sync` may be waiting for.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+    pub(crate) metrics: Metrics,
+}
+
+impl AppState {
+    /// Wakes long-polling `/sync` requests.
+    pub(crate) fn notify_change(&self) {
+        self.changes.send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

@@ -1,0 +1,135 @@
+//! The seam between modules and the server they run in: room state, memberships, events,
+//! account data, user lookups. The server implements [`Host`]; `mxmod::testing` uses
+//! [`NoHost`] unless a test gives its own.
+
+use std::{future::Future, pin::Pin};
+
+use crate::types::{Event, JsonObject, OwnedUserId, RoomId, StateMap, UserId};
+
+/// What a host call returns.
+pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
+
+/// Why a host call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// This host does not offer the operation.
+    #[error("{0} is not available here")]
+    Unavailable(&'static str),
+    /// The room, user or event does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The server refused (the Matrix error it would give a client).
+    #[error("{0}")]
+    Refused(crate::MatrixError),
+    /// Storage failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// A local user as modules see it (Synapse's `get_userinfo_by_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user.
+    pub user_id: OwnedUserId,
+    /// Server admin.
+    pub is_admin: bool,
+    /// Deactivated.
+    pub is_deactivated: bool,
+    /// Shadow-banned.
+    pub is_shadow_banned: bool,
+    /// Registration time, milliseconds since the epoch.
+    pub creation_ts: u64,
+}
+
+/// An event a module asks the server to send (Synapse's `create_and_send_event_into_room`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// The room.
+    pub room_id: crate::types::OwnedRoomId,
+    /// The sender (a local user).
+    pub sender: OwnedUserId,
+    /// The type.
+    pub event_type: String,
+    /// `Some` for a state event.
+    pub state_key: Option<String>,
+    /// The content.
+    pub content: JsonObject,
+}
+
+/// Server operations modules may call, through [`ModuleApi`](crate::ModuleApi).
+pub trait Host: Send + Sync + 'static {
+    /// The current state of a room.
+    fn room_state<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, StateMap>;
+
+    /// Whether the room is in the public room directory.
+    fn is_room_published<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, bool>;
+
+    /// Changes `target`'s membership (`invite`, `join`, `leave`) as `sender`, with the
+    /// usual checks; the new member event.
+    fn update_room_membership<'a>(
+        &'a self,
+        sender: &'a UserId,
+        target: &'a UserId,
+        room_id: &'a RoomId,
+        membership: &'a str,
+    ) -> HostFuture<'a, Event>;
+
+    /// Sends an event into a room as a local user.
+    fn send_event(&self, event: NewEvent) -> HostFuture<'_, Event>;
+
+    /// A user's global account data of one type.
+    fn account_data<'a>(&'a self, user_id: &'a UserId, data_type: &'a str) -> HostFuture<'a, Option<JsonObject>>;
+
+    /// Replaces a user's global account data of one type.
+    fn set_account_data<'a>(
+        &'a self,
+        user_id: &'a UserId,
+        data_type: &'a str,
+        content: JsonObject,
+    ) -> HostFuture<'a, ()>;
+
+    /// A local user, if it exists.
+    fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>>;
+}
+
+/// A host with no server behind it: every call is [`HostError::Unavailable`]. What
+/// `mxmod::testing` uses unless a test supplies a host.
+#[derive(Debug, Default)]
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn room_state<'a>(&'a self, _: &'a RoomId) -> HostFuture<'a, StateMap> {
+        Box::pin(async { Err(HostError::Unavailable("room state")) })
+    }
+
+    fn is_room_published<'a>(&'a self, _: &'a RoomId) -> HostFuture<'a, bool> {
+        Box::pin(async { Err(HostError::Unavailable("the room directory")) })
+    }
+
+    fn update_room_membership<'a>(
+        &'a self,
+        _: &'a UserId,
+        _: &'a UserId,
+        _: &'a RoomId,
+        _: &'a str,
+    ) -> HostFuture<'a, Event> {
+        Box::pin(async { Err(HostError::Unavailable("membership updates")) })
+    }
+
+    fn send_event(&self, _: NewEvent) -> HostFuture<'_, Event> {
+        Box::pin(async { Err(HostError::Unavailable("sending events")) })
+    }
+
+    fn account_data<'a>(&'a self, _: &'a UserId, _: &'a str) -> HostFuture<'a, Option<JsonObject>> {
+        Box::pin(async { Err(HostError::Unavailable("account data")) })
+    }
+
+    fn set_account_data<'a>(&'a self, _: &'a UserId, _: &'a str, _: JsonObject) -> HostFuture<'a, ()> {
+        Box::pin(async { Err(HostError::Unavailable("account data")) })
+    }
+
+    fn user_info<'a>(&'a self, _: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
+        Box::pin(async { Err(HostError::Unavailable("user lookups")) })
+    }
+}
