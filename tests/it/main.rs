@@ -1,0 +1,7 @@
+//! Black-box tests: the real `mxmod` binary on a free loopback port, driven over HTTP.
+
+mod support;
+
+mod cli;
+mod durability;
+mod server;

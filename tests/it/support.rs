@@ -1,0 +1,202 @@
+//! The black-box harness: builds the real `mxmod` binary, starts it on a free loopback
+//! port with a temporary data directory and a config of the test's choosing, and talks
+//! HTTP to it.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+
+/// The `mxmod` binary, built once per test run with the default features.
+pub(crate) fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "mxmod-app", "--bin", "mxmod"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the mxmod binary failed");
+        target_dir().join("debug").join(format!("mxmod{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// The workspace root.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// A config with the given `modules:` section (YAML, indented as a top-level key's value).
+pub(crate) fn config_with_modules(modules_yaml: &str) -> String {
+    format!(
+        "server_name: test.local
+public_baseurl: http://127.0.0.1/
+listeners:
+  - port: 0
+    bind_addresses: ['127.0.0.1']
+    type: http
+database:
+  name: sqlite3
+  args:
+    database: DATA/homeserver.db
+media_store_path: DATA/media
+max_upload_size: 64K
+enable_registration: true
+enable_metrics: true
+modules:
+{modules_yaml}"
+    )
+}
+
+/// A running server.
+pub(crate) struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    /// The temporary data directory (kept across restarts of the same `Server`).
+    pub(crate) dir: tempfile::TempDir,
+    config: PathBuf,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the binary on `config` (where `DATA` stands for the data directory).
+    pub(crate) fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("homeserver.yaml");
+        std::fs::write(&path, config.replace("DATA", &dir.path().display().to_string())).expect("config written");
+        Self::launch(dir, path)
+    }
+
+    fn launch(dir: tempfile::TempDir, config: PathBuf) -> Server {
+        let mut child = Command::new(binary())
+            .args(["run", "-c"])
+            .arg(&config)
+            .env("MXMOD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mxmod starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("mxmod: listening on ") {
+                    let _ = sender.send(address.to_owned());
+                }
+                log_writer.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let base = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("mxmod did not start; its output:\n{}", log.lock().unwrap());
+            }
+        };
+        Server { child, base, dir, config, stderr: log }
+    }
+
+    /// Kills the process (`SIGKILL`, no shutdown) and starts it again on the same data.
+    pub(crate) fn kill_and_restart(mut self) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("a temporary directory");
+        let dir = std::mem::replace(&mut self.dir, placeholder);
+        let config = self.config.clone();
+        drop(self);
+        Self::launch(dir, config)
+    }
+
+    /// What the server logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "mxmod did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A request; returns (status, JSON body or `null`).
+    pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let (status, bytes) = self.call_raw(method, path, token, body.map(|b| b.to_string().into_bytes()), None);
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A request with a raw body; returns (status, body bytes).
+    pub(crate) fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> (u16, Vec<u8>) {
+        let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let request = request.body(body.unwrap_or_default()).expect("a valid request");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(90)))
+            .build()
+            .into();
+        let mut response = agent
+            .run(request)
+            .unwrap_or_else(|error| panic!("{method} {path} failed: {error}\nserver log:\n{}", self.log()));
+        let status = response.status().as_u16();
+        let bytes = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap_or_default();
+        (status, bytes)
+    }
+
+    /// Registers a user; returns (user ID, access token).
+    pub(crate) fn register(&self, name: &str) -> (String, String) {
+        let body = json!({ "username": name, "password": "secret-pw", "auth": { "type": "m.login.dummy" } });
+        let (status, answer) = self.call("POST", "/_matrix/client/v3/register", None, Some(&body));
+        assert_eq!(status, 200, "register {name}: {answer}");
+        (answer["user_id"].as_str().unwrap().to_owned(), answer["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates a room; returns its ID.
+    pub(crate) fn create_room(&self, token: &str, body: Value) -> String {
+        let (status, answer) = self.call("POST", "/_matrix/client/v3/createRoom", Some(token), Some(&body));
+        assert_eq!(status, 200, "createRoom: {answer}");
+        answer["room_id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Percent-encodes a path segment (room IDs, user IDs, aliases).
+pub(crate) fn enc(segment: &str) -> String {
+    form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
+}
