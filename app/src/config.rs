@@ -264,7 +264,12 @@ pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, Co
     let modules = match modconfig::load_modules(text, file) {
         Ok(modules) => modules,
         Err(found) => {
-            problems.extend(found.problems);
+            // A syntax error is found by both parses; list it once.
+            for problem in found.problems {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
             Vec::new()
         }
     };

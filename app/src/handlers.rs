@@ -39,6 +39,10 @@ fn client_routes() -> Router<Arc<AppState>> {
             "/rooms/{room_id}/state/{event_type}",
             get(room::get_state_event_empty_key).put(room::put_state_empty_key),
         )
+        .route(
+            "/rooms/{room_id}/state/{event_type}/",
+            get(room::get_state_event_empty_key).put(room::put_state_empty_key),
+        )
         .route("/rooms/{room_id}/state/{event_type}/{state_key}", get(room::get_state_event).put(room::put_state))
         .route("/rooms/{room_id}/event/{event_id}", get(room::get_event))
         .route("/rooms/{room_id}/messages", get(room::messages))

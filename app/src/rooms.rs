@@ -361,6 +361,8 @@ pub(crate) async fn create_room(
         callbacks.spam_checker.user_may_publish_room(&actor.user_id, &room_id).await?;
     }
     state.storage.create_room(&room_id, &actor.user_id)?;
+    // As in Synapse, after the room ID is stored and before any event.
+    callbacks.third_party_rules.check_visibility_can_be_modified(&room_id, &StateMap::new(), &visibility).await?;
 
     let creator = &actor.user_id;
     let mut create_content = object(request.get("creation_content").cloned().unwrap_or(json!({})));

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod callbacks;
 mod cli;
 mod durability;
 mod server;

@@ -65,20 +65,32 @@ pub(crate) struct Server {
     /// The temporary data directory (kept across restarts of the same `Server`).
     pub(crate) dir: tempfile::TempDir,
     config: PathBuf,
+    binary: PathBuf,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
     /// Starts the binary on `config` (where `DATA` stands for the data directory).
     pub(crate) fn start(config: &str) -> Server {
+        Self::start_binary(binary(), config)
+    }
+
+    /// Starts `mxmod-policy-server`: mxmod plus the `policy` test module, a custom
+    /// binary built from `mxmod_app` with a module crate from outside `mxmod-modules`.
+    pub(crate) fn start_policy(policy_config: &str) -> Server {
+        let modules = format!("  - module: policy\n    config:\n{policy_config}");
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), &config_with_modules(&modules))
+    }
+
+    fn start_binary(binary: &Path, config: &str) -> Server {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("homeserver.yaml");
         std::fs::write(&path, config.replace("DATA", &dir.path().display().to_string())).expect("config written");
-        Self::launch(dir, path)
+        Self::launch(binary.to_path_buf(), dir, path)
     }
 
-    fn launch(dir: tempfile::TempDir, config: PathBuf) -> Server {
-        let mut child = Command::new(binary())
+    fn launch(binary: PathBuf, dir: tempfile::TempDir, config: PathBuf) -> Server {
+        let mut child = Command::new(&binary)
             .args(["run", "-c"])
             .arg(&config)
             .env("MXMOD_LOG", "warn")
@@ -105,7 +117,7 @@ impl Server {
                 panic!("mxmod did not start; its output:\n{}", log.lock().unwrap());
             }
         };
-        Server { child, base, dir, config, stderr: log }
+        Server { child, base, dir, config, binary, stderr: log }
     }
 
     /// Kills the process (`SIGKILL`, no shutdown) and starts it again on the same data.
@@ -115,8 +127,9 @@ impl Server {
         let placeholder = tempfile::tempdir().expect("a temporary directory");
         let dir = std::mem::replace(&mut self.dir, placeholder);
         let config = self.config.clone();
+        let binary = self.binary.clone();
         drop(self);
-        Self::launch(dir, config)
+        Self::launch(binary, dir, config)
     }
 
     /// What the server logged so far.
@@ -179,6 +192,19 @@ impl Server {
         let (status, answer) = self.call("POST", "/_matrix/client/v3/register", None, Some(&body));
         assert_eq!(status, 200, "register {name}: {answer}");
         (answer["user_id"].as_str().unwrap().to_owned(), answer["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// A module's recorded calls (the `policy` module's `/calls` resource).
+    pub(crate) fn policy_calls(&self) -> Vec<Value> {
+        let (status, calls) = self.call("GET", "/_synapse/client/policy/calls", None, None);
+        assert_eq!(status, 200);
+        calls.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Sends a message; returns (status, answer).
+    pub(crate) fn send_text(&self, token: &str, room: &str, txn: &str, body: &str) -> (u16, Value) {
+        let path = format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room));
+        self.call("PUT", &path, Some(token), Some(&json!({ "msgtype": "m.text", "body": body })))
     }
 
     /// Creates a room; returns its ID.

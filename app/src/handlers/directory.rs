@@ -124,8 +124,18 @@ pub(super) async fn put_visibility(
     let callbacks = state.modules.callbacks();
     if body.visibility == "public" {
         callbacks.spam_checker.user_may_publish_room(&auth.user_id, &room_id).await?;
+        // Synapse asks only when publishing, with its own message.
+        callbacks
+            .third_party_rules
+            .check_visibility_can_be_modified(&room_id, &room_state, &body.visibility)
+            .await
+            .map_err(|mut error| {
+                if error.errcode == ErrCode::UNKNOWN && error.status == 403 {
+                    error.error = "Not allowed to publish room".to_owned();
+                }
+                error
+            })?;
     }
-    callbacks.third_party_rules.check_visibility_can_be_modified(&room_id, &room_state, &body.visibility).await?;
     state.storage.set_room_public(&room_id, body.visibility == "public")?;
     Ok(Json(json!({})))
 }

@@ -1,0 +1,278 @@
+//! Every endpoint row of the server table, through the `policy` module, allowing and
+//! denying: the status codes and errcodes Synapse gives (SYNAPSE.md §3 and §7).
+
+use serde_json::{json, Value};
+
+use crate::support::{enc, Server};
+
+fn errcode(answer: &Value) -> Option<&str> {
+    answer["errcode"].as_str()
+}
+
+#[test]
+fn registration_deny_is_429_and_shadow_ban_hides_events() {
+    let server = Server::start_policy("      deny_registration: [spammer]\n      shadow_ban_registration: [shady]\n");
+    let body = json!({ "username": "spammer", "password": "pw", "auth": { "type": "m.login.dummy" } });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/register", None, Some(&body));
+    assert_eq!((status, errcode(&answer), answer["error"].as_str()), (429, Some("M_UNKNOWN"), Some("Rate limited")));
+
+    let (alice_id, alice) = server.register("alice");
+    let (_, shady) = server.register("shady");
+    let room = server.create_room(&alice, json!({ "preset": "public_chat" }));
+    let (status, _) = server.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&room)), Some(&shady), None);
+    assert_eq!(status, 200);
+    let (status, answer) = server.send_text(&shady, &room, "1", "you cannot see me");
+    assert_eq!(status, 200, "the shadow-banned user is answered as if it worked");
+    let event = answer["event_id"].as_str().unwrap();
+    let (status, _) = server.call(
+        "GET",
+        &format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(event)),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(status, 404, "nobody else sees it");
+    let calls = server.policy_calls();
+    assert!(calls.contains(&json!(["on_user_registration", alice_id])), "{calls:?}");
+}
+
+#[test]
+fn login_spam_check_denies_with_the_module_errcode_and_fields() {
+    let server = Server::start_policy("      deny_login: ['@blocked:test.local']\n");
+    server.register("blocked");
+    server.register("fine");
+    let login = |user: &str| json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": user }, "password": "secret-pw" });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/login", None, Some(&login("blocked")));
+    assert_eq!((status, errcode(&answer), &answer["extra"]), (403, Some("M_LIMIT_EXCEEDED"), &json!("value")));
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/login", None, Some(&login("fine")));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.call(
+        "POST",
+        "/_matrix/client/r0/login",
+        None,
+        Some(&json!({
+            "type": "m.login.password", "user": "fine", "password": "wrong"
+        })),
+    );
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    assert!(server.policy_calls().contains(&json!(["on_user_login", ["@fine:test.local", "m.login.password"]])));
+}
+
+#[test]
+fn an_expired_account_is_refused_everywhere_but_logout() {
+    let server = Server::start_policy("      expired_users: ['@old:test.local']\n");
+    let (_, old) = server.register("old");
+    for (method, path) in [("GET", "/_matrix/client/v3/sync"), ("GET", "/_matrix/client/v3/account/whoami")] {
+        let (status, answer) = server.call(method, path, Some(&old), None);
+        assert_eq!((status, errcode(&answer)), (403, Some("ORG_MATRIX_EXPIRED_ACCOUNT")), "{path}");
+    }
+    let (status, _) = server.call("POST", "/_matrix/client/v3/logout", Some(&old), Some(&json!({})));
+    assert_eq!(status, 200);
+    let (_, young) = server.register("young");
+    let (status, _) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&young), None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn media_deny_is_400_bad_content() {
+    let server = Server::start_policy("      deny_media_containing: evil\n");
+    let (_, token) = server.register("uploader");
+    let upload = |bytes: &[u8]| {
+        server.call_raw("POST", "/_matrix/media/v3/upload", Some(&token), Some(bytes.to_vec()), Some("image/png"))
+    };
+    let (status, body) = upload(b"an evil payload");
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, errcode(&answer), answer["error"].as_str()), (400, Some("M_UNKNOWN"), Some("Bad content")));
+    let (status, body) = upload(b"a fine picture");
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let media = answer["content_uri"].as_str().unwrap().trim_start_matches("mxc://").to_owned();
+    let (status, bytes) = server.call_raw("GET", &format!("/_matrix/media/v3/download/{media}"), None, None, None);
+    assert_eq!((status, bytes.as_slice()), (200, b"a fine picture".as_slice()));
+}
+
+#[test]
+fn the_user_directory_filters_silently() {
+    let server = Server::start_policy("      hidden_from_directory: ['@hidden_user:test.local']\n");
+    let (_, searcher) = server.register("searcher");
+    server.register("hidden_user");
+    server.register("visible_user");
+    let (status, answer) = server.call(
+        "POST",
+        "/_matrix/client/v3/user_directory/search",
+        Some(&searcher),
+        Some(&json!({ "search_term": "user" })),
+    );
+    assert_eq!(status, 200);
+    let found: Vec<&str> = answer["results"].as_array().unwrap().iter().filter_map(|r| r["user_id"].as_str()).collect();
+    assert_eq!(found, ["@visible_user:test.local"]);
+}
+
+#[test]
+fn room_creation_edits_aliases_and_publishing() {
+    let server = Server::start_policy(
+        "      default_topic: set by a module\n      deny_aliases: ['#forbidden:test.local']\n      deny_publish: true\n",
+    );
+    let (_, token) = server.register("creator");
+    let room = server.create_room(&token, json!({ "room_alias_name": "allowed" }));
+    let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", enc(&room));
+    let (status, topic) = server.call("GET", &path, Some(&token), None);
+    assert_eq!((status, topic), (200, json!({ "topic": "set by a module" })), "on_create_room edited the request");
+    let (status, answer) = server.call("GET", "/_matrix/client/v3/directory/room/%23allowed%3Atest.local", None, None);
+    assert_eq!((status, answer["room_id"].as_str()), (200, Some(room.as_str())));
+
+    let (status, answer) = server.call(
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        Some(&token),
+        Some(&json!({ "room_alias_name": "forbidden" })),
+    );
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")), "{answer}");
+    let (status, answer) = server.call(
+        "PUT",
+        "/_matrix/client/v3/directory/room/%23forbidden%3Atest.local",
+        Some(&token),
+        Some(&json!({ "room_id": room })),
+    );
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, _) = server.call(
+        "PUT",
+        "/_matrix/client/v3/directory/room/%23second%3Atest.local",
+        Some(&token),
+        Some(&json!({ "room_id": room })),
+    );
+    assert_eq!(status, 200);
+    let (status, answer) = server.call(
+        "PUT",
+        &format!("/_matrix/client/v3/directory/list/room/{}", enc(&room)),
+        Some(&token),
+        Some(&json!({ "visibility": "public" })),
+    );
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, answer) =
+        server.call("POST", "/_matrix/client/v3/createRoom", Some(&token), Some(&json!({ "visibility": "public" })));
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, rooms) = server.call("GET", "/_matrix/client/v3/publicRooms", None, None);
+    assert_eq!((status, rooms["chunk"].as_array().map(Vec::len)), (200, Some(0)));
+}
+
+#[test]
+fn publishing_and_visibility_rules() {
+    let server = Server::start_policy("      {}\n");
+    let (_, token) = server.register("publisher");
+    let room = server.create_room(&token, json!({ "visibility": "public", "name": "Lobby" }));
+    let (status, rooms) = server.call("GET", "/_matrix/client/v3/publicRooms", None, None);
+    assert_eq!((status, &rooms["chunk"][0]["name"]), (200, &json!("Lobby")));
+    let (status, answer) =
+        server.call("GET", &format!("/_matrix/client/v3/directory/list/room/{}", enc(&room)), None, None);
+    assert_eq!((status, &answer["visibility"]), (200, &json!("public")));
+
+    let server = Server::start_policy("      deny_visibility_changes: true\n");
+    let (_, token) = server.register("publisher");
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/createRoom", Some(&token), Some(&json!({})));
+    assert_eq!(
+        (status, errcode(&answer), answer["error"].as_str()),
+        (403, Some("M_UNKNOWN"), Some("Room visibility value not allowed."))
+    );
+}
+
+#[test]
+fn joins_invites_and_third_party_invites() {
+    let server = Server::start_policy(
+        "      deny_joins: ['@blocked:test.local']\n      deny_invites_to: ['@uninvitable:test.local']\n      deny_threepids: ['no@example.com']\n",
+    );
+    let (_, owner) = server.register("owner");
+    let (_, blocked) = server.register("blocked");
+    let (bob_id, bob) = server.register("bob");
+    server.register("uninvitable");
+    let room = server.create_room(&owner, json!({ "preset": "public_chat" }));
+    let join =
+        |token: &str| server.call("POST", &format!("/_matrix/client/v3/rooms/{}/join", enc(&room)), Some(token), None);
+    let (status, answer) = join(&blocked);
+    assert_eq!((status, errcode(&answer)), (403, Some("M_CONSENT_NOT_GIVEN")));
+    assert_eq!(join(&bob).0, 200);
+
+    let private = server.create_room(&owner, json!({}));
+    let invite = |body: Value| {
+        server.call("POST", &format!("/_matrix/client/v3/rooms/{}/invite", enc(&private)), Some(&owner), Some(&body))
+    };
+    let (status, answer) = invite(json!({ "user_id": "@uninvitable:test.local" }));
+    assert_eq!(
+        (status, errcode(&answer), answer["error"].as_str()),
+        (403, Some("M_FORBIDDEN"), Some("Invites have been disabled on this server"))
+    );
+    let (status, answer) = server.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&private)), Some(&bob), None);
+    assert_eq!(status, 403, "not invited: {answer}");
+    assert_eq!(invite(json!({ "user_id": bob_id })).0, 200);
+    let (status, _) = server.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&private)), Some(&bob), None);
+    assert_eq!(status, 200);
+    let (status, _) = invite(json!({ "medium": "email", "address": "yes@example.com", "id_server": "is.example.com" }));
+    assert_eq!(status, 200);
+    let (status, answer) =
+        invite(json!({ "medium": "email", "address": "no@example.com", "id_server": "is.example.com" }));
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, _) =
+        server.call("POST", &format!("/_matrix/client/v3/rooms/{}/leave", enc(&private)), Some(&bob), None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn state_events_and_event_rewrites() {
+    let server = Server::start_policy(
+        "      deny_state_types: [test.denied]\n      forbidden_event_types: [foo.bar.forbidden]\n      uppercase_bodies: true\n",
+    );
+    let (_, token) = server.register("writer");
+    let room = server.create_room(&token, json!({}));
+    let state = |event_type: &str| {
+        server.call(
+            "PUT",
+            &format!("/_matrix/client/v3/rooms/{}/state/{event_type}/key", enc(&room)),
+            Some(&token),
+            Some(&json!({ "foo": "bar" })),
+        )
+    };
+    assert_eq!(state("test.allowed").0, 200);
+    let (status, answer) = state("test.denied");
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, answer) = server.call(
+        "PUT",
+        &format!("/_matrix/client/v3/rooms/{}/send/foo.bar.forbidden/1", enc(&room)),
+        Some(&token),
+        Some(&json!({})),
+    );
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")));
+    let (status, answer) = server.send_text(&token, &room, "2", "original body");
+    assert_eq!(status, 200);
+    let event = answer["event_id"].as_str().unwrap();
+    let (_, stored) = server.call(
+        "GET",
+        &format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(event)),
+        Some(&token),
+        None,
+    );
+    assert_eq!(stored["content"]["body"], "ORIGINAL BODY");
+    let (status, page) = server.call(
+        "GET",
+        &format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1", enc(&room)),
+        Some(&token),
+        None,
+    );
+    assert_eq!((status, &page["chunk"][0]["content"]["body"]), (200, &json!("ORIGINAL BODY")));
+    let news = server.policy_calls().iter().filter(|c| c[0] == "on_new_event").count();
+    assert!(news >= 7, "on_new_event saw the room's events: {news}");
+}
+
+#[test]
+fn profile_updates_are_reported() {
+    let server = Server::start_policy("      {}\n");
+    let (user_id, token) = server.register("renamed");
+    let (status, _) = server.call(
+        "PUT",
+        &format!("/_matrix/client/v3/profile/{}/displayname", enc(&user_id)),
+        Some(&token),
+        Some(&json!({ "displayname": "Foo" })),
+    );
+    assert_eq!(status, 200);
+    let (status, profile) = server.call("GET", &format!("/_matrix/client/v3/profile/{}", enc(&user_id)), None, None);
+    assert_eq!((status, &profile["displayname"]), (200, &json!("Foo")));
+    assert!(server.policy_calls().contains(&json!(["on_profile_update", [user_id, "Foo", false, false]])));
+}

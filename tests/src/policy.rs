@@ -1,0 +1,276 @@
+//! `policy`: a configurable module that allows or denies every guarded operation on
+//! command and records the notification callbacks, so black-box tests can drive each
+//! endpoint both ways. It lives outside `mxmod-modules` on purpose.
+//!
+//! Config (all optional):
+//!
+//! | key | callback | effect |
+//! |---|---|---|
+//! | `deny_registration: [localpart]` | `check_registration_for_spam` | DENY (429) |
+//! | `shadow_ban_registration: [localpart]` | `check_registration_for_spam` | SHADOW_BAN |
+//! | `deny_login: [user]` | `check_login_for_spam` | `M_LIMIT_EXCEEDED` + `{"extra": "value"}` |
+//! | `expired_users: [user]` | `is_user_expired` | expired |
+//! | `deny_media_containing: text` | `check_media_file_for_spam` | FORBIDDEN when the bytes contain it |
+//! | `hidden_from_directory: [user]` | `check_username_for_spam` | left out of searches |
+//! | `deny_aliases: [alias]` | `user_may_create_room_alias` | FORBIDDEN |
+//! | `deny_publish: bool` | `user_may_publish_room` | FORBIDDEN |
+//! | `deny_joins: [user]` | `user_may_join_room` | `M_CONSENT_NOT_GIVEN` |
+//! | `deny_invites_to: [user]` | `user_may_invite` | FORBIDDEN |
+//! | `deny_3pid_invites: bool` | `user_may_send_3pid_invite` | FORBIDDEN |
+//! | `deny_threepids: [address]` | `check_threepid_can_be_invited` | false |
+//! | `deny_state_types: [type]` | `user_may_send_state_event` | FORBIDDEN |
+//! | `forbidden_event_types: [type]` | `check_event_allowed` | deny |
+//! | `uppercase_bodies: bool` | `check_event_allowed` | replaces `content.body` with its upper case |
+//! | `default_topic: text` | `on_create_room` | adds a topic to the request when it has none |
+//! | `deny_visibility_changes: bool` | `check_visibility_can_be_modified` | false |
+//!
+//! `GET /_synapse/client/policy/calls` answers the recorded notification calls
+//! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`) as a
+//! JSON list of `[callback, argument]` pairs.
+
+use std::sync::Mutex;
+
+use mxmod::{
+    account_validity, module, spam_checker, third_party_rules,
+    types::{
+        Event, FileInfo, JsonObject, MediaFile, ProfileInfo, RequestInfo, Requester, RoomAliasId, RoomId, StateMap,
+        ThreepidInfo, UserId, UserProfile,
+    },
+    web::{self, WebRequest, WebResponse},
+    web_resource, ErrCode, EventAllowed, Module, ModuleApi, ModuleError, RegistrationBehaviour, SpamCheck,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The `config:` of `policy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    deny_registration: Vec<String>,
+    #[serde(default)]
+    shadow_ban_registration: Vec<String>,
+    #[serde(default)]
+    deny_login: Vec<String>,
+    #[serde(default)]
+    expired_users: Vec<String>,
+    #[serde(default)]
+    deny_media_containing: Option<String>,
+    #[serde(default)]
+    hidden_from_directory: Vec<String>,
+    #[serde(default)]
+    deny_aliases: Vec<String>,
+    #[serde(default)]
+    deny_publish: bool,
+    #[serde(default)]
+    deny_joins: Vec<String>,
+    #[serde(default)]
+    deny_invites_to: Vec<String>,
+    #[serde(default)]
+    deny_3pid_invites: bool,
+    #[serde(default)]
+    deny_threepids: Vec<String>,
+    #[serde(default)]
+    deny_state_types: Vec<String>,
+    #[serde(default)]
+    forbidden_event_types: Vec<String>,
+    #[serde(default)]
+    uppercase_bodies: bool,
+    #[serde(default)]
+    default_topic: Option<String>,
+    #[serde(default)]
+    deny_visibility_changes: bool,
+}
+
+/// The policy module.
+pub struct Policy {
+    config: PolicyConfig,
+    calls: Mutex<Vec<Value>>,
+}
+
+impl Module for Policy {
+    type Config = PolicyConfig;
+
+    fn new(config: PolicyConfig, _api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Policy { config, calls: Mutex::new(Vec::new()) })
+    }
+}
+
+fn listed(list: &[String], item: &str) -> bool {
+    list.iter().any(|entry| entry == item)
+}
+
+fn deny_if(condition: bool, code: ErrCode) -> SpamCheck {
+    if condition {
+        SpamCheck::Deny(code)
+    } else {
+        SpamCheck::NOT_SPAM
+    }
+}
+
+impl Policy {
+    fn record(&self, callback: &str, argument: Value) {
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(json!([callback, argument]));
+    }
+}
+
+#[module(name = "policy")]
+impl Policy {
+    #[spam_checker]
+    async fn check_registration_for_spam(
+        &self,
+        _email: Option<&ThreepidInfo>,
+        username: Option<&str>,
+        _request_info: &[RequestInfo],
+        _auth_provider_id: Option<&str>,
+    ) -> RegistrationBehaviour {
+        let name = username.unwrap_or_default();
+        if listed(&self.config.deny_registration, name) {
+            RegistrationBehaviour::Deny
+        } else if listed(&self.config.shadow_ban_registration, name) {
+            RegistrationBehaviour::ShadowBan
+        } else {
+            RegistrationBehaviour::Allow
+        }
+    }
+
+    #[spam_checker]
+    async fn check_login_for_spam(
+        &self,
+        user_id: &UserId,
+        _device_id: Option<&str>,
+        _initial_display_name: Option<&str>,
+        _request_info: &[RequestInfo],
+        _auth_provider_id: Option<&str>,
+    ) -> SpamCheck {
+        if listed(&self.config.deny_login, user_id.as_str()) {
+            let fields = json!({ "extra": "value" }).as_object().cloned().unwrap_or_default();
+            SpamCheck::DenyWithFields(ErrCode::LIMIT_EXCEEDED, fields)
+        } else {
+            SpamCheck::NOT_SPAM
+        }
+    }
+
+    #[account_validity]
+    async fn is_user_expired(&self, user_id: &UserId) -> Option<bool> {
+        listed(&self.config.expired_users, user_id.as_str()).then_some(true)
+    }
+
+    #[account_validity]
+    async fn on_user_registration(&self, user_id: &UserId) {
+        self.record("on_user_registration", json!(user_id));
+    }
+
+    #[account_validity]
+    async fn on_user_login(&self, user_id: &UserId, auth_provider_type: Option<&str>, _auth_provider_id: Option<&str>) {
+        self.record("on_user_login", json!([user_id, auth_provider_type]));
+    }
+
+    #[spam_checker]
+    async fn check_media_file_for_spam(&self, file: &MediaFile, _info: &FileInfo) -> SpamCheck {
+        let evil = self
+            .config
+            .deny_media_containing
+            .as_deref()
+            .is_some_and(|needle| file.bytes.windows(needle.len().max(1)).any(|w| w == needle.as_bytes()));
+        deny_if(evil, ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn check_username_for_spam(&self, profile: &UserProfile, _requester: &UserId) -> bool {
+        listed(&self.config.hidden_from_directory, profile.user_id.as_str())
+    }
+
+    #[spam_checker]
+    async fn user_may_create_room_alias(&self, _user: &UserId, alias: &RoomAliasId) -> SpamCheck {
+        deny_if(listed(&self.config.deny_aliases, alias.as_str()), ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn user_may_publish_room(&self, _user: &UserId, _room: &RoomId) -> SpamCheck {
+        deny_if(self.config.deny_publish, ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn user_may_join_room(&self, user: &UserId, _room: &RoomId, _is_invited: bool) -> SpamCheck {
+        deny_if(listed(&self.config.deny_joins, user.as_str()), ErrCode::CONSENT_NOT_GIVEN)
+    }
+
+    #[spam_checker]
+    async fn user_may_invite(&self, _inviter: &UserId, invitee: &UserId, _room: &RoomId) -> SpamCheck {
+        deny_if(listed(&self.config.deny_invites_to, invitee.as_str()), ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn user_may_send_3pid_invite(
+        &self,
+        _inviter: &UserId,
+        _medium: &str,
+        _address: &str,
+        _room: &RoomId,
+    ) -> SpamCheck {
+        deny_if(self.config.deny_3pid_invites, ErrCode::FORBIDDEN)
+    }
+
+    #[third_party_rules]
+    async fn check_threepid_can_be_invited(&self, _medium: &str, address: &str, _state: &StateMap) -> bool {
+        !listed(&self.config.deny_threepids, address)
+    }
+
+    #[spam_checker]
+    async fn user_may_send_state_event(
+        &self,
+        _user: &UserId,
+        _room: &RoomId,
+        event_type: &str,
+        _state_key: &str,
+        _content: &JsonObject,
+    ) -> SpamCheck {
+        deny_if(listed(&self.config.deny_state_types, event_type), ErrCode::FORBIDDEN)
+    }
+
+    #[third_party_rules]
+    async fn check_event_allowed(&self, event: &Event, _state: &StateMap) -> EventAllowed {
+        if listed(&self.config.forbidden_event_types, &event.event_type) {
+            return EventAllowed::Deny;
+        }
+        let body = event.content.get("body").and_then(Value::as_str);
+        match body {
+            Some(body) if self.config.uppercase_bodies => {
+                let mut dict = event.get_dict();
+                dict["content"]["body"] = body.to_uppercase().into();
+                EventAllowed::Replace(dict)
+            }
+            _ => EventAllowed::Allow,
+        }
+    }
+
+    #[third_party_rules]
+    async fn on_create_room(&self, _requester: &Requester, request: &mut JsonObject, _is_admin: bool) {
+        if let Some(topic) = &self.config.default_topic {
+            request.entry("topic").or_insert_with(|| topic.clone().into());
+        }
+    }
+
+    #[third_party_rules]
+    async fn check_visibility_can_be_modified(&self, _room: &RoomId, _state: &StateMap, _visibility: &str) -> bool {
+        !self.config.deny_visibility_changes
+    }
+
+    #[third_party_rules]
+    async fn on_new_event(&self, event: &Event, _state: &StateMap) {
+        self.record("on_new_event", json!(event.event_type));
+    }
+
+    #[third_party_rules]
+    async fn on_profile_update(&self, user_id: &UserId, profile: &ProfileInfo, by_admin: bool, deactivation: bool) {
+        self.record("on_profile_update", json!([user_id, profile.display_name, by_admin, deactivation]));
+    }
+
+    /// `GET /_synapse/client/policy/calls`.
+    #[web_resource("/_synapse/client/policy/calls")]
+    async fn calls(&self, _request: WebRequest) -> WebResponse {
+        let calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        web::json(200, &calls)
+    }
+}
