@@ -6,3 +6,4 @@ mod callbacks;
 mod cli;
 mod durability;
 mod server;
+mod sync;
