@@ -4,6 +4,7 @@ mod support;
 
 mod callbacks;
 mod cli;
+mod client;
 mod durability;
 mod server;
 mod sync;
