@@ -8,11 +8,14 @@
 //! | `event_censorer` | posts each local event to an HTTP endpoint and applies the content it returns |
 //! | `custom_presence_router` | routes presence between users named in config |
 //! | `user_department` | looks up users' departments (cached), keeps invites within a department, invalidates on demand |
+//! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
 
 #[cfg(feature = "custom_presence_router")]
 pub mod custom_presence_router;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "domain_rule_checker")]
+pub mod domain_rule_checker;
 #[cfg(feature = "event_censorer")]
 pub mod event_censorer;
 #[cfg(feature = "list_spam_checker")]
@@ -20,12 +23,21 @@ pub mod list_spam_checker;
 #[cfg(feature = "user_department")]
 pub mod user_department;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "domain_rule_checker"))]
+#[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
+mod test_host;
+#[cfg(all(test, any(feature = "event_censorer", feature = "user_department")))]
 mod test_http;
 
 /// Every module this crate ships, whether or not its feature is enabled.
-pub const SHIPPED: &[&str] =
-    &["custom_presence_router", "demo", "event_censorer", "list_spam_checker", "user_department"];
+pub const SHIPPED: &[&str] = &[
+    "custom_presence_router",
+    "demo",
+    "domain_rule_checker",
+    "event_censorer",
+    "list_spam_checker",
+    "user_department",
+];
 
 /// The modules whose features are enabled in this build. Calling it also makes sure
 /// this crate — and so every enabled module's registry entries — is linked.
@@ -33,6 +45,7 @@ pub fn enabled() -> Vec<&'static str> {
     let flags = [
         ("custom_presence_router", cfg!(feature = "custom_presence_router")),
         ("demo", cfg!(feature = "demo")),
+        ("domain_rule_checker", cfg!(feature = "domain_rule_checker")),
         ("event_censorer", cfg!(feature = "event_censorer")),
         ("list_spam_checker", cfg!(feature = "list_spam_checker")),
         ("user_department", cfg!(feature = "user_department")),

@@ -1,0 +1,237 @@
+//! An in-memory [`Host`] for module tests: rooms with state, the public room directory,
+//! memberships, account data and users, with scripted membership failures.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
+};
+
+use mxmod::{
+    api::{Host, HostError, HostFuture, NewEvent, ServerInfo, UserInfo},
+    registry::StartOptions,
+    testing::{Harness, TEST_SERVER_NAME},
+    types::{Event, JsonObject, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, StateMap, UserId},
+};
+
+/// One call of `update_room_membership`, as the fake host saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MembershipCall {
+    pub(crate) sender: OwnedUserId,
+    pub(crate) target: OwnedUserId,
+    pub(crate) room_id: OwnedRoomId,
+    pub(crate) membership: String,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<OwnedRoomId, StateMap>,
+    published: HashSet<OwnedRoomId>,
+    account_data: HashMap<(OwnedUserId, String), JsonObject>,
+    users: HashMap<OwnedUserId, UserInfo>,
+    membership_calls: Vec<MembershipCall>,
+    failing_memberships: usize,
+    sent: Vec<NewEvent>,
+}
+
+/// The fake server.
+#[derive(Default)]
+pub(crate) struct FakeHost {
+    state: Mutex<State>,
+    next_event: AtomicU64,
+}
+
+impl FakeHost {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    fn event(&self, room_id: &RoomId, sender: &UserId, kind: &str, state_key: &str, content: JsonObject) -> Event {
+        let n = self.next_event.fetch_add(1, Ordering::SeqCst);
+        Event {
+            event_id: format!("$fake{n}").try_into().unwrap(),
+            room_id: room_id.to_owned(),
+            sender: sender.to_owned(),
+            event_type: kind.to_owned(),
+            state_key: Some(state_key.to_owned()),
+            content,
+            origin_server_ts: n,
+            unsigned: JsonObject::new(),
+        }
+    }
+
+    /// A room with its create event and the creator's join.
+    pub(crate) fn create_room(&self, room_id: &str, creator: &str) -> OwnedRoomId {
+        let room_id = RoomId::parse(room_id).unwrap();
+        let creator = UserId::parse(creator).unwrap();
+        let create = self.event(&room_id, &creator, "m.room.create", "", object(serde_json::json!({})));
+        let join = self.event(
+            &room_id,
+            &creator,
+            "m.room.member",
+            creator.as_str(),
+            object(serde_json::json!({"membership": "join"})),
+        );
+        self.lock().rooms.insert(room_id.clone(), [create, join].into_iter().collect());
+        room_id
+    }
+
+    /// Adds a membership event (`sender` sets `target`'s membership) to a room's state.
+    pub(crate) fn set_membership(&self, room_id: &RoomId, sender: &str, target: &str, membership: &str) {
+        let sender = UserId::parse(sender).unwrap();
+        let content = object(serde_json::json!({ "membership": membership }));
+        let event = self.event(room_id, &sender, "m.room.member", target, content);
+        self.lock().rooms.get_mut(room_id).expect("room exists").insert(event);
+    }
+
+    /// Puts a room in the public room directory.
+    pub(crate) fn publish(&self, room_id: &RoomId) {
+        self.lock().published.insert(room_id.to_owned());
+    }
+
+    /// Makes the next `n` membership updates fail.
+    pub(crate) fn fail_next_memberships(&self, n: usize) {
+        self.lock().failing_memberships = n;
+    }
+
+    /// Every membership update asked for, failed ones included.
+    pub(crate) fn membership_calls(&self) -> Vec<MembershipCall> {
+        self.lock().membership_calls.clone()
+    }
+
+    /// A user's account data of one type.
+    pub(crate) fn account_data_of(&self, user_id: &str, data_type: &str) -> Option<JsonObject> {
+        self.lock().account_data.get(&(UserId::parse(user_id).unwrap(), data_type.to_owned())).cloned()
+    }
+
+    /// Stores account data as a client would.
+    pub(crate) fn put_account_data(&self, user_id: &str, data_type: &str, content: serde_json::Value) {
+        self.lock().account_data.insert((UserId::parse(user_id).unwrap(), data_type.to_owned()), object(content));
+    }
+
+    /// Registers a local user.
+    pub(crate) fn add_user(&self, user_id: &str, is_admin: bool) {
+        let user_id = UserId::parse(user_id).unwrap();
+        let info = UserInfo {
+            user_id: user_id.clone(),
+            is_admin,
+            is_deactivated: false,
+            is_shadow_banned: false,
+            creation_ts: 0,
+        };
+        self.lock().users.insert(user_id, info);
+    }
+
+    /// Events sent through `send_event`.
+    pub(crate) fn sent_events(&self) -> Vec<NewEvent> {
+        self.lock().sent.clone()
+    }
+}
+
+/// A JSON value that must be an object.
+pub(crate) fn object(value: serde_json::Value) -> JsonObject {
+    match value {
+        serde_json::Value::Object(object) => object,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// Starts the modules of a YAML snippet on `example.com` with this host.
+pub(crate) fn harness(yaml: &str, host: Arc<FakeHost>) -> Harness {
+    let server_name = OwnedServerName::try_from(TEST_SERVER_NAME).unwrap();
+    let mut options = StartOptions::new(ServerInfo::new(server_name));
+    options.host = host;
+    Harness::start(yaml, options).unwrap()
+}
+
+/// Waits (polling) until `done` holds, for at most `limit`.
+pub(crate) async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done()
+}
+
+impl Host for FakeHost {
+    fn room_state<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, StateMap> {
+        Box::pin(async move { self.lock().rooms.get(room_id).cloned().ok_or(HostError::NotFound(room_id.to_string())) })
+    }
+
+    fn is_room_published<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, bool> {
+        Box::pin(async move { Ok(self.lock().published.contains(room_id)) })
+    }
+
+    fn update_room_membership<'a>(
+        &'a self,
+        sender: &'a UserId,
+        target: &'a UserId,
+        room_id: &'a RoomId,
+        membership: &'a str,
+    ) -> HostFuture<'a, Event> {
+        Box::pin(async move {
+            {
+                let mut state = self.lock();
+                state.membership_calls.push(MembershipCall {
+                    sender: sender.to_owned(),
+                    target: target.to_owned(),
+                    room_id: room_id.to_owned(),
+                    membership: membership.to_owned(),
+                });
+                if state.failing_memberships > 0 {
+                    state.failing_memberships -= 1;
+                    return Err(HostError::NotFound(format!("{room_id} (scripted failure)")));
+                }
+            }
+            let content = object(serde_json::json!({ "membership": membership }));
+            let event = self.event(room_id, sender, "m.room.member", target.as_str(), content);
+            self.lock().rooms.entry(room_id.to_owned()).or_default().insert(event.clone());
+            Ok(event)
+        })
+    }
+
+    fn send_event(&self, event: NewEvent) -> HostFuture<'_, Event> {
+        Box::pin(async move {
+            let stored = Event {
+                state_key: event.state_key.clone(),
+                ..self.event(&event.room_id, &event.sender, &event.event_type, "", event.content.clone())
+            };
+            let mut state = self.lock();
+            state.sent.push(event);
+            if let Some(room) = state.rooms.get_mut(&stored.room_id) {
+                room.insert(stored.clone());
+            }
+            Ok(stored)
+        })
+    }
+
+    fn account_data<'a>(&'a self, user_id: &'a UserId, data_type: &'a str) -> HostFuture<'a, Option<JsonObject>> {
+        Box::pin(async move { Ok(self.lock().account_data.get(&(user_id.to_owned(), data_type.to_owned())).cloned()) })
+    }
+
+    fn set_account_data<'a>(
+        &'a self,
+        user_id: &'a UserId,
+        data_type: &'a str,
+        content: JsonObject,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            self.lock().account_data.insert((user_id.to_owned(), data_type.to_owned()), content);
+            Ok(())
+        })
+    }
+
+    fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
+        Box::pin(async move { Ok(self.lock().users.get(user_id).cloned()) })
+    }
+}
