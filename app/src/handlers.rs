@@ -32,6 +32,7 @@ fn client_routes() -> Router<Arc<AppState>> {
         .route("/logout", post(account::logout))
         .route("/register", post(account::register))
         .route("/account/whoami", get(account::whoami))
+        .route("/account/deactivate", post(account::deactivate))
         .route("/createRoom", post(room::create_room))
         .route("/rooms/{room_id}/send/{event_type}/{txn_id}", put(room::send_message))
         .route("/rooms/{room_id}/state", get(room::get_state))

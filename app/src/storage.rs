@@ -94,6 +94,8 @@ pub trait Storage: Send + Sync {
     fn create_user(&self, user: &UserRecord) -> StorageResult<bool>;
     /// A user.
     fn user(&self, user_id: &UserId) -> StorageResult<Option<UserRecord>>;
+    /// Marks a user (de)activated; deactivation also deletes their access tokens.
+    fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()>;
     /// Stores an access token for a device.
     fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()>;
     /// Who a token belongs to.

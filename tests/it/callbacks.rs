@@ -276,3 +276,31 @@ fn profile_updates_are_reported() {
     assert_eq!((status, &profile["displayname"]), (200, &json!("Foo")));
     assert!(server.policy_calls().contains(&json!(["on_profile_update", [user_id, "Foo", false, false]])));
 }
+
+#[test]
+fn deactivation_is_checked_and_reported() {
+    let server = Server::start_policy("      deny_deactivation: ['@kept:test.local']\n");
+    let deactivate = |token: &str, auth: Value| {
+        server.call(
+            "POST",
+            "/_matrix/client/v3/account/deactivate",
+            Some(token),
+            Some(&json!({ "auth": auth, "erase": true })),
+        )
+    };
+    let password = json!({ "type": "m.login.password", "password": "secret-pw" });
+    let (_, kept) = server.register("kept");
+    let (status, answer) = deactivate(&kept, password.clone());
+    assert_eq!((status, errcode(&answer)), (403, Some("M_FORBIDDEN")), "{answer}");
+
+    let (leaver_id, leaver) = server.register("leaver");
+    let (status, challenge) = deactivate(&leaver, Value::Null);
+    assert_eq!((status, &challenge["flows"][0]["stages"][0]), (401, &json!("m.login.password")));
+    let (status, _) = deactivate(&leaver, password);
+    assert_eq!(status, 200);
+    let (status, answer) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&leaver), None);
+    assert_eq!((status, errcode(&answer)), (401, Some("M_UNKNOWN_TOKEN")), "the tokens are gone");
+    let calls = server.policy_calls();
+    assert!(calls.contains(&json!(["on_user_deactivation_status_changed", [leaver_id, true, false]])), "{calls:?}");
+    assert!(calls.contains(&json!(["on_profile_update", [leaver_id, null, false, true]])), "{calls:?}");
+}

@@ -23,9 +23,11 @@
 //! | `uppercase_bodies: bool` | `check_event_allowed` | replaces `content.body` with its upper case |
 //! | `default_topic: text` | `on_create_room` | adds a topic to the request when it has none |
 //! | `deny_visibility_changes: bool` | `check_visibility_can_be_modified` | false |
+//! | `deny_deactivation: [user]` | `check_can_deactivate_user` | false |
 //!
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
-//! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`) as a
+//! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
+//! `on_user_deactivation_status_changed`) as a
 //! JSON list of `[callback, argument]` pairs.
 
 use std::sync::Mutex;
@@ -80,6 +82,8 @@ pub struct PolicyConfig {
     default_topic: Option<String>,
     #[serde(default)]
     deny_visibility_changes: bool,
+    #[serde(default)]
+    deny_deactivation: Vec<String>,
 }
 
 /// The policy module.
@@ -265,6 +269,16 @@ impl Policy {
     #[third_party_rules]
     async fn on_profile_update(&self, user_id: &UserId, profile: &ProfileInfo, by_admin: bool, deactivation: bool) {
         self.record("on_profile_update", json!([user_id, profile.display_name, by_admin, deactivation]));
+    }
+
+    #[third_party_rules]
+    async fn check_can_deactivate_user(&self, user_id: &UserId, _by_admin: bool) -> bool {
+        !listed(&self.config.deny_deactivation, user_id.as_str())
+    }
+
+    #[third_party_rules]
+    async fn on_user_deactivation_status_changed(&self, user_id: &UserId, deactivated: bool, by_admin: bool) {
+        self.record("on_user_deactivation_status_changed", json!([user_id, deactivated, by_admin]));
     }
 
     /// `GET /_synapse/client/policy/calls`.

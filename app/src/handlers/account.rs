@@ -214,3 +214,63 @@ pub(super) async fn logout(
 pub(super) async fn whoami(auth: Auth) -> Json<Value> {
     Json(json!({ "user_id": auth.user_id, "device_id": auth.device_id, "is_guest": false }))
 }
+
+/// The `POST /account/deactivate` body.
+#[derive(Deserialize)]
+pub(super) struct DeactivateRequest {
+    auth: Option<Value>,
+    #[serde(default)]
+    erase: bool,
+}
+
+/// `POST /account/deactivate`: password user-interactive auth, then
+/// `check_can_deactivate_user`; on success the profile is erased if asked
+/// (`on_profile_update` with `deactivation`), every room is left, the tokens are
+/// deleted and `on_user_deactivation_status_changed` runs.
+pub(super) async fn deactivate(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    JsonBody(body): JsonBody<DeactivateRequest>,
+) -> ApiResult<Response> {
+    let password = body
+        .auth
+        .as_ref()
+        .filter(|a| a.get("type").and_then(Value::as_str) == Some("m.login.password"))
+        .and_then(|a| a.get("password"))
+        .and_then(Value::as_str);
+    let Some(password) = password else {
+        let challenge =
+            json!({ "flows": [{ "stages": ["m.login.password"] }], "params": {}, "session": random_string(24) });
+        return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
+    };
+    let user = state.storage.user(&auth.user_id)?.ok_or_else(|| ApiError::forbidden("Unknown user"))?;
+    if !user.password_hash.as_deref().is_some_and(|hash| password_matches(password, hash)) {
+        return Err(ApiError::forbidden("Invalid password"));
+    }
+    let rules = &state.modules.callbacks().third_party_rules;
+    rules.check_can_deactivate_user(&auth.user_id, false).await?;
+    if body.erase {
+        state.storage.set_profile(&auth.user_id, &Profile::default())?;
+        let empty = mxmod::types::ProfileInfo { display_name: None, avatar_url: None };
+        rules.on_profile_update(&auth.user_id, &empty, false, true).await?;
+    }
+    let actor = crate::rooms::Actor::from(&auth);
+    for membership in ["join", "invite"] {
+        for room_id in state.storage.rooms_with_membership(&auth.user_id, membership)? {
+            let leave = crate::rooms::update_membership(
+                &state,
+                &actor,
+                &auth.user_id,
+                &room_id,
+                "leave",
+                mxmod::types::JsonObject::new(),
+            );
+            if let Err(error) = leave.await {
+                tracing::warn!("deactivation of {}: leaving {room_id} failed: {:?}", auth.user_id, error.0);
+            }
+        }
+    }
+    state.storage.set_deactivated(&auth.user_id, true)?;
+    rules.on_user_deactivation_status_changed(&auth.user_id, true, false).await?;
+    Ok(Json(json!({ "id_server_unbind_result": "no-support" })).into_response())
+}

@@ -140,6 +140,17 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("UPDATE users SET deactivated = ?2 WHERE user_id = ?1", params![user_id.as_str(), deactivated])?;
+            if deactivated {
+                tx.execute("DELETE FROM access_tokens WHERE user_id = ?1", [user_id.as_str()])?;
+            }
+            tx.commit()
+        })
+    }
+
     fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()> {
         self.with(|c| {
             c.execute(
