@@ -8,8 +8,11 @@
 //! | `event_censorer` | posts each local event to an HTTP endpoint and applies the content it returns |
 //! | `custom_presence_router` | routes presence between users named in config |
 //! | `user_department` | looks up users' departments (cached), keeps invites within a department, invalidates on demand |
+//! | `auto_accept_invite` | port of synapse-auto-accept-invite: local users join the rooms they are invited to, optionally DMs only |
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
 
+#[cfg(feature = "auto_accept_invite")]
+pub mod auto_accept_invite;
 #[cfg(feature = "custom_presence_router")]
 pub mod custom_presence_router;
 #[cfg(feature = "demo")]
@@ -23,7 +26,7 @@ pub mod list_spam_checker;
 #[cfg(feature = "user_department")]
 pub mod user_department;
 
-#[cfg(all(test, feature = "domain_rule_checker"))]
+#[cfg(all(test, any(feature = "auto_accept_invite", feature = "domain_rule_checker")))]
 #[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_host;
 #[cfg(all(test, any(feature = "event_censorer", feature = "user_department")))]
@@ -31,6 +34,7 @@ mod test_http;
 
 /// Every module this crate ships, whether or not its feature is enabled.
 pub const SHIPPED: &[&str] = &[
+    "auto_accept_invite",
     "custom_presence_router",
     "demo",
     "domain_rule_checker",
@@ -43,6 +47,7 @@ pub const SHIPPED: &[&str] = &[
 /// this crate — and so every enabled module's registry entries — is linked.
 pub fn enabled() -> Vec<&'static str> {
     let flags = [
+        ("auto_accept_invite", cfg!(feature = "auto_accept_invite")),
         ("custom_presence_router", cfg!(feature = "custom_presence_router")),
         ("demo", cfg!(feature = "demo")),
         ("domain_rule_checker", cfg!(feature = "domain_rule_checker")),
