@@ -9,6 +9,7 @@
 //! | `custom_presence_router` | routes presence between users named in config |
 //! | `user_department` | looks up users' departments (cached), keeps invites within a department, invalidates on demand |
 //! | `auto_accept_invite` | port of synapse-auto-accept-invite: local users join the rooms they are invited to, optionally DMs only |
+//! | `http_antispam` | port of synapse-http-antispam: asks an HTTP antispam service (Meowlnir, Draupnir) about every spam-checker callback |
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
 
 #[cfg(feature = "auto_accept_invite")]
@@ -21,6 +22,8 @@ pub mod demo;
 pub mod domain_rule_checker;
 #[cfg(feature = "event_censorer")]
 pub mod event_censorer;
+#[cfg(feature = "http_antispam")]
+pub mod http_antispam;
 #[cfg(feature = "list_spam_checker")]
 pub mod list_spam_checker;
 #[cfg(feature = "user_department")]
@@ -29,7 +32,7 @@ pub mod user_department;
 #[cfg(all(test, any(feature = "auto_accept_invite", feature = "domain_rule_checker")))]
 #[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_host;
-#[cfg(all(test, any(feature = "event_censorer", feature = "user_department")))]
+#[cfg(all(test, any(feature = "event_censorer", feature = "http_antispam", feature = "user_department")))]
 mod test_http;
 
 /// Every module this crate ships, whether or not its feature is enabled.
@@ -39,6 +42,7 @@ pub const SHIPPED: &[&str] = &[
     "demo",
     "domain_rule_checker",
     "event_censorer",
+    "http_antispam",
     "list_spam_checker",
     "user_department",
 ];
@@ -52,6 +56,7 @@ pub fn enabled() -> Vec<&'static str> {
         ("demo", cfg!(feature = "demo")),
         ("domain_rule_checker", cfg!(feature = "domain_rule_checker")),
         ("event_censorer", cfg!(feature = "event_censorer")),
+        ("http_antispam", cfg!(feature = "http_antispam")),
         ("list_spam_checker", cfg!(feature = "list_spam_checker")),
         ("user_department", cfg!(feature = "user_department")),
     ];
