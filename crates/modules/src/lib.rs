@@ -8,10 +8,13 @@
 //! | `event_censorer` | posts each local event to an HTTP endpoint and applies the content it returns |
 //! | `custom_presence_router` | routes presence between users named in config |
 //! | `user_department` | looks up users' departments (cached), keeps invites within a department, invalidates on demand |
+//! | `account_validity` | after synapse-email-account-validity: accounts expire after a period unless renewed through a mailed link |
 //! | `auto_accept_invite` | port of synapse-auto-accept-invite: local users join the rooms they are invited to, optionally DMs only |
 //! | `http_antispam` | port of synapse-http-antispam: asks an HTTP antispam service (Meowlnir, Draupnir) about every spam-checker callback |
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
 
+#[cfg(feature = "account_validity")]
+pub mod account_validity;
 #[cfg(feature = "auto_accept_invite")]
 pub mod auto_accept_invite;
 #[cfg(feature = "custom_presence_router")]
@@ -34,9 +37,12 @@ pub mod user_department;
 mod test_host;
 #[cfg(all(test, any(feature = "event_censorer", feature = "http_antispam", feature = "user_department")))]
 mod test_http;
+#[cfg(all(test, feature = "account_validity"))]
+mod test_smtp;
 
 /// Every module this crate ships, whether or not its feature is enabled.
 pub const SHIPPED: &[&str] = &[
+    "account_validity",
     "auto_accept_invite",
     "custom_presence_router",
     "demo",
@@ -51,6 +57,7 @@ pub const SHIPPED: &[&str] = &[
 /// this crate — and so every enabled module's registry entries — is linked.
 pub fn enabled() -> Vec<&'static str> {
     let flags = [
+        ("account_validity", cfg!(feature = "account_validity")),
         ("auto_accept_invite", cfg!(feature = "auto_accept_invite")),
         ("custom_presence_router", cfg!(feature = "custom_presence_router")),
         ("demo", cfg!(feature = "demo")),

@@ -1,0 +1,569 @@
+//! `account_validity`: accounts expire after a period unless renewed, after
+//! synapse-email-account-validity. Some time before an account expires, its owner gets
+//! a notice with a renewal link; an expired account gets 403 `ORG_MATRIX_EXPIRED_ACCOUNT`
+//! on every authenticated request until it is renewed.
+//!
+//! # Callbacks
+//!
+//! * `on_user_registration` (account validity): a new user expires `period` from now.
+//! * `is_user_expired` (account validity): `true` once the expiration time has passed.
+//!   The answer comes from a `#[cached]` lookup of the module's table
+//!   ([`AccountValidity::get_expiration_ts_for_user`]), invalidated by every write. A
+//!   local user the module does not track yet (one registered before the module was
+//!   enabled) starts being tracked here, expiring `period` from now minus up to 10 %,
+//!   spread like the original spreads the users it imports at start-up. Remote users:
+//!   no opinion (`None`).
+//! * `on_add_user_third_party_identifier` / `on_remove_user_third_party_identifier`
+//!   (third-party rules): keep the email addresses notices go to.
+//!
+//! Every `check_interval` (30 minutes), a background task sends a notice to each user
+//! whose account expires within `renew_at` (or has expired) and who was not notified
+//! for the current period, to each of the user's email addresses, with a link to
+//! `{public_baseurl}_synapse/client/account_validity/renew?token=<32 letters>`. Users
+//! without an address are skipped (and looked at again next time). Notices go through
+//! the SMTP server in `smtp`; without `smtp` they are written to the server log, to be
+//! delivered by hand.
+//!
+//! # Paths
+//!
+//! * `GET /_synapse/client/account_validity/renew?token=T`: renews the account the
+//!   token belongs to: it now expires `period` from now. 200 with an HTML page saying
+//!   until when; the same page (without renewing again) for a token already used; 400
+//!   "Invalid renewal token." for an unknown one. No access token needed.
+//! * `POST /_synapse/client/account_validity/admin` with
+//!   `Authorization: Bearer <admin_secret>` and `{"user_id": "@u:example.com",
+//!   "expiration_ts": <ms, default now + period>, "enable_renewal_emails": <bool, default
+//!   true>, "emails": [<addresses>]}` sets a user's expiration time (and, with `emails`,
+//!   replaces the user's notice addresses); answers `{"expiration_ts": ...}`.
+//! * `POST /_synapse/client/account_validity/send_mail` with the same authorization and
+//!   `{"user_id": ...}` sends the user a notice now; answers `{}`.
+//!
+//! Without `admin_secret`, the two `POST` resources answer 403. A missing token is 401
+//! `M_MISSING_TOKEN`, a wrong one 401 `M_UNKNOWN_TOKEN`.
+//!
+//! # Config
+//!
+//! ```yaml
+//! modules:
+//!   - module: account_validity
+//!     config:
+//!       # How long an account stays valid without renewal (required). Durations are
+//!       # Synapse's: a number of milliseconds, or digits with s, m, h, d, w or y.
+//!       period: 6w
+//!       # How long before expiry the notice goes out (required).
+//!       renew_at: 1w
+//!       # Subject of the notice; `%(app)s` becomes `app_name`.
+//!       # Default: "Renew your %(app)s account".
+//!       renew_email_subject: "Renew your %(app)s account"
+//!       # The application name in notices (Synapse's `email.app_name`). Default: Matrix.
+//!       app_name: Matrix
+//!       # Renewal by link (true) is the only mode: renewal by short code needs
+//!       # authenticated requests. Default: true.
+//!       send_links: true
+//!       # Bearer token of the admin and send_mail resources. Default: none (disabled).
+//!       admin_secret: "change me"
+//!       # How often expiring accounts are looked for. Default: 30m.
+//!       check_interval: 30m
+//!       # Where notices are sent from. Default: none (notices go to the log).
+//!       smtp:
+//!         host: 127.0.0.1        # plain SMTP, no TLS: a local relay
+//!         port: 25               # default 25
+//!         username: mxmod        # optional, with password
+//!         password: secret
+//!         notif_from: "%(app)s <noreply@example.com>"   # required
+//! ```
+//!
+//! # Differences from the original
+//!
+//! The module cannot authenticate a request's access token nor read a user's profile or
+//! 3PIDs through `ModuleApi`, so: `send_mail` and `admin` take the shared
+//! `admin_secret` instead of a user's or an admin's access token (and `send_mail` names
+//! the user); renewal by short code (`send_links: false`) is refused at start-up; the
+//! notice greets the user by Matrix ID; addresses come from the 3PID callbacks or the
+//! admin resource. Dates are UTC. Paths are under `/_synapse/client/account_validity`
+//! (the original: `/_synapse/client/email_account_validity`).
+
+mod notice;
+mod store;
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use mxmod::{
+    account_validity,
+    cache::CacheHandle,
+    cached, module, third_party_rules,
+    types::UserId,
+    web::{self, WebRequest, WebResponse},
+    web_resource, CallbackError, ConfigError, ErrCode, MatrixError, Module, ModuleApi, ModuleError,
+};
+use rand::Rng;
+use serde::Deserialize;
+
+pub use self::notice::{format_date, Millis, SmtpConfig};
+use self::{
+    notice::{Mailer, Notice},
+    store::Store,
+};
+
+/// The `config:` of `account_validity`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountValidityConfig {
+    /// How long an account stays valid (required).
+    #[serde(default)]
+    pub period: Option<Millis>,
+    /// How long before expiry the notice goes out (required).
+    #[serde(default)]
+    pub renew_at: Option<Millis>,
+    /// The notice's subject.
+    #[serde(default)]
+    pub renew_email_subject: Option<String>,
+    /// Renewal by link; must be true.
+    #[serde(default = "yes")]
+    pub send_links: bool,
+    /// The application name in notices.
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// Bearer token of the admin resources.
+    #[serde(default)]
+    pub admin_secret: Option<String>,
+    /// How often expiring accounts are looked for.
+    #[serde(default = "default_check_interval")]
+    pub check_interval: Millis,
+    /// The SMTP server notices go through.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_app_name() -> String {
+    "Matrix".to_owned()
+}
+
+fn default_check_interval() -> Millis {
+    Millis(30 * 60 * 1000)
+}
+
+/// The module's `#[cached]` expiration lookup: user ID → expiration time.
+type ExpiryCache = CacheHandle<String, Option<i64>>;
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A renewal-link token: 32 ASCII letters.
+fn is_link_token(token: &str) -> bool {
+    token.len() == 32 && token.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn new_link_token() -> String {
+    rand::rng().sample_iter(rand::distr::Alphabetic).take(32).map(char::from).collect()
+}
+
+fn db_error(error: mxmod::api::DatabaseError) -> CallbackError {
+    CallbackError::other(error)
+}
+
+/// What the module and its background task share.
+struct Core {
+    api: ModuleApi,
+    period: i64,
+    renew_at: i64,
+    subject: String,
+    store: Store,
+    mailer: Mailer,
+}
+
+impl Core {
+    /// Starts tracking a local user met for the first time: expiry `period` from now,
+    /// minus up to 10 % so that the notices of imported users are spread out.
+    async fn start_tracking(&self, user_id: &str, cache: &ExpiryCache) -> Result<i64, CallbackError> {
+        let latest = now_ms().saturating_add(self.period);
+        let spread = self.period / 10;
+        let expiration_ts = if spread > 0 { rand::rng().random_range(latest - spread..latest) } else { latest };
+        let stored = self.store.insert_if_absent(user_id, expiration_ts).await.map_err(db_error)?;
+        cache.invalidate(&user_id.to_owned());
+        Ok(stored)
+    }
+
+    /// Sets a user's validity state; the new expiration time (Synapse's
+    /// `renew_account_for_user`). Without `renewal_token` the user's token is cleared.
+    async fn renew_account_for_user(
+        &self,
+        cache: &ExpiryCache,
+        user_id: &str,
+        expiration_ts: Option<i64>,
+        email_sent: bool,
+        renewal_token: Option<String>,
+    ) -> Result<i64, CallbackError> {
+        let now = now_ms();
+        let expiration_ts = expiration_ts.unwrap_or_else(|| now.saturating_add(self.period));
+        let stored =
+            self.store.set_account_validity(user_id, expiration_ts, email_sent, renewal_token, Some(now)).await;
+        cache.invalidate(&user_id.to_owned());
+        stored.map_err(db_error)?;
+        Ok(expiration_ts)
+    }
+
+    /// A fresh link token stored for the user (5 attempts at a unique one).
+    async fn generate_link_token(&self, cache: &ExpiryCache, user_id: &str) -> Result<String, CallbackError> {
+        let mut last_error = None;
+        for _ in 0..5 {
+            let token = new_link_token();
+            let stored = self.store.set_renewal_token(user_id, &token).await;
+            cache.invalidate(&user_id.to_owned());
+            match stored {
+                Ok(true) => return Ok(token),
+                Ok(false) => {
+                    return Err(MatrixError::new(
+                        400,
+                        ErrCode::UNKNOWN,
+                        format!("User has no expiration time: {user_id}"),
+                    )
+                    .into())
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(match last_error {
+            Some(error) => CallbackError::other(error),
+            None => CallbackError::other("Couldn't generate a unique string as refresh string."),
+        })
+    }
+
+    /// Sends a notice to every address of the user, then records it; `false` if the user
+    /// has no address (nothing is sent or recorded).
+    async fn send_renewal_email(
+        &self,
+        cache: &ExpiryCache,
+        user_id: &str,
+        expiration_ts: i64,
+    ) -> Result<bool, CallbackError> {
+        let addresses = self.store.addresses(user_id).await.map_err(db_error)?;
+        if addresses.is_empty() {
+            return Ok(false);
+        }
+        let token = self.generate_link_token(cache, user_id).await?;
+        let url = format!("{}_synapse/client/account_validity/renew?token={token}", self.api.public_baseurl());
+        let notice = Notice::render(&self.subject, user_id, expiration_ts, &url);
+        for address in &addresses {
+            self.mailer.send(address, &notice).await.map_err(CallbackError::other)?;
+        }
+        let recorded = self.store.set_email_sent(user_id, true).await;
+        cache.invalidate(&user_id.to_owned());
+        recorded.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Notifies every user due for a notice; how many were notified.
+    async fn send_renewal_notices(&self, cache: &ExpiryCache) -> Result<usize, CallbackError> {
+        let due = self.store.users_expiring_soon(now_ms(), self.renew_at).await.map_err(db_error)?;
+        let mut sent = 0;
+        for (user_id, expiration_ts) in due {
+            match self.send_renewal_email(cache, &user_id, expiration_ts).await {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(module = self.api.instance_name(), "renewal notice for {user_id} failed: {error}")
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// The account-validity module.
+pub struct AccountValidity {
+    api: ModuleApi,
+    core: Arc<Core>,
+    admin_secret: Option<String>,
+    notices: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for AccountValidity {
+    fn drop(&mut self) {
+        if let Some(task) = &self.notices {
+            task.abort();
+        }
+    }
+}
+
+impl Module for AccountValidity {
+    type Config = AccountValidityConfig;
+
+    fn parse_config(config: AccountValidityConfig) -> Result<AccountValidityConfig, ConfigError> {
+        if config.period.is_none() {
+            return Err(ConfigError::new("`period` is required: how long an account stays valid, e.g. `6w`"));
+        }
+        if config.renew_at.is_none() {
+            return Err(ConfigError::new("`renew_at` is required: how long before expiry to send a notice, e.g. `1w`"));
+        }
+        if !config.send_links {
+            return Err(ConfigError::at(
+                ["send_links"],
+                "only `send_links: true` is supported: renewal by short code needs authenticated requests, which \
+                 modules cannot check",
+            ));
+        }
+        if config.check_interval.0 == 0 {
+            return Err(ConfigError::at(["check_interval"], "`check_interval` must be longer than zero"));
+        }
+        if config.admin_secret.as_deref() == Some("") {
+            return Err(ConfigError::at(["admin_secret"], "`admin_secret` must not be empty"));
+        }
+        if let Some(smtp) = &config.smtp {
+            Mailer::sender(smtp, &config.app_name)
+                .map_err(|message| ConfigError::at(["smtp", "notif_from"], message))?;
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return Err(ConfigError::at(["smtp"], "`username` and `password` go together"));
+            }
+        }
+        Ok(config)
+    }
+
+    fn new(config: AccountValidityConfig, api: ModuleApi) -> Result<Self, ModuleError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ModuleError::new("account_validity must start inside the server's async runtime"));
+        }
+        let db = api.database().map_err(|error| ModuleError::with_source("cannot open the module database", error))?;
+        let mailer = Mailer::new(config.smtp.as_ref(), &config.app_name, api.server_name().as_str())
+            .map_err(ModuleError::new)?;
+        let subject = config.renew_email_subject.as_deref().unwrap_or("Renew your %(app)s account");
+        let core = Arc::new(Core {
+            api: api.clone(),
+            period: config.period.map_or(0, Millis::as_i64),
+            renew_at: config.renew_at.map_or(0, Millis::as_i64),
+            subject: subject.replace("%(app)s", &config.app_name),
+            store: Store::new(db),
+            mailer,
+        });
+        let mut module = AccountValidity { api, core, admin_secret: config.admin_secret, notices: None };
+        let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache());
+        module.notices = Some(module.api.spawn_periodic(config.check_interval.as_duration(), move || {
+            let (core, cache) = (core.clone(), cache.clone());
+            async move {
+                if let Err(error) = core.send_renewal_notices(&cache).await {
+                    tracing::warn!(module = core.api.instance_name(), "looking for expiring accounts failed: {error}");
+                }
+            }
+        }));
+        Ok(module)
+    }
+}
+
+/// `Authorization: Bearer <admin_secret>`, compared in constant time.
+fn check_admin(secret: Option<&str>, request: &WebRequest) -> Result<(), MatrixError> {
+    let Some(secret) = secret else {
+        return Err(MatrixError::new(
+            403,
+            ErrCode::FORBIDDEN,
+            "This resource is disabled: the module has no `admin_secret`",
+        ));
+    };
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| MatrixError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
+    let same =
+        token.len() == secret.len() && token.bytes().zip(secret.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(MatrixError::new(401, ErrCode::UNKNOWN_TOKEN, "Unrecognised access token"))
+    }
+}
+
+fn require_method(request: &WebRequest, method: http::Method) -> Result<(), MatrixError> {
+    if *request.method() == method {
+        Ok(())
+    } else {
+        Err(MatrixError::new(405, ErrCode::UNRECOGNIZED, format!("Use {method}")))
+    }
+}
+
+fn html(status: u16, body: String) -> WebResponse {
+    let mut response = WebResponse::new(body.into());
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+fn parse_user_id(user_id: Option<String>) -> Result<mxmod::types::OwnedUserId, MatrixError> {
+    let user_id = user_id
+        .ok_or_else(|| MatrixError::new(400, ErrCode::UNKNOWN, "Missing property 'user_id' in the request body"))?;
+    UserId::parse(&user_id)
+        .map_err(|_| MatrixError::new(400, ErrCode::INVALID_PARAM, format!("Invalid user ID: {user_id}")))
+}
+
+/// The body of the admin resource.
+#[derive(Deserialize)]
+struct AdminRequest {
+    user_id: Option<String>,
+    expiration_ts: Option<i64>,
+    enable_renewal_emails: Option<bool>,
+    emails: Option<Vec<String>>,
+}
+
+/// The body of the send_mail resource.
+#[derive(Deserialize)]
+struct SendMailRequest {
+    user_id: Option<String>,
+}
+
+#[module(name = "account_validity")]
+impl AccountValidity {
+    /// The user's expiration time in milliseconds, if the module tracks the user.
+    /// Cached per user; every write to the user's row invalidates the entry.
+    #[cached(max_size = 10000)]
+    pub async fn get_expiration_ts_for_user(&self, user_id: String) -> Result<Option<i64>, CallbackError> {
+        self.core.store.expiration_ts(&user_id).await.map_err(db_error)
+    }
+
+    /// Sends the notices due now (what the periodic task does); how many users were
+    /// notified.
+    pub async fn send_renewal_notices(&self) -> Result<usize, CallbackError> {
+        self.core.send_renewal_notices(&self.get_expiration_ts_for_user_cache()).await
+    }
+
+    /// Whether the user's notice for the current period went out (`None`: not tracked).
+    pub async fn renewal_notice_sent(&self, user_id: &UserId) -> Result<Option<bool>, CallbackError> {
+        self.core.store.email_sent(user_id.as_str()).await.map_err(db_error)
+    }
+
+    /// The addresses the user's notices go to.
+    pub async fn notice_addresses(&self, user_id: &UserId) -> Result<Vec<String>, CallbackError> {
+        self.core.store.addresses(user_id.as_str()).await.map_err(db_error)
+    }
+
+    /// Expired once the expiration time has passed; see the module docs.
+    #[account_validity]
+    pub async fn is_user_expired(&self, user_id: &UserId) -> Result<Option<bool>, CallbackError> {
+        let expiration_ts = match self.get_expiration_ts_for_user(user_id.to_string()).await? {
+            Some(expiration_ts) => expiration_ts,
+            None if self.api.is_mine(user_id) => {
+                self.core.start_tracking(user_id.as_str(), &self.get_expiration_ts_for_user_cache()).await?
+            }
+            None => return Ok(None),
+        };
+        Ok(Some(now_ms() >= expiration_ts))
+    }
+
+    /// A new user expires `period` from now.
+    #[account_validity]
+    pub async fn on_user_registration(&self, user_id: &UserId) -> Result<(), CallbackError> {
+        let expiration_ts = now_ms().saturating_add(self.core.period);
+        let stored = self.core.store.set_expiration_date(user_id.as_str(), expiration_ts).await;
+        self.get_expiration_ts_for_user_cache().invalidate(&user_id.to_string());
+        stored.map_err(db_error)
+    }
+
+    /// Remembers an email address for notices.
+    #[third_party_rules]
+    pub async fn on_add_user_third_party_identifier(
+        &self,
+        user_id: &UserId,
+        medium: &str,
+        address: &str,
+    ) -> Result<(), CallbackError> {
+        if medium != "email" {
+            return Ok(());
+        }
+        self.core.store.add_address(user_id.as_str(), address).await.map_err(db_error)
+    }
+
+    /// Forgets an email address.
+    #[third_party_rules]
+    pub async fn on_remove_user_third_party_identifier(
+        &self,
+        user_id: &UserId,
+        medium: &str,
+        address: &str,
+    ) -> Result<(), CallbackError> {
+        if medium != "email" {
+            return Ok(());
+        }
+        self.core.store.remove_address(user_id.as_str(), address).await.map_err(db_error)
+    }
+
+    /// # `GET /_synapse/client/account_validity/renew?token=T`
+    ///
+    /// Renews the account the link token belongs to.
+    #[web_resource("/_synapse/client/account_validity/renew")]
+    pub async fn renew(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
+        require_method(&request, http::Method::GET)?;
+        let token = web::query_param(&request, "token")
+            .ok_or_else(|| MatrixError::new(400, ErrCode::MISSING_PARAM, "Missing renewal token"))?;
+        // Short codes need an authenticated request, which modules cannot check: only
+        // link tokens can be valid here.
+        if !is_link_token(&token) {
+            return Ok(html(400, notice::INVALID_TOKEN_PAGE.to_owned()));
+        }
+        let Some(owner) = self.core.store.token_owner(&token).await.map_err(db_error)? else {
+            return Ok(html(400, notice::INVALID_TOKEN_PAGE.to_owned()));
+        };
+        if owner.used_ts.is_some() {
+            tracing::info!(
+                module = self.api.instance_name(),
+                "{} tried to renew with a token used before",
+                owner.user_id
+            );
+            return Ok(html(200, notice::previously_renewed_page(owner.expiration_ts)));
+        }
+        let cache = self.get_expiration_ts_for_user_cache();
+        // The token is kept (marked used) so that a second click shows the page again.
+        let expiration_ts = self.core.renew_account_for_user(&cache, &owner.user_id, None, false, Some(token)).await?;
+        Ok(html(200, notice::renewed_page(expiration_ts)))
+    }
+
+    /// # `POST /_synapse/client/account_validity/admin`
+    ///
+    /// Sets a user's expiration time (and notice addresses); needs `admin_secret`.
+    #[web_resource("/_synapse/client/account_validity/admin")]
+    pub async fn admin(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
+        require_method(&request, http::Method::POST)?;
+        check_admin(self.admin_secret.as_deref(), &request)?;
+        let body: AdminRequest = web::json_body(&request)?;
+        let user_id = parse_user_id(body.user_id)?;
+        let cache = self.get_expiration_ts_for_user_cache();
+        let email_sent = !body.enable_renewal_emails.unwrap_or(true);
+        let expiration_ts =
+            self.core.renew_account_for_user(&cache, user_id.as_str(), body.expiration_ts, email_sent, None).await?;
+        if let Some(emails) = body.emails {
+            self.core.store.set_addresses(user_id.as_str(), emails).await.map_err(db_error)?;
+        }
+        Ok(web::json(200, &serde_json::json!({ "expiration_ts": expiration_ts })))
+    }
+
+    /// # `POST /_synapse/client/account_validity/send_mail`
+    ///
+    /// Sends a user a renewal notice now; needs `admin_secret`.
+    #[web_resource("/_synapse/client/account_validity/send_mail")]
+    pub async fn send_mail(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
+        require_method(&request, http::Method::POST)?;
+        check_admin(self.admin_secret.as_deref(), &request)?;
+        let body: SendMailRequest = web::json_body(&request)?;
+        let user_id = parse_user_id(body.user_id)?;
+        let Some(expiration_ts) = self.get_expiration_ts_for_user(user_id.to_string()).await? else {
+            return Err(
+                MatrixError::new(400, ErrCode::UNKNOWN, format!("User has no expiration time: {user_id}")).into()
+            );
+        };
+        let cache = self.get_expiration_ts_for_user_cache();
+        self.core.send_renewal_email(&cache, user_id.as_str(), expiration_ts).await?;
+        Ok(web::json(200, &serde_json::json!({})))
+    }
+}
+
+#[cfg(test)]
+mod tests;
