@@ -12,6 +12,10 @@
 //! | `auto_accept_invite` | port of synapse-auto-accept-invite: local users join the rooms they are invited to, optionally DMs only |
 //! | `http_antispam` | port of synapse-http-antispam: asks an HTTP antispam service (Meowlnir, Draupnir) about every spam-checker callback |
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
+//!
+//! The last four are ports of real Synapse modules, each documented on its own page.
+//! They are not in `default`: each is a site policy an operator opts into (and three of
+//! them need a service, a domain policy or an SMTP relay configured).
 
 #[cfg(feature = "account_validity")]
 pub mod account_validity;
@@ -36,6 +40,7 @@ pub mod user_department;
 #[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_host;
 #[cfg(all(test, any(feature = "event_censorer", feature = "http_antispam", feature = "user_department")))]
+#[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_http;
 #[cfg(all(test, feature = "account_validity"))]
 mod test_smtp;
