@@ -12,17 +12,21 @@ use std::{
 
 use serde_json::{json, Value};
 
-/// The `mxmod` binary, built once per test run with the default features.
+/// The `mxmod` binary, built once per run with the default features, in the profile of
+/// the caller (debug for tests, release for the load benchmark).
 pub(crate) fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "mxmod-app", "--bin", "mxmod"])
-            .current_dir(workspace())
-            .status()
-            .expect("cargo runs");
+        let release = !cfg!(debug_assertions);
+        let mut command = Command::new(env!("CARGO"));
+        command.args(["build", "--quiet", "-p", "mxmod-app", "--bin", "mxmod"]).current_dir(workspace());
+        if release {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the mxmod binary failed");
-        target_dir().join("debug").join(format!("mxmod{}", std::env::consts::EXE_SUFFIX))
+        let profile = if release { "release" } else { "debug" };
+        target_dir().join(profile).join(format!("mxmod{}", std::env::consts::EXE_SUFFIX))
     })
 }
 
