@@ -7,4 +7,5 @@ mod cli;
 mod client;
 mod durability;
 mod server;
+mod shipped;
 mod sync;

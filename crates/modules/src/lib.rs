@@ -1,5 +1,8 @@
 //! The modules shipped with mxmod. Each is a cargo feature of this crate (and of
-//! `mxmod-app`); the `default` set is what the server's embedded config names.
+//! `mxmod-app`). The `default` set is every shipped module, so the standard `mxmod`
+//! binary holds them all; its embedded config enables `demo`, `list_spam_checker` and
+//! `custom_presence_router`, and an operator's `homeserver.yaml` names the ones it wants.
+//! A slimmer binary: `cargo build -p mxmod-app --no-default-features --features a,b`.
 //!
 //! | feature / module | what it does |
 //! |---|---|
@@ -14,8 +17,8 @@
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
 //!
 //! The last four are ports of real Synapse modules, each documented on its own page.
-//! They are not in `default`: each is a site policy an operator opts into (and three of
-//! them need a service, a domain policy or an SMTP relay configured).
+//! Being compiled in enables nothing: each is a site policy an operator opts into by
+//! listing it (and three of them need a service, a domain policy or an SMTP relay).
 
 #[cfg(feature = "account_validity")]
 pub mod account_validity;
