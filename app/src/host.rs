@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use mxmod::{
     api::{Host, HostError, HostFuture, NewEvent, UserInfo},
-    types::{Event, JsonObject, RoomId, StateMap, UserId},
+    types::{Event, JsonObject, ProfileInfo, RoomId, StateMap, UserId},
 };
 
 use crate::{
@@ -32,6 +32,16 @@ impl ServerHost {
 
 fn storage_error(error: StorageError) -> HostError {
     HostError::Storage(error.0)
+}
+
+fn user_info(user: crate::storage::UserRecord) -> UserInfo {
+    UserInfo {
+        user_id: user.user_id,
+        is_admin: user.is_admin,
+        is_deactivated: user.deactivated,
+        is_shadow_banned: user.shadow_banned,
+        creation_ts: user.creation_ts,
+    }
 }
 
 fn actor(state: &AppState, user_id: &UserId) -> Result<Actor, HostError> {
@@ -123,13 +133,22 @@ impl Host for ServerHost {
     fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
             let user = self.state()?.storage.user(user_id).map_err(storage_error)?;
-            Ok(user.map(|user| UserInfo {
-                user_id: user.user_id,
-                is_admin: user.is_admin,
-                is_deactivated: user.deactivated,
-                is_shadow_banned: user.shadow_banned,
-                creation_ts: user.creation_ts,
-            }))
+            Ok(user.map(user_info))
+        })
+    }
+
+    fn user_for_access_token<'a>(&'a self, token: &'a str) -> HostFuture<'a, Option<UserInfo>> {
+        Box::pin(async move {
+            let state = self.state()?;
+            let Some(owner) = state.storage.token_owner(token).map_err(storage_error)? else { return Ok(None) };
+            Ok(state.storage.user(&owner.user_id).map_err(storage_error)?.map(user_info))
+        })
+    }
+
+    fn profile<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, ProfileInfo> {
+        Box::pin(async move {
+            let profile = self.state()?.storage.profile(user_id).map_err(storage_error)?;
+            Ok(ProfileInfo { display_name: profile.displayname, avatar_url: profile.avatar_url })
         })
     }
 }

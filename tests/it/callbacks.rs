@@ -275,6 +275,14 @@ fn profile_updates_are_reported() {
     let (status, profile) = server.call("GET", &format!("/_matrix/client/v3/profile/{}", enc(&user_id)), None, None);
     assert_eq!((status, &profile["displayname"]), (200, &json!("Foo")));
     assert!(server.policy_calls().contains(&json!(["on_profile_update", [user_id, "Foo", false, false]])));
+    let (status, me) = server.call("GET", "/_synapse/client/policy/me", Some(&token), None);
+    assert_eq!(
+        (status, me),
+        (200, json!({ "user_id": user_id, "displayname": "Foo" })),
+        "a module authenticated the request"
+    );
+    let (status, answer) = server.call("GET", "/_synapse/client/policy/me", Some("nonsense"), None);
+    assert_eq!((status, errcode(&answer)), (401, Some("M_UNKNOWN_TOKEN")));
 }
 
 #[test]

@@ -28,7 +28,8 @@
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
 //! `on_user_deactivation_status_changed`) as a
-//! JSON list of `[callback, argument]` pairs.
+//! JSON list of `[callback, argument]` pairs; `GET /_synapse/client/policy/me` answers
+//! who the request's access token belongs to.
 
 use std::sync::Mutex;
 
@@ -90,13 +91,14 @@ pub struct PolicyConfig {
 pub struct Policy {
     config: PolicyConfig,
     calls: Mutex<Vec<Value>>,
+    api: ModuleApi,
 }
 
 impl Module for Policy {
     type Config = PolicyConfig;
 
-    fn new(config: PolicyConfig, _api: ModuleApi) -> Result<Self, ModuleError> {
-        Ok(Policy { config, calls: Mutex::new(Vec::new()) })
+    fn new(config: PolicyConfig, api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Policy { config, calls: Mutex::new(Vec::new()), api })
     }
 }
 
@@ -279,6 +281,19 @@ impl Policy {
     #[third_party_rules]
     async fn on_user_deactivation_status_changed(&self, user_id: &UserId, deactivated: bool, by_admin: bool) {
         self.record("on_user_deactivation_status_changed", json!([user_id, deactivated, by_admin]));
+    }
+
+    /// `GET /_synapse/client/policy/me`: who the access token belongs to, with their
+    /// display name (`ModuleApi::authenticate` and `profile`).
+    #[web_resource("/_synapse/client/policy/me")]
+    async fn me(&self, request: WebRequest) -> Result<WebResponse, mxmod::MatrixError> {
+        let user = self.api.authenticate(&request).await?;
+        let profile = self
+            .api
+            .profile(&user.user_id)
+            .await
+            .map_err(|e| mxmod::MatrixError::new(500, ErrCode::UNKNOWN, e.to_string()))?;
+        Ok(web::json(200, &json!({ "user_id": user.user_id, "displayname": profile.display_name })))
     }
 
     /// `GET /_synapse/client/policy/calls`.

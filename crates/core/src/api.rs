@@ -206,6 +206,33 @@ impl ModuleApi {
         self.host().user_info(user_id).await
     }
 
+    /// The user a web request is authenticated as (Synapse's `get_user_by_req`), from an
+    /// `Authorization: Bearer` header or an `access_token` query parameter: 401
+    /// `M_MISSING_TOKEN` without one, 401 `M_UNKNOWN_TOKEN` for a bad one. For web
+    /// resources that act for a user.
+    pub async fn authenticate(&self, request: &WebRequest) -> Result<UserInfo, crate::MatrixError> {
+        use crate::{ErrCode, MatrixError};
+        let from_header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| token.trim().to_owned());
+        let token = from_header
+            .or_else(|| crate::web::query_param(request, "access_token"))
+            .ok_or_else(|| MatrixError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
+        match self.host().user_for_access_token(&token).await {
+            Ok(Some(user)) if !user.is_deactivated => Ok(user),
+            Ok(_) => Err(MatrixError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token")),
+            Err(error) => Err(MatrixError::new(500, ErrCode::UNKNOWN, error.to_string())),
+        }
+    }
+
+    /// A user's display name and avatar (Synapse's `get_profile_for_user`).
+    pub async fn profile(&self, user_id: &UserId) -> Result<crate::types::ProfileInfo, HostError> {
+        self.host().profile(user_id).await
+    }
+
     /// This instance's own SQLite database: `modules/<instance>.db` under the server's
     /// data directory (in memory under `mxmod::testing`). Opened on first use.
     pub fn database(&self) -> Result<ModuleDatabase, DatabaseError> {

@@ -4,7 +4,7 @@
 
 use std::{future::Future, pin::Pin};
 
-use crate::types::{Event, JsonObject, OwnedUserId, RoomId, StateMap, UserId};
+use crate::types::{Event, JsonObject, OwnedUserId, ProfileInfo, RoomId, StateMap, UserId};
 
 /// What a host call returns.
 pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
@@ -91,6 +91,18 @@ pub trait Host: Send + Sync + 'static {
 
     /// A local user, if it exists.
     fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>>;
+
+    /// The active local user an access token belongs to (Synapse's `get_user_by_req`).
+    /// Hosts without users answer [`HostError::Unavailable`].
+    fn user_for_access_token<'a>(&'a self, _token: &'a str) -> HostFuture<'a, Option<UserInfo>> {
+        Box::pin(async { Err(HostError::Unavailable("access-token lookups")) })
+    }
+
+    /// A user's profile (Synapse's `get_profile_for_user`). Hosts without profiles answer
+    /// [`HostError::Unavailable`].
+    fn profile<'a>(&'a self, _user_id: &'a UserId) -> HostFuture<'a, ProfileInfo> {
+        Box::pin(async { Err(HostError::Unavailable("profiles")) })
+    }
 }
 
 /// A host with no server behind it: every call is [`HostError::Unavailable`]. What
