@@ -4,22 +4,72 @@ use std::{any::Any, future::Future, sync::Arc};
 
 pub use linkme;
 
-pub use crate::callbacks::outcome::IntoCallbackResult;
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,
     callbacks::hook::{CallbackFuture, ModuleObject},
-    error::ModuleError,
-    module::Module,
+    error::{CallbackError, ModuleError},
+    module::{InstantiateFn, Module, ParseConfigFn},
 };
 
-/// Wraps a callback's future without allocating when it fits in [`CallbackFuture`].
+/// Wraps a shim's future as a [`CallbackFuture`], without allocating when it fits.
+///
+/// The macro passes `async move { CallbackReturn::into_answer(method(..).await) }`: the
+/// answer type `T` of `into_answer` comes from the shim's fn-pointer type (the callback
+/// table), not from the method, so a method returning the wrong type is an unmet
+/// [`CallbackReturn`] bound, whose message names both types, on the method's return type.
 #[inline(always)]
 pub fn callback_future<'a, T, F>(future: F) -> CallbackFuture<'a, T>
 where
     F: Future<Output = T> + Send + 'a,
 {
     CallbackFuture::from_or_box(future)
+}
+
+/// What a callback method may return when its callback answers `T`: `T`, or
+/// `Result<T, E>` for a fallible one: [`IntoCallbackResult`](crate::IntoCallbackResult) for
+/// generated code.
+#[diagnostic::on_unimplemented(
+    message = "a callback returning `{Self}` cannot answer with `{T}`",
+    label = "this callback answers with `{T}`",
+    note = "return `{T}`, or `Result<{T}, E>` where `E: Into<mxmod::CallbackError>`"
+)]
+pub trait CallbackReturn<T> {
+    /// Normalises the return value.
+    fn into_answer(self) -> Result<T, CallbackError>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> CallbackReturn<T> for T {
+    #[inline(always)]
+    fn into_answer(self) -> Result<T, CallbackError> {
+        Ok(self)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T, E: Into<CallbackError>> CallbackReturn<T> for Result<T, E> {
+    #[inline(always)]
+    fn into_answer(self) -> Result<T, CallbackError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// No callback answers this. Its impl makes `R: CallbackReturn<?T>` ambiguous for every
+/// `R`, so rustc waits for the callback table to fix `T` instead of taking `T = R` from
+/// the only other impl that fits; a wrong return type then fails the bound (with its
+/// message) rather than as a `StackFuture` type mismatch. (`X = NotAnAnswer<X>` has no
+/// solution, so this impl overlaps neither of the others.)
+pub enum NotAnAnswer<X> {
+    #[doc(hidden)]
+    Never(std::convert::Infallible, std::marker::PhantomData<X>),
+}
+
+#[diagnostic::do_not_recommend]
+impl<X> CallbackReturn<NotAnAnswer<X>> for X {
+    fn into_answer(self) -> Result<NotAnAnswer<X>, CallbackError> {
+        Err(CallbackError::other("`NotAnAnswer` is never a callback's answer"))
+    }
 }
 
 /// The module instance behind a shim's object pointer.
@@ -37,6 +87,25 @@ pub fn downcast<T: Any>(object: &ModuleObject) -> &T {
 #[inline(always)]
 pub fn typed<T, F: Future<Output = T>>(future: F) -> F {
     future
+}
+
+/// What `#[module]` needs of the type of its `impl` block: the two functions of its
+/// descriptor. Every [`Module`] has them; for any other type, the one error says so.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `mxmod::Module`",
+    label = "`#[module]` needs `impl mxmod::Module for {Self}`",
+    note = "a module type implements `mxmod::Module`: `type Config` (its YAML `config:`) and `fn new(config, api)`"
+)]
+pub trait ModuleType {
+    /// [`parse_config`] for this type.
+    const PARSE_CONFIG: ParseConfigFn;
+    /// [`instantiate`] for this type.
+    const INSTANTIATE: InstantiateFn;
+}
+
+impl<M: Module> ModuleType for M {
+    const PARSE_CONFIG: ParseConfigFn = parse_config::<M>;
+    const INSTANTIATE: InstantiateFn = instantiate::<M>;
 }
 
 /// Builds a module from its parsed config, for the registry.

@@ -202,7 +202,9 @@ macro_rules! define_category {
                     use $crate::callbacks::{hook::{FailureStep, Reborrow}, rules::Rule};
                     let mut state = <<$rule as Rule>::State as Default>::default();
                     for entry in self.$name.entries() {
-                        let future = (entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*);
+                        // Pinned where it is made: the future is never moved again.
+                        let future =
+                            ::core::pin::pin!((entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*));
                         let value = match entry.invoke(future).await {
                             Ok(value) => value,
                             Err(failure) => match entry.on_failure::<$rule>(failure, &$name::SPEC) {

@@ -46,6 +46,16 @@ use crate::{
 /// The server name test harnesses use unless told otherwise.
 pub const TEST_SERVER_NAME: &str = "example.com";
 
+/// A server name given to a harness, or the config error a bad one is.
+fn test_server_name(server_name: &str) -> Result<OwnedServerName, StartupError> {
+    OwnedServerName::try_from(server_name).map_err(|error| {
+        StartupError::Config(config::ConfigProblems {
+            file: "test.yaml".to_owned(),
+            problems: vec![config::ConfigProblem::unlocated("server_name", &error.to_string())],
+        })
+    })
+}
+
 /// Running modules built from a YAML snippet, for tests.
 #[derive(Debug)]
 pub struct Harness {
@@ -54,19 +64,25 @@ pub struct Harness {
 
 impl Harness {
     /// Builds the modules of a `modules:` YAML snippet on server `example.com`.
+    ///
+    /// Callback latencies are measured (`timed: true`), so tests can read them from
+    /// [`Callbacks::stats`]; [`Harness::from_yaml_untimed`] builds the production setting.
     pub fn from_yaml(yaml: &str) -> Result<Self, StartupError> {
         Self::from_yaml_on(yaml, TEST_SERVER_NAME)
     }
 
-    /// Builds the modules of a `modules:` YAML snippet on the given server name.
+    /// Builds the modules of a `modules:` YAML snippet on server `example.com` as a
+    /// server does by default: latencies are not measured (`timed: false`), so a call
+    /// through a hook is the shim call and nothing else. For benchmarks and allocation
+    /// tests.
+    pub fn from_yaml_untimed(yaml: &str) -> Result<Self, StartupError> {
+        Self::start(yaml, StartOptions::new(ServerInfo::new(test_server_name(TEST_SERVER_NAME)?)))
+    }
+
+    /// Builds the modules of a `modules:` YAML snippet on the given server name, with
+    /// latencies measured (see [`Harness::from_yaml`]).
     pub fn from_yaml_on(yaml: &str, server_name: &str) -> Result<Self, StartupError> {
-        let server_name = OwnedServerName::try_from(server_name).map_err(|error| {
-            StartupError::Config(config::ConfigProblems {
-                file: "test.yaml".to_owned(),
-                problems: vec![config::ConfigProblem::unlocated("server_name", &error.to_string())],
-            })
-        })?;
-        let mut options = StartOptions::new(ServerInfo::new(server_name));
+        let mut options = StartOptions::new(ServerInfo::new(test_server_name(server_name)?));
         options.timed = true;
         Self::start(yaml, options)
     }

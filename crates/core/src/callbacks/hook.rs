@@ -5,6 +5,7 @@ use std::{
     any::Any,
     fmt,
     panic::AssertUnwindSafe,
+    pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -159,8 +160,15 @@ impl<F> Hook<F> {
 
 impl<F> HookEntry<F> {
     /// Runs one call: catches panics, applies the timeout, counts it.
+    ///
+    /// The future comes pinned where the dispatcher made it: a [`CallbackFuture`] is a
+    /// 512-byte buffer, and moving it into this future and its wrappers used to copy it
+    /// several times per call.
     #[inline]
-    pub async fn invoke<T>(&self, future: CallbackFuture<'_, Result<T, CallbackError>>) -> Result<T, Failure> {
+    pub async fn invoke<T>(
+        &self,
+        future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
+    ) -> Result<T, Failure> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = self.settings.timed.then(Instant::now);
         let caught = AssertUnwindSafe(future).catch_unwind();

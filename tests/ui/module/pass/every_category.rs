@@ -1,0 +1,101 @@
+//! One module using every attribute: a callback of each category, both presence-router
+//! callbacks, a web resource and `#[cached]` methods (plain return, `Result` return,
+//! several arguments as the key); it starts and answers through the harness.
+
+use std::collections::HashSet;
+
+use mxmod::{
+    account_validity, cached,
+    callbacks::rules::PresenceRouting,
+    module, presence_router, spam_checker, third_party_rules,
+    types::{JsonObject, Requester, UserId, UserPresenceState},
+    web::{self, WebRequest, WebResponse},
+    web_resource, CallbackError, InterestedUsers, Module, ModuleApi, ModuleError, SpamCheck,
+};
+
+struct Everything {
+    api: ModuleApi,
+}
+
+impl Module for Everything {
+    type Config = serde_json::Value;
+
+    fn new(_config: serde_json::Value, api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Everything { api })
+    }
+}
+
+#[module(name = "ui_every_category")]
+impl Everything {
+    #[spam_checker]
+    async fn user_may_create_room(&self, user_id: &UserId, _config: &JsonObject) -> SpamCheck {
+        if self.length(user_id.to_string()).await > 30 {
+            SpamCheck::Deny(mxmod::ErrCode::FORBIDDEN)
+        } else {
+            SpamCheck::NOT_SPAM
+        }
+    }
+
+    #[third_party_rules]
+    async fn on_create_room(
+        &self,
+        _requester: &Requester,
+        content: &mut JsonObject,
+        _is_admin: bool,
+    ) -> Result<(), CallbackError> {
+        content.insert("seen".to_owned(), true.into());
+        Ok(())
+    }
+
+    #[account_validity]
+    async fn is_user_expired(&self, _user_id: &UserId) -> Option<bool> {
+        None
+    }
+
+    #[presence_router]
+    async fn get_users_for_states(&self, _state_updates: &[UserPresenceState]) -> PresenceRouting {
+        PresenceRouting::new()
+    }
+
+    #[presence_router]
+    async fn get_interested_users(&self, _user_id: &UserId) -> InterestedUsers {
+        InterestedUsers::Users(HashSet::new())
+    }
+
+    #[web_resource("/_synapse/client/ui_every_category/hello")]
+    async fn hello(&self, request: WebRequest) -> WebResponse {
+        let name = web::query_param(&request, "name").unwrap_or_default();
+        let greeting = self.greeting(name.clone(), name.len()).await;
+        web::json(200, &serde_json::json!({ "hello": greeting }))
+    }
+
+    #[cached]
+    async fn length(&self, text: String) -> usize {
+        text.len()
+    }
+
+    #[cached(max_size = 10)]
+    async fn parsed(&self, text: String) -> Result<u32, CallbackError> {
+        text.parse().map_err(CallbackError::other)
+    }
+
+    #[cached]
+    async fn greeting(&self, name: String, times: usize) -> String {
+        name.repeat(times.min(2))
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let harness = mxmod::testing::Harness::from_yaml("modules:\n  - module: ui_every_category\n").unwrap();
+    let alice = UserId::parse("@alice:example.com").unwrap();
+    harness.callbacks().spam_checker.user_may_create_room(&alice, &JsonObject::new()).await.unwrap();
+    let reply = harness.get("/_synapse/client/ui_every_category/hello?name=Bo").await.unwrap();
+    assert_eq!(reply.body().as_ref(), br#"{"hello":"BoBo"}"#);
+
+    let module = harness.module::<Everything>(0).unwrap();
+    assert_eq!(module.parsed("7".to_owned()).await.unwrap(), 7);
+    assert!(module.parsed("x".to_owned()).await.is_err());
+    assert_eq!(module.parsed_cache().stats().size, 1, "errors are not cached");
+    assert!(module.greeting_cache().invalidate(&("Bo".to_owned(), 2)));
+}

@@ -1,0 +1,27 @@
+//! A callback without `&self`: an associated function, not a method.
+
+use mxmod::{
+    module, spam_checker,
+    types::{JsonObject, UserId},
+    Module, ModuleApi, ModuleError, SpamCheck,
+};
+
+struct Demo;
+
+impl Module for Demo {
+    type Config = serde_json::Value;
+
+    fn new(_config: serde_json::Value, _api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Demo)
+    }
+}
+
+#[module(name = "demo")]
+impl Demo {
+    #[spam_checker]
+    async fn user_may_create_room(_user_id: &UserId, _config: &JsonObject) -> SpamCheck {
+        SpamCheck::NOT_SPAM
+    }
+}
+
+fn main() {}
