@@ -111,7 +111,7 @@ fn presence_is_routed_by_the_presence_router() {
             .filter_map(|e| e["sender"].as_str().map(str::to_owned))
             .collect()
     };
-    assert_eq!(senders(&alice), [bob_id.clone()], "routed to alice, who shares no room with bob");
+    assert_eq!(senders(&alice), std::slice::from_ref(&bob_id), "routed to alice, who shares no room with bob");
     assert!(senders(&carol).is_empty(), "carol is not routed bob's presence");
     let (status, presence) =
         server.call("GET", &format!("/_matrix/client/v3/presence/{}/status", enc(&bob_id)), Some(&carol), None);

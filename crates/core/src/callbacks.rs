@@ -205,7 +205,7 @@ macro_rules! define_category {
                         // Pinned where it is made: the future is never moved again.
                         let future =
                             ::core::pin::pin!((entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*));
-                        let value = match entry.invoke(future).await {
+                        let value = match entry.invoke(stringify!($name), future).await {
                             Ok(value) => value,
                             Err(failure) => match entry.on_failure::<$rule>(failure, &$name::SPEC) {
                                 FailureStep::Continue => continue,

@@ -159,7 +159,7 @@ impl<F> Hook<F> {
 }
 
 impl<F> HookEntry<F> {
-    /// Runs one call: catches panics, applies the timeout, counts it.
+    /// Runs one call of `callback`: catches panics, applies the timeout, counts it.
     ///
     /// The future comes pinned where the dispatcher made it: a [`CallbackFuture`] is a
     /// 512-byte buffer, and moving it into this future and its wrappers used to copy it
@@ -167,11 +167,15 @@ impl<F> HookEntry<F> {
     #[inline]
     pub async fn invoke<T>(
         &self,
+        callback: &'static str,
         future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
     ) -> Result<T, Failure> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let started = self.settings.timed.then(Instant::now);
-        let caught = AssertUnwindSafe(future).catch_unwind();
+        // A `debug` span names the module and callback in everything the call logs; with
+        // `debug` off it is a disabled span (no allocation, a branch per poll).
+        let span = tracing::debug_span!("module_callback", module = &*self.module, callback);
+        let caught = tracing::Instrument::instrument(AssertUnwindSafe(future).catch_unwind(), span);
         let outcome = match self.settings.timeout {
             None => caught.await,
             Some(limit) => match tokio::time::timeout(limit, caught).await {

@@ -51,6 +51,7 @@ impl SpamCheck {
 
     /// The error a client receives for this answer from a callback with this deny
     /// behaviour, or `None` when it allows. This is the table of `SYNAPSE.md` §3.1.
+    #[inline]
     pub fn into_error(self, deny: &DenySpec) -> Option<MatrixError> {
         let (errcode, fields, message) = match self {
             Self::NotSpam => return None,

@@ -52,12 +52,14 @@ impl Rule for FirstDeny {
     type Value = SpamCheck;
     type Output = ();
     type State = ();
+    #[inline]
     fn fold(_: &mut (), value: SpamCheck, spec: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
         match value.into_error(&spec.deny) {
             None => ControlFlow::Continue(()),
             Some(error) => ControlFlow::Break(Err(error)),
         }
     }
+    #[inline]
     fn finish((): ()) {}
     fn forced_deny() -> Forced<SpamCheck> {
         Forced::Value(SpamCheck::Deny(crate::ErrCode::FORBIDDEN))
@@ -71,6 +73,7 @@ impl Rule for FirstFalse {
     type Value = bool;
     type Output = ();
     type State = ();
+    #[inline]
     fn fold(_: &mut (), allowed: bool, spec: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
         if allowed {
             ControlFlow::Continue(())
@@ -78,6 +81,7 @@ impl Rule for FirstFalse {
             ControlFlow::Break(Err(spec.deny.error()))
         }
     }
+    #[inline]
     fn finish((): ()) {}
     fn forced_deny() -> Forced<bool> {
         Forced::Value(false)
@@ -92,6 +96,7 @@ impl Rule for FirstTrue {
     type Value = bool;
     type Output = bool;
     type State = ();
+    #[inline]
     fn fold(_: &mut (), flagged: bool, _: &CallbackSpec) -> ControlFlow<Result<bool, MatrixError>> {
         if flagged {
             ControlFlow::Break(Ok(true))
@@ -99,6 +104,7 @@ impl Rule for FirstTrue {
             ControlFlow::Continue(())
         }
     }
+    #[inline]
     fn finish((): ()) -> bool {
         false
     }
@@ -115,6 +121,7 @@ impl Rule for FirstNonAllow {
     type Value = RegistrationBehaviour;
     type Output = RegistrationBehaviour;
     type State = ();
+    #[inline]
     fn fold(
         _: &mut (),
         value: RegistrationBehaviour,
@@ -126,6 +133,7 @@ impl Rule for FirstNonAllow {
             RegistrationBehaviour::Deny => ControlFlow::Break(Err(spec.deny.error())),
         }
     }
+    #[inline]
     fn finish((): ()) -> RegistrationBehaviour {
         RegistrationBehaviour::Allow
     }
@@ -141,6 +149,7 @@ impl Rule for FirstDenyOrReplace {
     type Value = EventAllowed;
     type Output = Option<JsonObject>;
     type State = ();
+    #[inline]
     fn fold(
         _: &mut (),
         value: EventAllowed,
@@ -152,6 +161,7 @@ impl Rule for FirstDenyOrReplace {
             EventAllowed::Replace(event) => ControlFlow::Break(Ok(Some(event))),
         }
     }
+    #[inline]
     fn finish((): ()) -> Option<JsonObject> {
         None
     }
@@ -167,12 +177,14 @@ impl Rule for FirstValue {
     type Value = Option<bool>;
     type Output = Option<bool>;
     type State = ();
+    #[inline]
     fn fold(_: &mut (), value: Option<bool>, _: &CallbackSpec) -> ControlFlow<Result<Option<bool>, MatrixError>> {
         match value {
             Some(decided) => ControlFlow::Break(Ok(Some(decided))),
             None => ControlFlow::Continue(()),
         }
     }
+    #[inline]
     fn finish((): ()) -> Option<bool> {
         None
     }
@@ -188,9 +200,11 @@ impl Rule for All {
     type Value = ();
     type Output = ();
     type State = ();
+    #[inline]
     fn fold((): &mut (), (): (), _: &CallbackSpec) -> ControlFlow<Result<(), MatrixError>> {
         ControlFlow::Continue(())
     }
+    #[inline]
     fn finish((): ()) {}
     fn forced_deny() -> Forced<()> {
         Forced::Fail
@@ -207,6 +221,7 @@ impl Rule for UnionByUser {
     type Value = PresenceRouting;
     type Output = PresenceRouting;
     type State = PresenceRouting;
+    #[inline]
     fn fold(
         state: &mut PresenceRouting,
         value: PresenceRouting,
@@ -217,6 +232,7 @@ impl Rule for UnionByUser {
         }
         ControlFlow::Continue(())
     }
+    #[inline]
     fn finish(state: PresenceRouting) -> PresenceRouting {
         state
     }
@@ -232,6 +248,7 @@ impl Rule for UnionUsers {
     type Value = InterestedUsers;
     type Output = InterestedUsers;
     type State = HashSet<OwnedUserId>;
+    #[inline]
     fn fold(
         state: &mut HashSet<OwnedUserId>,
         value: InterestedUsers,
@@ -245,6 +262,7 @@ impl Rule for UnionUsers {
             }
         }
     }
+    #[inline]
     fn finish(state: HashSet<OwnedUserId>) -> InterestedUsers {
         InterestedUsers::Users(state)
     }
