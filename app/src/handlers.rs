@@ -50,7 +50,7 @@ fn client_routes() -> Router<Arc<AppState>> {
         .route("/rooms/{room_id}/members", get(room::members))
         .route("/rooms/{room_id}/joined_members", get(room::joined_members))
         .route("/rooms/{room_id}/invite", post(room::invite))
-        .route("/rooms/{room_id}/join", post(room::join_by_id))
+        .route("/rooms/{room_id}/join", post(room::join))
         .route("/join/{room_id_or_alias}", post(room::join))
         .route("/rooms/{room_id}/leave", post(room::leave))
         .route("/joined_rooms", get(room::joined_rooms))

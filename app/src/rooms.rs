@@ -134,7 +134,11 @@ pub(crate) async fn persist(
     state.storage.append_event(&event, txn)?;
     state.notify_change();
     state.metrics.event_stored();
-    let after = state.storage.current_state(&event.room_id)?;
+    // The state after the event, derived rather than read back.
+    let mut after = room_state;
+    if event.is_state() {
+        after.insert(event.clone());
+    }
     let task_state = state.clone();
     let stored = event.clone();
     tokio::spawn(async move {

@@ -294,7 +294,7 @@ pub(super) async fn invite(
     Ok(Json(json!({})))
 }
 
-/// `POST /join/{room_id_or_alias}`.
+/// `POST /join/{room_id_or_alias}` and `POST /rooms/{room_id}/join`.
 pub(super) async fn join(
     State(state): State<Arc<AppState>>,
     auth: Auth,
@@ -302,18 +302,6 @@ pub(super) async fn join(
     OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = rooms::resolve_room(&state, &target)?;
-    rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;
-    Ok(Json(json!({ "room_id": room_id })))
-}
-
-/// `POST /rooms/{room_id}/join`.
-pub(super) async fn join_by_id(
-    State(state): State<Arc<AppState>>,
-    auth: Auth,
-    MPath(room): MPath<String>,
-    OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
-) -> ApiResult<Json<Value>> {
-    let room_id = room_id(&room)?;
     rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }
