@@ -139,9 +139,8 @@ impl Host for ServerHost {
 
     fn user_for_access_token<'a>(&'a self, token: &'a str) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
-            let state = self.state()?;
-            let Some(owner) = state.storage.token_owner(token).map_err(storage_error)? else { return Ok(None) };
-            Ok(state.storage.user(&owner.user_id).map_err(storage_error)?.map(user_info))
+            let session = self.state()?.storage.session(token).map_err(storage_error)?;
+            Ok(session.map(|session| user_info(session.user)))
         })
     }
 

@@ -46,6 +46,15 @@ pub struct TokenOwner {
     pub device_id: String,
 }
 
+/// What an access token stands for: its device and its user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The device.
+    pub device_id: String,
+    /// The user.
+    pub user: UserRecord,
+}
+
 /// A stored event with its position in the event stream.
 #[derive(Clone, Debug)]
 pub struct StoredEvent {
@@ -98,8 +107,8 @@ pub trait Storage: Send + Sync {
     fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()>;
     /// Stores an access token for a device.
     fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()>;
-    /// Who a token belongs to.
-    fn token_owner(&self, token: &str) -> StorageResult<Option<TokenOwner>>;
+    /// The device and user an access token belongs to, in one lookup.
+    fn session(&self, token: &str) -> StorageResult<Option<Session>>;
     /// Deletes a token.
     fn delete_token(&self, token: &str) -> StorageResult<()>;
 

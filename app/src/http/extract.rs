@@ -40,14 +40,14 @@ fn token_of(parts: &Parts) -> Option<String> {
 async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
     let token = token_of(parts).ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
     let unknown = || ApiError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token").with_soft_logout();
-    let owner = state.storage.token_owner(&token)?.ok_or_else(unknown)?;
-    let user = state.storage.user(&owner.user_id)?.ok_or_else(unknown)?;
+    let session = state.storage.session(&token)?.ok_or_else(unknown)?;
+    let user = session.user;
     if user.deactivated {
         return Err(unknown());
     }
     Ok(Auth {
-        user_id: owner.user_id,
-        device_id: owner.device_id,
+        user_id: user.user_id,
+        device_id: session.device_id,
         token,
         shadow_banned: user.shadow_banned,
         is_admin: user.is_admin,

@@ -9,7 +9,8 @@ use mxmod::types::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    MediaRecord, PresenceRecord, Profile, Storage, StorageError, StorageResult, StoredEvent, TokenOwner, UserRecord,
+    MediaRecord, PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent, TokenOwner,
+    UserRecord,
 };
 
 const SCHEMA: &str = "
@@ -125,16 +126,7 @@ impl Storage for SqliteStorage {
             c.query_row(
                 "SELECT user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts FROM users WHERE user_id = ?1",
                 [user_id.as_str()],
-                |row| {
-                    Ok(UserRecord {
-                        user_id: self::user_id(row.get(0)?)?,
-                        password_hash: row.get(1)?,
-                        is_admin: row.get(2)?,
-                        shadow_banned: row.get(3)?,
-                        deactivated: row.get(4)?,
-                        creation_ts: row.get::<_, i64>(5)? as u64,
-                    })
-                },
+                |row| user_row(row, 0),
             )
             .optional()
         })
@@ -161,11 +153,14 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn token_owner(&self, token: &str) -> StorageResult<Option<TokenOwner>> {
+    fn session(&self, token: &str) -> StorageResult<Option<Session>> {
         self.with(|c| {
-            c.query_row("SELECT user_id, device_id FROM access_tokens WHERE token = ?1", [token], |row| {
-                Ok(TokenOwner { user_id: user_id(row.get(0)?)?, device_id: row.get(1)? })
-            })
+            c.query_row(
+                "SELECT t.device_id, u.user_id, u.password_hash, u.is_admin, u.shadow_banned, u.deactivated, u.creation_ts
+                 FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token = ?1",
+                [token],
+                |row| Ok(Session { device_id: row.get(0)?, user: user_row(row, 1)? }),
+            )
             .optional()
         })
     }
@@ -489,6 +484,19 @@ impl Storage for SqliteStorage {
             .optional()
         })
     }
+}
+
+/// A `users` row whose columns start at `first`: user_id, password_hash, is_admin,
+/// shadow_banned, deactivated, creation_ts.
+fn user_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        user_id: user_id(row.get(first)?)?,
+        password_hash: row.get(first + 1)?,
+        is_admin: row.get(first + 2)?,
+        shadow_banned: row.get(first + 3)?,
+        deactivated: row.get(first + 4)?,
+        creation_ts: row.get::<_, i64>(first + 5)? as u64,
+    })
 }
 
 fn presence_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PresenceRecord> {
