@@ -36,14 +36,8 @@ fn client_routes() -> Router<Arc<AppState>> {
         .route("/createRoom", post(room::create_room))
         .route("/rooms/{room_id}/send/{event_type}/{txn_id}", put(room::send_message))
         .route("/rooms/{room_id}/state", get(room::get_state))
-        .route(
-            "/rooms/{room_id}/state/{event_type}",
-            get(room::get_state_event_empty_key).put(room::put_state_empty_key),
-        )
-        .route(
-            "/rooms/{room_id}/state/{event_type}/",
-            get(room::get_state_event_empty_key).put(room::put_state_empty_key),
-        )
+        .route("/rooms/{room_id}/state/{event_type}", get(room::get_state_event).put(room::put_state))
+        .route("/rooms/{room_id}/state/{event_type}/", get(room::get_state_event).put(room::put_state))
         .route("/rooms/{room_id}/state/{event_type}/{state_key}", get(room::get_state_event).put(room::put_state))
         .route("/rooms/{room_id}/event/{event_id}", get(room::get_event))
         .route("/rooms/{room_id}/messages", get(room::messages))

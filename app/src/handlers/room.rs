@@ -56,28 +56,26 @@ pub(super) async fn send_message(
     Ok(Json(json!({ "event_id": event_id })))
 }
 
-/// `PUT /rooms/{room_id}/state/{event_type}/{state_key}`.
+/// The path of a state event; `state_key` is empty when the path ends at the type.
+#[derive(Deserialize)]
+pub(super) struct StatePath {
+    room_id: String,
+    event_type: String,
+    #[serde(default)]
+    state_key: String,
+}
+
+/// `PUT /rooms/{room_id}/state/{event_type}[/{state_key}]`.
 pub(super) async fn put_state(
     State(state): State<Arc<AppState>>,
     auth: Auth,
-    MPath((room, event_type, state_key)): MPath<(String, String, String)>,
+    MPath(path): MPath<StatePath>,
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
-    let room_id = room_id(&room)?;
+    let room_id = room_id(&path.room_id)?;
+    let actor = Actor::from(&auth);
     let event_id =
-        rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, Some(&state_key), content, None).await?;
-    Ok(Json(json!({ "event_id": event_id })))
-}
-
-/// `PUT /rooms/{room_id}/state/{event_type}` (empty state key).
-pub(super) async fn put_state_empty_key(
-    State(state): State<Arc<AppState>>,
-    auth: Auth,
-    MPath((room, event_type)): MPath<(String, String)>,
-    JsonBody(content): JsonBody<JsonObject>,
-) -> ApiResult<Json<Value>> {
-    let room_id = room_id(&room)?;
-    let event_id = rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, Some(""), content, None).await?;
+        rooms::send(&state, &actor, &room_id, &path.event_type, Some(&path.state_key), content, None).await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
@@ -92,37 +90,18 @@ pub(super) async fn get_state(
     Ok(Json(Value::Array(room_state.iter().map(|(_, event)| client_event(event, None, None)).collect())))
 }
 
-fn state_content(
-    state: &AppState,
-    auth: &Auth,
-    room: &str,
-    event_type: &str,
-    state_key: &str,
-) -> ApiResult<Json<Value>> {
-    let room_id = room_id(room)?;
-    let room_state = visible_state(state, auth, &room_id)?;
-    room_state
-        .get(event_type, state_key)
-        .map(|event| Json(Value::Object(event.content.clone())))
-        .ok_or_else(|| ApiError::not_found("Event not found."))
-}
-
-/// `GET /rooms/{room_id}/state/{event_type}/{state_key}`.
+/// `GET /rooms/{room_id}/state/{event_type}[/{state_key}]`: the event's content.
 pub(super) async fn get_state_event(
     State(state): State<Arc<AppState>>,
     auth: Auth,
-    MPath((room, event_type, state_key)): MPath<(String, String, String)>,
+    MPath(path): MPath<StatePath>,
 ) -> ApiResult<Json<Value>> {
-    state_content(&state, &auth, &room, &event_type, &state_key)
-}
-
-/// `GET /rooms/{room_id}/state/{event_type}`.
-pub(super) async fn get_state_event_empty_key(
-    State(state): State<Arc<AppState>>,
-    auth: Auth,
-    MPath((room, event_type)): MPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    state_content(&state, &auth, &room, &event_type, "")
+    let room_id = room_id(&path.room_id)?;
+    let room_state = visible_state(&state, &auth, &room_id)?;
+    room_state
+        .get(&path.event_type, &path.state_key)
+        .map(|event| Json(Value::Object(event.content.clone())))
+        .ok_or_else(|| ApiError::not_found("Event not found."))
 }
 
 /// `GET /rooms/{room_id}/event/{event_id}`.
