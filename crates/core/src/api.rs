@@ -257,15 +257,16 @@ impl ModuleApi {
         Ok(self.inner.database.get_or_init(|| opened).clone())
     }
 
-    /// Runs `task` every `interval` until the server stops (Synapse's `looping_background_call`).
-    /// Must be called inside the runtime.
+    /// Runs `task` every `interval` until the server stops (Synapse's `looping_background_call`):
+    /// the first run is one `interval` after this call, as in Synapse, so a task never races
+    /// the start-up that scheduled it. Must be called inside the runtime.
     pub fn spawn_periodic<F, Fut>(&self, interval: Duration, mut task: F) -> tokio::task::JoinHandle<()>
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
@@ -282,5 +283,32 @@ impl ModuleApi {
         F::Output: Send + 'static,
     {
         tokio::spawn(task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_periodic_task_first_runs_one_interval_after_it_is_scheduled() {
+        let server_name = OwnedServerName::try_from("example.com").unwrap();
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None);
+        let api = ModuleApi::new("periodic", "periodic".into(), server);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let task = api.spawn_periodic(Duration::from_secs(60), move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {}
+        });
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing runs before the first interval");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        task.abort();
     }
 }

@@ -179,6 +179,9 @@ struct Core {
     subject: String,
     store: Store,
     mailer: Mailer,
+    /// Held for a whole notice run, so the periodic task and an explicit run never
+    /// notify the same user twice.
+    notice_run: tokio::sync::Mutex<()>,
 }
 
 impl Core {
@@ -264,6 +267,7 @@ impl Core {
 
     /// Notifies every user due for a notice; how many were notified.
     async fn send_renewal_notices(&self, cache: &ExpiryCache) -> Result<usize, CallbackError> {
+        let _one_run_at_a_time = self.notice_run.lock().await;
         let due = self.store.users_expiring_soon(now_ms(), self.renew_at).await.map_err(db_error)?;
         let mut sent = 0;
         for (user_id, expiration_ts) in due {
@@ -343,6 +347,7 @@ impl Module for AccountValidity {
             subject: subject.replace("%(app)s", &config.app_name),
             store: Store::new(db),
             mailer,
+            notice_run: tokio::sync::Mutex::new(()),
         });
         let mut module = AccountValidity { api, core, admin_secret: config.admin_secret, notices: None };
         let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache());
