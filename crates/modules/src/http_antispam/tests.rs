@@ -16,7 +16,7 @@ use mxmod::{
 use serde_json::{json, Value};
 
 use super::HttpAntispam;
-use crate::test_http;
+use crate::{test_host::eventually, test_http};
 
 /// One request the fake service received.
 #[derive(Clone, Debug)]
@@ -254,10 +254,7 @@ async fn async_callbacks_allow_at_once_and_still_send_the_request() {
     service.answer("/user_may_join_room", 403, r#"{"errcode": "M_FORBIDDEN"}"#);
     let alice = user("@alice:example.com");
     harness.callbacks().spam_checker.user_may_join_room(&alice, &room(), true).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while service.paths().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(Duration::from_secs(10), || !service.paths().is_empty()).await;
     assert_eq!(service.paths(), ["/user_may_join_room"]);
     assert_eq!(service.seen()[0].body["is_invited"], json!(true));
 }
@@ -278,11 +275,7 @@ async fn the_token_can_come_from_a_file() {
 
 async fn wait_for_ping(harness: &Harness, limit: Duration) -> bool {
     let module = harness.module::<HttpAntispam>(0).unwrap();
-    let deadline = tokio::time::Instant::now() + limit;
-    while !module.ping_succeeded() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    module.ping_succeeded()
+    eventually(limit, || module.ping_succeeded()).await
 }
 
 #[tokio::test]
@@ -307,8 +300,9 @@ async fn a_wrong_ping_answer_is_retried() {
     service.answer("/ping", 200, r#"{"id": "wrong", "status": "ok"}"#);
     let base = service.start().await;
     let harness = Harness::from_yaml(&yaml(&base, "do_ping: true")).unwrap();
-    assert!(!wait_for_ping(&harness, Duration::from_millis(500)).await);
+    eventually(Duration::from_secs(10), || !service.paths().is_empty()).await;
     assert_eq!(service.paths(), ["/ping"]);
+    assert!(!harness.module::<HttpAntispam>(0).unwrap().ping_succeeded(), "a wrong id is not a success");
     // From now on the service echoes; the next attempt comes 5 s after the first.
     service.answers.lock().unwrap().clear();
     assert!(wait_for_ping(&harness, Duration::from_secs(20)).await);
