@@ -1,27 +1,41 @@
-//! A bounded loopback load generator for the server: the same request mix against the
-//! real binary with no modules and with the default modules, reported as requests per
-//! second and their ratio, from one run. Every loop is bounded in count and in time.
+//! A bounded loopback load generator for the server, reported as requests per second and
+//! ratios from one run:
 //!
-//! `cargo bench -p mxmod-tests --bench load` (debug or `--profile release`).
+//! - a module web resource (`demo`'s `GET /_synapse/client/demo/hello`) served by the
+//!   real binary against a bare hyper hello-world in this process answering the same
+//!   bytes: what the whole stack (routing, the module table, the handler) costs;
+//! - message sends and `whoami` against the real binary with no modules and with three
+//!   modules implementing callbacks on those paths: what the module system costs there.
+//!
+//! Every client thread keeps its connection alive (as a Matrix client or a load tool
+//! does), and every loop is bounded in count and in time.
+//!
+//! `cargo bench -p mxmod-tests --bench load` (the server is built in release mode).
 
 #[path = "../it/support.rs"]
 #[allow(dead_code)]
 mod support;
 
 use std::{
+    convert::Infallible,
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
+use http_body_util::Full;
+use hyper::{body::Bytes, server::conn::http1, service::service_fn, Response};
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 use support::{config_with_modules, enc, Server};
 
 /// Client threads.
 const THREADS: usize = 4;
 /// Requests per thread, at most.
-const REQUESTS_PER_THREAD: usize = 500;
+const REQUESTS_PER_THREAD: usize = 5000;
 /// Wall-clock bound per scenario.
 const TIME_LIMIT: Duration = Duration::from_secs(20);
+/// What `demo`'s hello resource answers to `?name=x`, and so what the bare server sends.
+const HELLO_BODY: &[u8] = br#"{"hello":"x"}"#;
 
 const MODULES: &str = "  - module: demo
     config:
@@ -34,8 +48,34 @@ const MODULES: &str = "  - module: demo
       routes: {}
 ";
 
-/// Runs `request` from every thread until the count or the time bound; requests/second.
-fn drive(server: &Server, label: &str, request: impl Fn(&Server, usize, usize) -> u16 + Sync) -> f64 {
+/// One client thread's connection pool (keep-alive).
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// One request; its status (0 if it failed on the wire).
+fn request(agent: &ureq::Agent, method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>) -> u16 {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let Ok(request) = builder.body(body.unwrap_or_default().to_vec()) else { return 0 };
+    match agent.run(request) {
+        Ok(mut response) => {
+            let _ = response.body_mut().read_to_vec();
+            response.status().as_u16()
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Runs `request(agent, thread, n)` from every thread until the count or the time
+/// bound; requests/second.
+fn drive(label: &str, request: impl Fn(&ureq::Agent, usize, usize) -> u16 + Sync) -> f64 {
     let done = AtomicUsize::new(0);
     let failures = AtomicUsize::new(0);
     let started = Instant::now();
@@ -43,11 +83,12 @@ fn drive(server: &Server, label: &str, request: impl Fn(&Server, usize, usize) -
         for thread in 0..THREADS {
             let (done, failures, request) = (&done, &failures, &request);
             scope.spawn(move || {
+                let agent = agent();
                 for n in 0..REQUESTS_PER_THREAD {
                     if started.elapsed() > TIME_LIMIT {
                         break;
                     }
-                    if request(server, thread, n) != 200 {
+                    if request(&agent, thread, n) != 200 {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                     done.fetch_add(1, Ordering::Relaxed);
@@ -59,14 +100,49 @@ fn drive(server: &Server, label: &str, request: impl Fn(&Server, usize, usize) -
     let count = done.load(Ordering::Relaxed);
     let rate = count as f64 / elapsed;
     println!(
-        "  {label:<44} {count:>6} requests in {elapsed:>6.2} s = {rate:>8.0} req/s ({} failed)",
+        "  {label:<58} {count:>6} requests in {elapsed:>6.2} s = {rate:>8.0} req/s ({} failed)",
         failures.load(Ordering::Relaxed)
     );
     rate
 }
 
-/// (send, whoami, module resource) rates for one configuration.
-fn scenario(name: &str, modules: &str) -> (f64, f64, f64) {
+/// A bare hyper 1.x HTTP/1.1 server on a free loopback port, on a multi-threaded tokio
+/// runtime as the real binary uses, answering every request with [`HELLO_BODY`]; its
+/// base URL. It serves until the process ends.
+fn bare_hyper_hello_world() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let hello = service_fn(|_request| async {
+                        let response = Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from_static(HELLO_BODY)))
+                            .expect("a valid response");
+                        Ok::<_, Infallible>(response)
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), hello).await;
+                });
+            }
+        });
+    });
+    base
+}
+
+/// The hello resource, through the real binary or the bare server at `base`.
+fn hello(label: &str, base: &str) -> f64 {
+    let url = format!("{base}/_synapse/client/demo/hello?name=x");
+    drive(label, |agent, _, _| request(agent, "GET", &url, None, None))
+}
+
+/// (send, whoami) rates, and the server, for one module configuration.
+fn scenario(name: &str, modules: &str) -> (f64, f64, Server) {
     println!("{name}:");
     let server = Server::start(&config_with_modules(modules));
     let tokens: Vec<String> = (0..THREADS).map(|n| server.register(&format!("load{n}")).1).collect();
@@ -74,31 +150,33 @@ fn scenario(name: &str, modules: &str) -> (f64, f64, f64) {
     for token in &tokens[1..] {
         server.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&room)), Some(token), None);
     }
-    let send = drive(&server, "PUT /rooms/{id}/send (checks + durable write)", |server, thread, n| {
-        server.send_text(&tokens[thread], &room, &format!("t{thread}n{n}"), "load").0
+    let send_base = format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message", server.base, enc(&room));
+    let body = json!({ "msgtype": "m.text", "body": "load" }).to_string();
+    let send = drive("PUT /rooms/{id}/send (checks + durable write)", |agent, thread, n| {
+        request(agent, "PUT", &format!("{send_base}/t{thread}n{n}"), Some(&tokens[thread]), Some(body.as_bytes()))
     });
-    let whoami = drive(&server, "GET /account/whoami (auth + is_user_expired)", |server, thread, _| {
-        server.call("GET", "/_matrix/client/v3/account/whoami", Some(&tokens[thread]), None).0
+    let whoami_url = format!("{}/_matrix/client/v3/account/whoami", server.base);
+    let whoami = drive("GET /account/whoami (auth + is_user_expired)", |agent, thread, _| {
+        request(agent, "GET", &whoami_url, Some(&tokens[thread]), None)
     });
-    let resource = drive(&server, "GET /_synapse/client/demo/hello (or 404)", |server, _, _| {
-        let (status, _) = server.call("GET", "/_synapse/client/demo/hello?name=x", None, None);
-        if status == 404 {
-            200
-        } else {
-            status
-        }
-    });
-    (send, whoami, resource)
+    (send, whoami, server)
 }
 
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
-    let without = scenario("no modules", "  []\n");
-    let with = scenario("demo + list_spam_checker + custom_presence_router", MODULES);
-    println!("ratio with modules / without (1.00 = no measurable cost):");
-    println!("  send    {:.2}", with.0 / without.0);
-    println!("  whoami  {:.2}", with.1 / without.1);
-    println!("  (the resource row compares a module page with a 404 and is not a cost ratio)");
+    println!("{THREADS} keep-alive client threads, at most {REQUESTS_PER_THREAD} requests each or {TIME_LIMIT:?}:");
+    let (send_without, whoami_without, bare_mxmod) = scenario("mxmod, no modules", "  []\n");
+    drop(bare_mxmod);
+    let (send_with, whoami_with, server) =
+        scenario("mxmod, demo + list_spam_checker + custom_presence_router", MODULES);
+    println!("module web resource against a bare hyper server:");
+    let resource = hello("GET /_synapse/client/demo/hello (mxmod, demo module)", &server.base);
+    drop(server);
+    let bare = hello("GET /_synapse/client/demo/hello (bare hyper hello-world)", &bare_hyper_hello_world());
+    println!("ratios (1.00 = no measurable cost):");
+    println!("  send, with modules / without       {:.2}", send_with / send_without);
+    println!("  whoami, with modules / without     {:.2}", whoami_with / whoami_without);
+    println!("  module resource / bare hyper       {:.2}", resource / bare);
 }
