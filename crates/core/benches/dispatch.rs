@@ -3,8 +3,9 @@
 //! `dyn Future`s.
 //!
 //! Every future completes without awaiting, so it is polled once with a no-op waker: no
-//! runtime is in the measurement. The hooks come from `Harness::from_yaml_untimed`, the
-//! production setting (latencies not measured).
+//! runtime is in the measurement. The hooks come from `Harness::from_yaml_untimed` (the
+//! server with `enable_metrics: false`: latencies not measured); `hook_timed` is the same
+//! with latencies measured for the metrics histograms (`enable_metrics: true`).
 //!
 //! Run with `cargo bench -p mxmod --bench dispatch`.
 
@@ -70,13 +71,20 @@ impl Args {
     }
 }
 
-fn harness(instances: usize) -> Harness {
-    let yaml = if instances == 0 {
+fn yaml(instances: usize) -> String {
+    if instances == 0 {
         "modules: []\n".to_owned()
     } else {
         format!("modules:\n{}", "  - module: bench_trivial\n".repeat(instances))
-    };
-    Harness::from_yaml_untimed(&yaml).unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+fn harness(instances: usize) -> Harness {
+    Harness::from_yaml_untimed(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn timed_harness(instances: usize) -> Harness {
+    Harness::from_yaml(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// What the hook's FIRST-DENY rule checks of each answer.
@@ -126,7 +134,7 @@ fn boxed_user_may_invite<'a>(
     Box::pin(module.user_may_invite(inviter, invitee, room))
 }
 
-/// (b) 1 and 4 registered callbacks: through the hook, the same methods called directly
+/// (b) 1 and 4 registered callbacks: through the hook (untimed and timed), the same methods called directly
 /// in sequence (first deny wins, as the hook does), and a chain of boxed futures.
 fn registered_callbacks(c: &mut Criterion) {
     let args = Args::new();
@@ -138,6 +146,12 @@ fn registered_callbacks(c: &mut Criterion) {
         assert_eq!(callbacks.stats().len(), instances);
         group.bench_with_input(BenchmarkId::new("hook", instances), &instances, |b, _| {
             b.iter(|| ready(callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
+        });
+
+        let timed = timed_harness(instances);
+        let timed_callbacks = timed.callbacks();
+        group.bench_with_input(BenchmarkId::new("hook_timed", instances), &instances, |b, _| {
+            b.iter(|| ready(timed_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
         });
 
         let modules: Vec<Trivial> = (0..instances).map(|_| Trivial).collect();

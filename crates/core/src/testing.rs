@@ -65,16 +65,15 @@ pub struct Harness {
 impl Harness {
     /// Builds the modules of a `modules:` YAML snippet on server `example.com`.
     ///
-    /// Callback latencies are measured (`timed: true`), so tests can read them from
-    /// [`Callbacks::stats`]; [`Harness::from_yaml_untimed`] builds the production setting.
+    /// Callback latencies are measured (`timed: true`, as the server does with
+    /// `enable_metrics: true`), so tests can read them from [`Callbacks::stats`].
     pub fn from_yaml(yaml: &str) -> Result<Self, StartupError> {
         Self::from_yaml_on(yaml, TEST_SERVER_NAME)
     }
 
-    /// Builds the modules of a `modules:` YAML snippet on server `example.com` as a
-    /// server does by default: latencies are not measured (`timed: false`), so a call
-    /// through a hook is the shim call and nothing else. For benchmarks and allocation
-    /// tests.
+    /// Builds the modules of a `modules:` YAML snippet on server `example.com` as the
+    /// server does with `enable_metrics: false`: latencies are not measured
+    /// (`timed: false`), so a call reads no clock. For benchmarks and allocation tests.
     pub fn from_yaml_untimed(yaml: &str) -> Result<Self, StartupError> {
         Self::start(yaml, StartOptions::new(ServerInfo::new(test_server_name(TEST_SERVER_NAME)?)))
     }
