@@ -173,8 +173,11 @@ pub trait Storage: Send + Sync {
     fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>>;
     /// Replaces a user's global account data of one type.
     fn set_account_data(&self, user_id: &UserId, data_type: &str, content: &JsonObject) -> StorageResult<()>;
-    /// Every global account data entry of a user.
-    fn all_account_data(&self, user_id: &UserId) -> StorageResult<Vec<(String, JsonObject)>>;
+    /// A user's global account data entries written after stream position `since`
+    /// (every entry for 0), as (type, content).
+    fn account_data_after(&self, user_id: &UserId, since: i64) -> StorageResult<Vec<(String, JsonObject)>>;
+    /// The highest account-data stream position.
+    fn max_account_data_stream(&self) -> StorageResult<i64>;
 
     /// Records uploaded media (its file is already durable).
     fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;

@@ -52,6 +52,52 @@ fn incremental_sync_long_polls_until_a_message_arrives() {
 }
 
 #[test]
+fn account_data_changes_reach_incremental_sync_and_wake_a_long_poll() {
+    let server = Server::start(&config_with_modules("  []\n"));
+    let (alice_id, alice) = server.register("alice");
+    let put = |data_type: &str, content: Value| {
+        let path = format!("/_matrix/client/v3/user/{}/account_data/{data_type}", enc(&alice_id));
+        let (status, _) = server.call("PUT", &path, Some(&alice), Some(&content));
+        assert_eq!(status, 200);
+    };
+    let account_data = |sync: &Value| -> Vec<(String, Value)> {
+        sync["account_data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| (event["type"].as_str().unwrap().to_owned(), event["content"].clone()))
+            .collect()
+    };
+    put("org.example.first", json!({"n": 1}));
+    let (_, initial) = server.call("GET", "/_matrix/client/v3/sync", Some(&alice), None);
+    assert_eq!(account_data(&initial), [("org.example.first".to_owned(), json!({"n": 1}))]);
+    let since = initial["next_batch"].as_str().unwrap().to_owned();
+
+    let (_, quiet) =
+        server.call("GET", &format!("/_matrix/client/v3/sync?since={since}&timeout=0"), Some(&alice), None);
+    assert!(account_data(&quiet).is_empty(), "nothing new: {quiet}");
+
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let started = Instant::now();
+            let path = format!("/_matrix/client/v3/sync?since={since}&timeout=20000");
+            let (status, answer) = server.call("GET", &path, Some(&alice), None);
+            (status, answer, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        put("org.example.second", json!({"n": 2}));
+        let (status, answer, waited) = waiter.join().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(account_data(&answer), [("org.example.second".to_owned(), json!({"n": 2}))]);
+        assert!(waited < Duration::from_secs(10), "woken by the account data, not the timeout: {waited:?}");
+    });
+
+    // A token from before stream positions for account data (two parts) gets it all again.
+    let (_, old_token) = server.call("GET", "/_matrix/client/v3/sync?since=s0_0&timeout=0", Some(&alice), None);
+    assert_eq!(account_data(&old_token).len(), 2);
+}
+
+#[test]
 fn messages_paginate_both_ways() {
     let server = Server::start(&config_with_modules("  []\n"));
     let (_, alice) = server.register("alice");

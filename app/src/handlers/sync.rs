@@ -1,6 +1,7 @@
-//! `GET /sync`: joined, invited and left rooms with timeline and state, account data and
-//! presence routed through the presence router (`get_interested_users`,
-//! `get_users_for_states`); `since` tokens and long-polling with `timeout`.
+//! `GET /sync`: joined, invited and left rooms with timeline and state, global account
+//! data changed since the token, and presence routed through the presence router
+//! (`get_interested_users`, `get_users_for_states`); `since` tokens and long-polling with
+//! `timeout`.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -46,7 +47,7 @@ pub(super) async fn sync(
     MQuery(query): MQuery<SyncQuery>,
 ) -> ApiResult<Json<Value>> {
     let since = match &query.since {
-        Some(token) => Some(parse_token(token)?),
+        Some(token) => Some(SyncToken::parse(token)?),
         None => None,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(query.timeout.min(MAX_TIMEOUT_MS));
@@ -64,23 +65,45 @@ pub(super) async fn sync(
     }
 }
 
-fn parse_token(token: &str) -> ApiResult<(i64, i64)> {
-    let events = stream_position(token)?;
-    let presence = token.split('_').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    Ok((events, presence))
+/// A `since`/`next_batch` token, `s{events}_{presence}_{account_data}`: the stream
+/// positions the client has seen. A missing part (a token from an earlier version) is 0,
+/// so that stream is sent again in full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SyncToken {
+    events: i64,
+    presence: i64,
+    account_data: i64,
+}
+
+impl SyncToken {
+    fn parse(token: &str) -> ApiResult<Self> {
+        let events = stream_position(token)?;
+        let part = |n: usize| token.split('_').nth(n).and_then(|p| p.parse().ok()).unwrap_or(0);
+        Ok(Self { events, presence: part(1), account_data: part(2) })
+    }
+}
+
+impl std::fmt::Display for SyncToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s{}_{}_{}", self.events, self.presence, self.account_data)
+    }
 }
 
 async fn build(
     state: &Arc<AppState>,
     auth: &Auth,
-    since: Option<(i64, i64)>,
+    since: Option<SyncToken>,
     full_state: bool,
 ) -> ApiResult<(Value, bool)> {
     let storage = &state.storage;
     let me = &auth.user_id;
-    let position = storage.max_stream_ordering()?;
-    let presence_position = storage.max_presence_stream()?;
-    let (since_events, since_presence) = since.unwrap_or((0, 0));
+    let next_batch = SyncToken {
+        events: storage.max_stream_ordering()?,
+        presence: storage.max_presence_stream()?,
+        account_data: storage.max_account_data_stream()?,
+    };
+    let SyncToken { events: since_events, presence: since_presence, account_data: since_account_data } =
+        since.unwrap_or_default();
     let joined = storage.rooms_with_membership(me, "join")?;
     let invited = storage.rooms_with_membership(me, "invite")?;
     let mut left = storage.rooms_with_membership(me, "leave")?;
@@ -91,7 +114,7 @@ async fn build(
     for room_id in &joined {
         let (timeline, limited) = match since {
             None => {
-                let mut recent = storage.room_events(room_id, position, true, INITIAL_TIMELINE)?;
+                let mut recent = storage.room_events(room_id, next_batch.events, true, INITIAL_TIMELINE)?;
                 recent.reverse();
                 (recent, true)
             }
@@ -113,8 +136,10 @@ async fn build(
         } else {
             Vec::new()
         };
-        let prev_batch =
-            timeline.first().map(|e| format!("t{}", e.stream_ordering - 1)).unwrap_or_else(|| format!("t{position}"));
+        let prev_batch = timeline
+            .first()
+            .map(|e| format!("t{}", e.stream_ordering - 1))
+            .unwrap_or_else(|| format!("t{}", next_batch.events));
         join.insert(
             room_id.to_string(),
             json!({
@@ -174,18 +199,15 @@ async fn build(
     };
     has_news |= !presence.is_empty();
 
-    let account_data: Vec<Value> = if since.is_none() {
-        storage
-            .all_account_data(me)?
-            .into_iter()
-            .map(|(kind, content)| json!({ "type": kind, "content": content }))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let account_data: Vec<Value> = storage
+        .account_data_after(me, since_account_data)?
+        .into_iter()
+        .map(|(kind, content)| json!({ "type": kind, "content": content }))
+        .collect();
+    has_news |= !account_data.is_empty();
 
     let response = json!({
-        "next_batch": format!("s{position}_{presence_position}"),
+        "next_batch": next_batch.to_string(),
         "rooms": { "join": join, "invite": invite, "leave": leave },
         "presence": { "events": presence },
         "account_data": { "events": account_data },

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS presence (
     stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
     status_msg TEXT, last_active_ts INTEGER NOT NULL, currently_active INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS account_data (
-    user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (user_id, type));
+    user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, stream_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, type));
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, content_type TEXT NOT NULL, upload_name TEXT, size INTEGER NOT NULL, user_id TEXT NOT NULL);
 ";
@@ -52,11 +53,12 @@ impl SqliteStorage {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|error| StorageError(format!("{}: {error}", dir.display())))?;
         }
-        let connection = Connection::open(path)?;
+        let mut connection = Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
+        migrate(&mut connection)?;
         Ok(Self { connection: Mutex::new(connection) })
     }
 
@@ -64,6 +66,27 @@ impl SqliteStorage {
         let mut connection = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         work(&mut connection).map_err(StorageError::from)
     }
+}
+
+/// Brings a database written by an earlier version up to [`SCHEMA`], keeping every row:
+/// account data without a stream position gets one (its row order), so an initial sync
+/// still returns it and an incremental sync does not.
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let has_stream: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('account_data') WHERE name = 'stream_id'",
+        [],
+        |row| row.get(0),
+    )?;
+    let transaction = connection.transaction()?;
+    if !has_stream {
+        transaction.execute_batch(
+            "ALTER TABLE account_data ADD COLUMN stream_id INTEGER NOT NULL DEFAULT 0;
+             UPDATE account_data SET stream_id = rowid;",
+        )?;
+    }
+    transaction
+        .execute_batch("CREATE INDEX IF NOT EXISTS account_data_by_stream ON account_data (user_id, stream_id);")?;
+    transaction.commit()
 }
 
 fn parse_event(json: &str, stream_ordering: i64, txn_id: Option<String>) -> rusqlite::Result<StoredEvent> {
@@ -422,6 +445,10 @@ impl Storage for SqliteStorage {
         self.with(|c| c.query_row("SELECT coalesce(max(stream_id), 0) FROM presence", [], |row| row.get(0)))
     }
 
+    fn max_account_data_stream(&self) -> StorageResult<i64> {
+        self.with(|c| c.query_row("SELECT coalesce(max(stream_id), 0) FROM account_data", [], |row| row.get(0)))
+    }
+
     fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>> {
         self.with(|c| {
             let text: Option<String> = c
@@ -439,17 +466,20 @@ impl Storage for SqliteStorage {
         let text = serde_json::to_string(content).map_err(|error| StorageError(error.to_string()))?;
         self.with(|c| {
             c.execute(
-                "INSERT OR REPLACE INTO account_data (user_id, type, content) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO account_data (user_id, type, content, stream_id)
+                 VALUES (?1, ?2, ?3, (SELECT coalesce(max(stream_id), 0) + 1 FROM account_data))",
                 params![user_id.as_str(), data_type, text],
             )
             .map(drop)
         })
     }
 
-    fn all_account_data(&self, user_id: &UserId) -> StorageResult<Vec<(String, JsonObject)>> {
+    fn account_data_after(&self, user_id: &UserId, since: i64) -> StorageResult<Vec<(String, JsonObject)>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT type, content FROM account_data WHERE user_id = ?1 ORDER BY type")?;
-            let rows = statement.query_map([user_id.as_str()], |row| {
+            let mut statement = c.prepare(
+                "SELECT type, content FROM account_data WHERE user_id = ?1 AND stream_id > ?2 ORDER BY stream_id",
+            )?;
+            let rows = statement.query_map(params![user_id.as_str(), since], |row| {
                 let content: String = row.get(1)?;
                 Ok((row.get(0)?, json_object(&content)?))
             })?;
@@ -511,4 +541,64 @@ fn presence_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PresenceRecord> {
             currently_active: row.get(5)?,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> OwnedUserId {
+        UserId::parse("@alice:example.com").unwrap()
+    }
+
+    fn content(value: serde_json::Value) -> JsonObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn account_data_positions_order_writes_and_a_rewrite_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("homeserver.db")).unwrap();
+        let alice = alice();
+        assert_eq!(storage.max_account_data_stream().unwrap(), 0);
+        storage.set_account_data(&alice, "m.direct", &content(serde_json::json!({"v": 1}))).unwrap();
+        storage.set_account_data(&alice, "m.push_rules", &content(serde_json::json!({}))).unwrap();
+        let seen = storage.max_account_data_stream().unwrap();
+        assert_eq!(seen, 2);
+        storage.set_account_data(&alice, "m.direct", &content(serde_json::json!({"v": 2}))).unwrap();
+        let all: Vec<String> = storage.account_data_after(&alice, 0).unwrap().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(all, ["m.push_rules", "m.direct"]);
+        let news = storage.account_data_after(&alice, seen).unwrap();
+        assert_eq!(news, vec![("m.direct".to_owned(), content(serde_json::json!({"v": 2})))]);
+        let bob = UserId::parse("@bob:example.com").unwrap();
+        assert!(storage.account_data_after(&bob, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn account_data_written_before_stream_positions_is_kept_and_sent_on_initial_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("homeserver.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE account_data (
+                     user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (user_id, type));
+                 INSERT INTO account_data VALUES ('@alice:example.com', 'm.direct', '{\"@bob:example.com\": []}');",
+            )
+            .unwrap();
+        }
+        let storage = SqliteStorage::open(&path).unwrap();
+        let alice = alice();
+        let kept = storage.account_data_after(&alice, 0).unwrap();
+        assert_eq!(kept, vec![("m.direct".to_owned(), content(serde_json::json!({"@bob:example.com": []})))]);
+        let seen = storage.max_account_data_stream().unwrap();
+        assert!(seen > 0);
+        assert!(storage.account_data_after(&alice, seen).unwrap().is_empty());
+        storage.set_account_data(&alice, "m.ignored_user_list", &content(serde_json::json!({}))).unwrap();
+        assert_eq!(storage.account_data_after(&alice, seen).unwrap().len(), 1);
+        // Opening again migrates nothing twice.
+        drop(storage);
+        let reopened = SqliteStorage::open(&path).unwrap();
+        assert_eq!(reopened.account_data_after(&alice, 0).unwrap().len(), 2);
+    }
 }
