@@ -10,11 +10,12 @@
 //! modules:
 //!   - module: event_censorer
 //!     config:
-//!       # Where events are posted (required; plain http://).
+//!       # Where events are posted (required; http:// or https://).
 //!       endpoint: "http://127.0.0.1:9000/censor-event"
 //! ```
 
 use mxmod::{
+    api::HttpClient,
     module, third_party_rules,
     types::{Event, JsonObject, StateMap},
     CallbackError, ConfigError, EventAllowed, Module, ModuleApi, ModuleError,
@@ -39,9 +40,8 @@ impl Module for EventCensorer {
     type Config = EventCensorerConfig;
 
     fn parse_config(config: EventCensorerConfig) -> Result<EventCensorerConfig, ConfigError> {
-        if !config.endpoint.starts_with("http://") {
-            return Err(ConfigError::at(["endpoint"], "`endpoint` must be an `http://` URL"));
-        }
+        HttpClient::check_url(&config.endpoint)
+            .map_err(|problem| ConfigError::at(["endpoint"], format!("`endpoint` {problem}")))?;
         Ok(config)
     }
 
@@ -114,7 +114,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("test.yaml:4:7: modules[0].config.endpoint: `endpoint` must be an `http://` URL"),
+            error.contains(
+                "test.yaml:4:7: modules[0].config.endpoint: `endpoint` must be an `http://` or `https://` URL, not \
+                 `ftp://x`"
+            ),
             "{error}"
         );
     }

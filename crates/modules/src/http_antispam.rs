@@ -59,7 +59,7 @@
 //! modules:
 //!   - module: http_antispam
 //!     config:
-//!       # The antispam service (required; plain http://, e.g. a local Meowlnir).
+//!       # The antispam service (required; http:// or https://, e.g. a local Meowlnir).
 //!       base_url: "http://localhost:8080/_meowlnir/antispam/management"
 //!       # Sent as `Authorization: Bearer <authorization>`. Default: none.
 //!       authorization: "random string"
@@ -212,9 +212,8 @@ impl Module for HttpAntispam {
     type Config = HttpAntispamConfig;
 
     fn parse_config(mut config: HttpAntispamConfig) -> Result<HttpAntispamConfig, ConfigError> {
-        if !config.base_url.starts_with("http://") {
-            return Err(ConfigError::at(["base_url"], "`base_url` must be an `http://` URL"));
-        }
+        HttpClient::check_url(&config.base_url)
+            .map_err(|problem| ConfigError::at(["base_url"], format!("`base_url` {problem}")))?;
         config.base_url = config.base_url.trim_end_matches('/').to_owned();
         Ok(config)
     }

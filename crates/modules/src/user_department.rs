@@ -19,7 +19,7 @@
 //! modules:
 //!   - module: user_department
 //!     config:
-//!       # The department service (required; plain http://).
+//!       # The department service (required; http:// or https://).
 //!       service: "http://127.0.0.1:9001/department"
 //!       # Secret for the invalidate resource (required).
 //!       shared_secret: "change me"
@@ -29,6 +29,7 @@
 //! ```
 
 use mxmod::{
+    api::HttpClient,
     cached, module, spam_checker,
     types::{RoomId, UserId},
     web::{self, WebRequest, WebResponse},
@@ -63,9 +64,8 @@ impl Module for UserDepartment {
     type Config = UserDepartmentConfig;
 
     fn parse_config(config: UserDepartmentConfig) -> Result<UserDepartmentConfig, ConfigError> {
-        if !config.service.starts_with("http://") {
-            return Err(ConfigError::at(["service"], "`service` must be an `http://` URL"));
-        }
+        HttpClient::check_url(&config.service)
+            .map_err(|problem| ConfigError::at(["service"], format!("`service` {problem}")))?;
         if config.shared_secret.is_empty() {
             return Err(ConfigError::at(["shared_secret"], "`shared_secret` must not be empty"));
         }

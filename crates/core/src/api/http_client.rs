@@ -1,10 +1,12 @@
 //! The HTTP client modules use (Synapse's `SimpleHttpClient`): JSON in, JSON out,
-//! bounded by a timeout. Plain `http://` only.
+//! bounded by a timeout. `http://` and `https://` (rustls, TLS 1.2 and 1.3, certificates
+//! checked against the Mozilla root store of `webpki-roots`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
@@ -54,10 +56,10 @@ pub enum HttpError {
     },
 }
 
-/// A pooled HTTP/1 client.
+/// A pooled HTTP/1.1 client for `http://` and `https://` URIs.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -70,7 +72,35 @@ impl Default for HttpClient {
 impl HttpClient {
     /// A client with a 30 s per-request timeout.
     pub fn new() -> Self {
-        Self { client: Client::builder(TokioExecutor::new()).build_http(), timeout: Duration::from_secs(30) }
+        // The provider is named, not taken from the process default, so a binary that also
+        // links another rustls provider still builds this client.
+        let connector = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("ring supports the default TLS versions")
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Self { client: Client::builder(TokioExecutor::new()).build(connector), timeout: Duration::from_secs(30) }
+    }
+
+    /// Whether this client can request `url`: an absolute `http://` or `https://` URL
+    /// with a host. The error completes a sentence naming the config key, e.g.
+    /// ``format!("`endpoint` {problem}")``.
+    ///
+    /// ```
+    /// use mxmod::api::HttpClient;
+    /// assert!(HttpClient::check_url("https://antispam.example.org/api").is_ok());
+    /// assert!(HttpClient::check_url("http://127.0.0.1:8080").is_ok());
+    /// let problem = HttpClient::check_url("ftp://files.example.org").unwrap_err();
+    /// assert_eq!(problem, "must be an `http://` or `https://` URL, not `ftp://files.example.org`");
+    /// ```
+    pub fn check_url(url: &str) -> Result<(), String> {
+        let uri: http::Uri = url.parse().map_err(|error| format!("is not a URL (`{url}`: {error})"))?;
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+            return Err(format!("must be an `http://` or `https://` URL, not `{url}`"));
+        }
+        Ok(())
     }
 
     /// The same client with another per-request timeout.
@@ -149,4 +179,57 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{io::AsyncReadExt, net::TcpListener};
+
+    use super::*;
+
+    /// An `https://` URI gets a TLS handshake naming the host (SNI), not plain HTTP; the
+    /// fake server then hangs up, which the client reports as a connection failure.
+    #[tokio::test]
+    async fn https_uris_speak_tls_and_name_the_host() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut hello = vec![0; 4096];
+            let read = stream.read(&mut hello).await.unwrap();
+            hello.truncate(read);
+            hello
+        });
+        let client = HttpClient::new().with_timeout(Duration::from_secs(10));
+        let answer = client.get_json::<serde_json::Value>(&format!("https://localhost:{port}/ping")).await;
+        let hello = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the client connected to the https:// port")
+            .unwrap();
+        assert_eq!(hello.first(), Some(&0x16), "a TLS handshake record, not `GET /ping`");
+        assert!(hello.windows(b"localhost".len()).any(|w| w == b"localhost"), "the ClientHello names the host");
+        assert!(matches!(answer, Err(HttpError::Connection { .. })), "{answer:?}");
+    }
+
+    /// Plain `http://` still works, with JSON both ways.
+    #[tokio::test]
+    async fn http_uris_are_plain_http() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let read = stream.read(&mut request).await.unwrap();
+            assert!(request[..read].starts_with(b"GET /ping HTTP/1.1\r\n"));
+            let body = br#"{"ok":true}"#;
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(body).await.unwrap();
+        });
+        let answer: serde_json::Value =
+            HttpClient::new().get_json(&format!("http://127.0.0.1:{port}/ping")).await.unwrap();
+        assert_eq!(answer, serde_json::json!({"ok": true}));
+    }
 }

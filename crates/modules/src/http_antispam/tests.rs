@@ -313,8 +313,10 @@ async fn a_wrong_ping_answer_is_retried() {
 fn config_problems_are_reported_with_their_path() {
     let missing = Harness::from_yaml("modules:\n  - module: http_antispam\n    config: {}\n").unwrap_err().to_string();
     assert!(missing.contains("base_url"), "{missing}");
-    let https = Harness::from_yaml(&yaml("https://antispam.example.org", "")).unwrap_err().to_string();
-    assert!(https.contains("modules[0].config.base_url: `base_url` must be an `http://` URL"), "{https}");
+    assert!(Harness::from_yaml(&yaml("https://antispam.example.org", "")).is_ok(), "https is fine");
+    let ftp = Harness::from_yaml(&yaml("ftp://antispam.example.org", "")).unwrap_err().to_string();
+    let expected = "modules[0].config.base_url: `base_url` must be an `http://` or `https://` URL, not `ftp://";
+    assert!(ftp.contains(expected), "{ftp}");
     let typo =
         Harness::from_yaml(&yaml("http://127.0.0.1:1", "enabled_callbacks: [user_may_invit]")).unwrap_err().to_string();
     assert!(typo.contains("modules[0].config.enabled_callbacks[0]") && typo.contains("user_may_invite"), "{typo}");
