@@ -26,7 +26,7 @@ use http_body_util::Full;
 use hyper::{body::Bytes, server::conn::http1, service::service_fn, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use support::{config_with_modules, enc, Server};
+use support::{agent, config_with_modules, enc, send, Server};
 
 /// Client threads.
 const THREADS: usize = 4;
@@ -48,29 +48,9 @@ const MODULES: &str = "  - module: demo
       routes: {}
 ";
 
-/// One client thread's connection pool (keep-alive).
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
 /// One request; its status (0 if it failed on the wire).
 fn request(agent: &ureq::Agent, method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>) -> u16 {
-    let mut builder = ureq::http::Request::builder().method(method).uri(url);
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
-    }
-    let Ok(request) = builder.body(body.unwrap_or_default().to_vec()) else { return 0 };
-    match agent.run(request) {
-        Ok(mut response) => {
-            let _ = response.body_mut().read_to_vec();
-            response.status().as_u16()
-        }
-        Err(_) => 0,
-    }
+    send(agent, method, url, token, body.map(<[u8]>::to_vec), None).map_or(0, |(status, _)| status)
 }
 
 /// Runs `request(agent, thread, n)` from every thread until the count or the time

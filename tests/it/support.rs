@@ -169,25 +169,8 @@ impl Server {
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
     ) -> (u16, Vec<u8>) {
-        let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(content_type) = content_type {
-            request = request.header("content-type", content_type);
-        }
-        let request = request.body(body.unwrap_or_default()).expect("a valid request");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(90)))
-            .build()
-            .into();
-        let mut response = agent
-            .run(request)
-            .unwrap_or_else(|error| panic!("{method} {path} failed: {error}\nserver log:\n{}", self.log()));
-        let status = response.status().as_u16();
-        let bytes = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap_or_default();
-        (status, bytes)
+        send(&agent(), method, &format!("{}{path}", self.base), token, body, content_type)
+            .unwrap_or_else(|error| panic!("{method} {path} failed: {error}\nserver log:\n{}", self.log()))
     }
 
     /// Registers a user; returns (user ID, access token).
@@ -224,6 +207,39 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An HTTP client whose connections are kept alive between its requests; a non-2xx
+/// status is an answer, not an error.
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(90)))
+        .build()
+        .into()
+}
+
+/// One request through `agent`; (status, body bytes).
+pub(crate) fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+    content_type: Option<&str>,
+) -> Result<(u16, Vec<u8>), ureq::Error> {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request.body(body.unwrap_or_default())?;
+    let mut response = agent.run(request)?;
+    let status = response.status().as_u16();
+    let bytes = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap_or_default();
+    Ok((status, bytes))
 }
 
 /// Percent-encodes a path segment (room IDs, user IDs, aliases).
