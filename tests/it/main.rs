@@ -5,6 +5,7 @@ mod support;
 mod callbacks;
 mod cli;
 mod client;
+mod dashboard;
 mod durability;
 mod server;
 mod shipped;

@@ -2,9 +2,11 @@
 //! edit — the module's tests pass, a binary built with its feature lists it and serves it
 //! when its YAML names it; the same for an `--out-of-tree` crate and its custom binary.
 //!
-//! Everything runs under `target/xtask-e2e/` (the copy in `workspace/`, cargo's output next
-//! to it), so a later run reuses the dependencies an earlier one compiled; a file lock keeps
-//! two runs from sharing the scratch copy.
+//! The scratch copy lives in `target/xtask-e2e/workspace/` and the nested builds put their
+//! binaries in `target/xtask-e2e/`, but they compile in the build directory of the test run
+//! itself (`CARGO_BUILD_BUILD_DIR`), so the dependencies the outer `cargo test` already
+//! compiled are reused rather than compiled a second time; a file lock keeps two runs from
+//! sharing the scratch copy.
 
 use std::{
     fs::File,
@@ -61,9 +63,28 @@ fn succeed(command: &mut Command) -> Output {
     output
 }
 
-/// `cargo ARGS` in `dir`, building into the shared e2e target directory.
+/// The build directory this test binary was compiled in: the nearest ancestor of the
+/// running executable that cargo marked with `CACHEDIR.TAG` (`target/` by default, or
+/// wherever `CARGO_TARGET_DIR` / `build.build-dir` pointed the outer build).
+fn outer_build_dir() -> PathBuf {
+    let executable = std::env::current_exe().expect("the test knows its own path");
+    executable
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("{} is not inside a cargo build directory", executable.display()))
+        .to_path_buf()
+}
+
+/// `cargo ARGS` in `dir`: final artifacts in the e2e directory (so the outer run's
+/// `target/debug/mxmod` is never replaced), intermediate ones in the outer build directory.
 fn cargo(dir: &Path, args: &[&str]) -> Output {
-    succeed(Command::new(env!("CARGO")).args(args).current_dir(dir).env("CARGO_TARGET_DIR", e2e_dir()))
+    succeed(
+        Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", e2e_dir())
+            .env("CARGO_BUILD_BUILD_DIR", outer_build_dir()),
+    )
 }
 
 /// This package's `xtask` binary, run in `dir` (it works on the workspace around `dir`).
