@@ -6,6 +6,7 @@ mod callbacks;
 mod cli;
 mod client;
 mod durability;
+mod races;
 mod server;
 mod shipped;
 mod sync;
