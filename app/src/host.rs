@@ -31,7 +31,7 @@ impl ServerHost {
 }
 
 fn storage_error(error: StorageError) -> HostError {
-    HostError::Storage(error.0)
+    HostError::Storage(crate::http::error_chain(&error))
 }
 
 fn user_info(user: crate::storage::UserRecord) -> UserInfo {
@@ -44,9 +44,13 @@ fn user_info(user: crate::storage::UserRecord) -> UserInfo {
     }
 }
 
-fn actor(state: &AppState, user_id: &UserId) -> Result<Actor, HostError> {
-    let user =
-        state.storage.user(user_id).map_err(storage_error)?.ok_or_else(|| HostError::NotFound(user_id.to_string()))?;
+async fn actor(state: &AppState, user_id: &UserId) -> Result<Actor, HostError> {
+    let user = state
+        .storage
+        .user(user_id)
+        .await
+        .map_err(storage_error)?
+        .ok_or_else(|| HostError::NotFound(user_id.to_string()))?;
     Ok(Actor { user_id: user.user_id, device_id: None, shadow_banned: user.shadow_banned, is_admin: user.is_admin })
 }
 
@@ -54,15 +58,15 @@ impl Host for ServerHost {
     fn room_state<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, StateMap> {
         Box::pin(async move {
             let state = self.state()?;
-            if !state.storage.room_exists(room_id).map_err(storage_error)? {
-                return Err(HostError::NotFound(room_id.to_string()));
+            match state.storage.current_state(room_id).await.map_err(storage_error)? {
+                Some(room_state) => Ok(StateMap::clone(&room_state)),
+                None => Err(HostError::NotFound(room_id.to_string())),
             }
-            state.storage.current_state(room_id).map_err(storage_error)
         })
     }
 
     fn is_room_published<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, bool> {
-        Box::pin(async move { self.state()?.storage.room_is_public(room_id).map_err(storage_error) })
+        Box::pin(async move { self.state()?.storage.room_is_public(room_id).await.map_err(storage_error) })
     }
 
     fn update_room_membership<'a>(
@@ -74,7 +78,7 @@ impl Host for ServerHost {
     ) -> HostFuture<'a, Event> {
         Box::pin(async move {
             let state = self.state()?;
-            let actor = actor(&state, sender)?;
+            let actor = actor(&state, sender).await?;
             rooms::update_membership(&state, &actor, target, room_id, membership, JsonObject::new())
                 .await
                 .map_err(|error| HostError::Refused(error.0))
@@ -91,7 +95,7 @@ impl Host for ServerHost {
                     "use update_room_membership for membership events",
                 )));
             }
-            let actor = actor(&state, &event.sender)?;
+            let actor = actor(&state, &event.sender).await?;
             let event_id = rooms::send(
                 &state,
                 &actor,
@@ -106,6 +110,7 @@ impl Host for ServerHost {
             state
                 .storage
                 .event(event_id.as_str())
+                .await
                 .map_err(storage_error)?
                 .map(|stored| stored.event)
                 .ok_or_else(|| HostError::NotFound(event_id.to_string()))
@@ -113,7 +118,7 @@ impl Host for ServerHost {
     }
 
     fn account_data<'a>(&'a self, user_id: &'a UserId, data_type: &'a str) -> HostFuture<'a, Option<JsonObject>> {
-        Box::pin(async move { self.state()?.storage.account_data(user_id, data_type).map_err(storage_error) })
+        Box::pin(async move { self.state()?.storage.account_data(user_id, data_type).await.map_err(storage_error) })
     }
 
     fn set_account_data<'a>(
@@ -124,29 +129,27 @@ impl Host for ServerHost {
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
             let state = self.state()?;
-            state.storage.set_account_data(user_id, data_type, &content).map_err(storage_error)?;
-            state.notify_change();
-            Ok(())
+            state.storage.set_account_data(user_id, data_type, &content).await.map_err(storage_error)
         })
     }
 
     fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
-            let user = self.state()?.storage.user(user_id).map_err(storage_error)?;
+            let user = self.state()?.storage.user(user_id).await.map_err(storage_error)?;
             Ok(user.map(user_info))
         })
     }
 
     fn user_for_access_token<'a>(&'a self, token: &'a str) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
-            let session = self.state()?.storage.session(token).map_err(storage_error)?;
+            let session = self.state()?.storage.session(token).await.map_err(storage_error)?;
             Ok(session.map(|session| user_info(session.user)))
         })
     }
 
     fn profile<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, ProfileInfo> {
         Box::pin(async move {
-            let profile = self.state()?.storage.profile(user_id).map_err(storage_error)?;
+            let profile = self.state()?.storage.profile(user_id).await.map_err(storage_error)?;
             Ok(ProfileInfo { display_name: profile.displayname, avatar_url: profile.avatar_url })
         })
     }

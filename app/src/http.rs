@@ -5,7 +5,7 @@ mod error;
 mod extract;
 
 pub(crate) use self::{
-    error::{ApiError, ApiResult},
+    error::{error_chain, ApiError, ApiResult},
     extract::{extract_user, parse_id},
     extract::{Auth, AuthNoExpiry, JsonBody, MPath, MQuery, OptionalJsonBody},
 };

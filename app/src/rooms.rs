@@ -1,7 +1,8 @@
 //! Room semantics: creating rooms, sending events, memberships, with every module
 //! callback at the point Synapse calls it. On the send path third-party rules
 //! (`check_event_allowed`) run before the spam checker (`check_event_for_spam`), as in
-//! Synapse; `on_new_event` runs after the event is stored.
+//! Synapse; `on_new_event` runs after the event is stored. The authorisation checks run
+//! before the callbacks and again inside the append's transaction.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde_json::{json, Value};
 use crate::{
     http::{ApiError, ApiResult},
     state::{now_ms, AppState},
+    storage::{AppendError, Appended, Authorise, CreateRoomError, NewRoom, TxnKey},
 };
 
 /// The room version new rooms get.
@@ -110,51 +112,158 @@ fn named_level(room_state: &StateMap, name: &str, default: i64) -> i64 {
     level(power_levels(room_state).get(name), default)
 }
 
+/// Whether `sender` may send a non-membership event of this type, against `room_state`:
+/// joined, with the power level the type needs. Checked before the module callbacks and
+/// again at append time, against the state the event lands on.
+pub(crate) fn authorise_send(
+    room_state: &StateMap,
+    sender: &UserId,
+    event_type: &str,
+    is_state: bool,
+) -> ApiResult<()> {
+    if membership_of(room_state, sender).as_deref() != Some("join") {
+        return Err(ApiError::forbidden(format!("User {sender} not in room {}", room_of(room_state))));
+    }
+    let needed = required_level(room_state, event_type, is_state);
+    let have = user_level(room_state, sender);
+    if have < needed {
+        return Err(ApiError::forbidden(format!(
+            "You don't have permission to post that to the room. user_level ({have}) < send_level ({needed})"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `sender` may set `target`'s membership to `membership` against `room_state`.
+/// Checked before the module callbacks and again at append time.
+pub(crate) fn authorise_membership(
+    room_state: &StateMap,
+    sender: &UserId,
+    target: &UserId,
+    membership: &str,
+) -> ApiResult<()> {
+    let current = membership_of(room_state, target);
+    let sender_membership = membership_of(room_state, sender);
+    let room = room_of(room_state);
+    match membership {
+        "join" => {
+            if target != sender {
+                return Err(ApiError::forbidden("You cannot make another user join"));
+            }
+            match current.as_deref() {
+                Some("ban") => return Err(ApiError::forbidden("You are banned from this room")),
+                Some("join" | "invite") => return Ok(()),
+                _ => {}
+            }
+            let join_rule = room_state
+                .get("m.room.join_rules", "")
+                .and_then(|e| e.content.get("join_rule").and_then(Value::as_str))
+                .unwrap_or("invite");
+            if join_rule != "public" {
+                return Err(ApiError::forbidden("You are not invited to this room."));
+            }
+        }
+        "invite" => {
+            if sender_membership.as_deref() != Some("join") {
+                return Err(ApiError::forbidden(format!("User {sender} not in room {room}")));
+            }
+            match current.as_deref() {
+                Some("join") => return Err(ApiError::forbidden(format!("{target} is already in the room."))),
+                Some("ban") => return Err(ApiError::forbidden(format!("{target} is banned from the room"))),
+                _ => {}
+            }
+            if user_level(room_state, sender) < named_level(room_state, "invite", 0) {
+                return Err(ApiError::forbidden("You don't have permission to invite users"));
+            }
+        }
+        "leave" => {
+            if target == sender {
+                if !matches!(current.as_deref(), Some("join" | "invite")) {
+                    return Err(ApiError::forbidden(format!("User {target} not in room {room}")));
+                }
+            } else if sender_membership.as_deref() != Some("join")
+                || user_level(room_state, sender) < named_level(room_state, "kick", 50)
+                || user_level(room_state, sender) <= user_level(room_state, target)
+            {
+                return Err(ApiError::forbidden("You don't have permission to kick this user"));
+            }
+        }
+        "ban" => {
+            if sender_membership.as_deref() != Some("join")
+                || user_level(room_state, sender) < named_level(room_state, "ban", 50)
+                || user_level(room_state, sender) <= user_level(room_state, target)
+            {
+                return Err(ApiError::forbidden("You don't have permission to ban this user"));
+            }
+        }
+        other => return Err(ApiError::bad_json(format!("Unknown membership `{other}`"))),
+    }
+    Ok(())
+}
+
+/// The room a state belongs to, for error texts.
+fn room_of(room_state: &StateMap) -> String {
+    room_state.iter().next().map(|(_, e)| e.room_id.to_string()).unwrap_or_default()
+}
+
 /// Stores a local event through the module checks: `check_event_allowed` (which may
-/// replace the content), then `check_event_for_spam` for non-membership events; after
-/// storing, `on_new_event` runs in the background.
-pub(crate) async fn persist(
+/// replace the content), then `check_event_for_spam` for non-membership events. The
+/// callbacks run outside any transaction, against `room_state`; `authorise` then runs
+/// again in the append's transaction against the state the event lands on, so a ban
+/// that lands while the event waits in a callback refuses it. After storing,
+/// `on_new_event` runs in the background. A repeated transaction answers the first event.
+async fn persist(
     state: &Arc<AppState>,
     mut event: Event,
-    txn: Option<(&UserId, &str, &str)>,
+    room_state: &StateMap,
+    txn: Option<TxnKey>,
     spam_check: bool,
+    authorise: Authorise,
 ) -> ApiResult<Event> {
-    let room_state = state.storage.current_state(&event.room_id)?;
     let callbacks = state.modules.callbacks();
-    if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, &room_state).await? {
-        // Only the content of a local event can be replaced (as in Synapse).
-        match replacement.get("content") {
-            Some(Value::Object(content)) => event.content = content.clone(),
-            _ => return Err(ApiError::new(500, ErrCode::UNKNOWN, "A module returned an invalid replacement event")),
-        }
+    if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, room_state).await? {
+        event.content = replacement_content(&replacement)?;
     }
     if spam_check {
         callbacks.spam_checker.check_event_for_spam(&event).await?;
     }
-    state.storage.append_event(&event, txn)?;
-    state.notify_change();
-    state.metrics.event_stored();
-    // The state after the event, derived rather than read back.
-    let mut after = room_state;
-    if event.is_state() {
-        after.insert(event.clone());
-    }
-    let task_state = state.clone();
-    let stored = event.clone();
-    tokio::spawn(async move {
-        if let Err(error) = task_state.modules.callbacks().third_party_rules.on_new_event(&stored, &after).await {
-            tracing::warn!("on_new_event failed: {error}");
+    match state.storage.append_local_event(event, txn, authorise).await {
+        Ok(Appended::Stored { event: stored, state_after }) => {
+            state.metrics.event_stored();
+            let task_state = state.clone();
+            let event = stored.event.clone();
+            tokio::spawn(async move {
+                let rules = &task_state.modules.callbacks().third_party_rules;
+                if let Err(error) = rules.on_new_event(&stored.event, &state_after).await {
+                    tracing::warn!("on_new_event failed: {error}");
+                }
+            });
+            Ok(event)
         }
-    });
-    Ok(event)
+        Ok(Appended::Duplicate(event_id)) => state
+            .storage
+            .event(event_id.as_str())
+            .await?
+            .map(|stored| stored.event)
+            .ok_or_else(|| ApiError(mxmod::MatrixError::internal())),
+        Err(AppendError::Refused(error)) => Err(ApiError(error)),
+        Err(AppendError::UnknownRoom) => Err(ApiError::not_found("Unknown room")),
+        Err(AppendError::Storage(error)) => Err(error.into()),
+    }
 }
 
-/// A room that must exist.
-fn require_room(state: &AppState, room_id: &RoomId) -> ApiResult<StateMap> {
-    if !state.storage.room_exists(room_id)? {
-        return Err(ApiError::not_found("Unknown room"));
+/// The content of a replacement event from `check_event_allowed`: only the content of a
+/// local event can be replaced (as in Synapse).
+fn replacement_content(replacement: &JsonObject) -> ApiResult<JsonObject> {
+    match replacement.get("content") {
+        Some(Value::Object(content)) => Ok(content.clone()),
+        _ => Err(ApiError::new(500, ErrCode::UNKNOWN, "A module returned an invalid replacement event")),
     }
-    Ok(state.storage.current_state(room_id)?)
+}
+
+/// A room that must exist: its current state.
+async fn require_room(state: &AppState, room_id: &RoomId) -> ApiResult<Arc<StateMap>> {
+    state.storage.current_state(room_id).await?.ok_or_else(|| ApiError::not_found("Unknown room"))
 }
 
 /// `PUT /rooms/{id}/send/{type}/{txn}` and `PUT /rooms/{id}/state/{type}/{key}`.
@@ -165,11 +274,12 @@ pub(crate) async fn send(
     event_type: &str,
     state_key: Option<&str>,
     content: JsonObject,
-    txn_id: Option<&str>,
+    txn: Option<TxnKey>,
 ) -> ApiResult<OwnedEventId> {
-    if let (Some(txn_id), Some(device)) = (txn_id, actor.device_id.as_deref()) {
-        if let Some(existing) = state.storage.txn_event(&actor.user_id, device, txn_id)? {
-            return EventId::parse(existing.as_str()).map_err(|_| ApiError(mxmod::MatrixError::internal()));
+    if let Some(key) = &txn {
+        // A retry after the first answered: no module runs again.
+        if let Some(existing) = state.storage.txn_event(key).await? {
+            return Ok(existing);
         }
     }
     if event_type == "m.room.member" {
@@ -183,27 +293,17 @@ pub(crate) async fn send(
     if let Some(key) = state_key {
         callbacks.spam_checker.user_may_send_state_event(&actor.user_id, room_id, event_type, key, &content).await?;
     }
-    let room_state = require_room(state, room_id)?;
-    if membership_of(&room_state, &actor.user_id).as_deref() != Some("join") {
-        return Err(ApiError::forbidden(format!("User {} not in room {room_id}", actor.user_id)));
-    }
-    let needed = required_level(&room_state, event_type, state_key.is_some());
-    if user_level(&room_state, &actor.user_id) < needed {
-        return Err(ApiError::forbidden(format!(
-            "You don't have permission to post that to the room. user_level ({}) < send_level ({needed})",
-            user_level(&room_state, &actor.user_id)
-        )));
-    }
+    let room_state = require_room(state, room_id).await?;
+    authorise_send(&room_state, &actor.user_id, event_type, state_key.is_some())?;
     if actor.shadow_banned {
         // Synapse answers shadow-banned senders with a made-up event ID and sends nothing.
         return Ok(new_event_id(state));
     }
     let event = build_event(state, room_id, &actor.user_id, event_type, state_key, content);
-    let txn = match (txn_id, actor.device_id.as_deref()) {
-        (Some(txn_id), Some(device)) => Some((&*actor.user_id, device, txn_id)),
-        _ => None,
-    };
-    Ok(persist(state, event, txn, true).await?.event_id)
+    let (sender, kind, is_state) = (actor.user_id.clone(), event_type.to_owned(), state_key.is_some());
+    let authorise: Authorise =
+        Box::new(move |now| authorise_send(now, &sender, &kind, is_state).map_err(|error| error.0));
+    Ok(persist(state, event, &room_state, txn, true, authorise).await?.event_id)
 }
 
 /// Membership changes: `invite`, `join`, `leave`, `ban`, with `user_may_invite` and
@@ -216,78 +316,33 @@ pub(crate) async fn update_membership(
     membership: &str,
     extra: JsonObject,
 ) -> ApiResult<Event> {
-    let room_state = require_room(state, room_id)?;
+    let room_state = require_room(state, room_id).await?;
     let callbacks = state.modules.callbacks();
     let current = membership_of(&room_state, target);
-    let actor_membership = membership_of(&room_state, &actor.user_id);
+    if membership == "join" && target == actor.user_id && current.as_deref() == Some("join") {
+        if let Some(event) = room_state.get("m.room.member", target.as_str()) {
+            return Ok(event.clone());
+        }
+    }
+    authorise_membership(&room_state, &actor.user_id, target, membership)?;
     match membership {
         "join" => {
-            if target != actor.user_id {
-                return Err(ApiError::forbidden("You cannot make another user join"));
-            }
-            match current.as_deref() {
-                Some("ban") => return Err(ApiError::forbidden("You are banned from this room")),
-                Some("join") => {
-                    if let Some(event) = room_state.get("m.room.member", target.as_str()) {
-                        return Ok(event.clone());
-                    }
-                }
-                _ => {}
-            }
             let is_invited = current.as_deref() == Some("invite");
-            let join_rule = room_state
-                .get("m.room.join_rules", "")
-                .and_then(|e| e.content.get("join_rule").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| "invite".to_owned());
-            if join_rule != "public" && !is_invited {
-                return Err(ApiError::forbidden("You are not invited to this room."));
-            }
             callbacks.spam_checker.user_may_join_room(target, room_id, is_invited).await?;
         }
         "invite" => {
-            if actor_membership.as_deref() != Some("join") {
-                return Err(ApiError::forbidden(format!("User {} not in room {room_id}", actor.user_id)));
-            }
-            match current.as_deref() {
-                Some("join") => return Err(ApiError::forbidden(format!("{target} is already in the room."))),
-                Some("ban") => return Err(ApiError::forbidden(format!("{target} is banned from the room"))),
-                _ => {}
-            }
-            if user_level(&room_state, &actor.user_id) < named_level(&room_state, "invite", 0) {
-                return Err(ApiError::forbidden("You don't have permission to invite users"));
-            }
             callbacks.spam_checker.user_may_invite(&actor.user_id, target, room_id).await?;
             if actor.shadow_banned {
                 // Invites from shadow-banned users are dropped silently.
                 return Ok(build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), extra));
             }
         }
-        "leave" => {
-            if target == actor.user_id {
-                if !matches!(current.as_deref(), Some("join" | "invite")) {
-                    return Err(ApiError::forbidden(format!("User {target} not in room {room_id}")));
-                }
-            } else if actor_membership.as_deref() != Some("join")
-                || user_level(&room_state, &actor.user_id) < named_level(&room_state, "kick", 50)
-                || user_level(&room_state, &actor.user_id) <= user_level(&room_state, target)
-            {
-                return Err(ApiError::forbidden("You don't have permission to kick this user"));
-            }
-        }
-        "ban" => {
-            if actor_membership.as_deref() != Some("join")
-                || user_level(&room_state, &actor.user_id) < named_level(&room_state, "ban", 50)
-                || user_level(&room_state, &actor.user_id) <= user_level(&room_state, target)
-            {
-                return Err(ApiError::forbidden("You don't have permission to ban this user"));
-            }
-        }
-        other => return Err(ApiError::bad_json(format!("Unknown membership `{other}`"))),
+        _ => {}
     }
     let mut content = extra;
     content.insert("membership".to_owned(), membership.into());
     if membership == "join" {
-        let profile = state.storage.profile(target)?;
+        let profile = state.storage.profile(target).await?;
         if let Some(name) = profile.displayname {
             content.entry("displayname").or_insert(name.into());
         }
@@ -296,7 +351,10 @@ pub(crate) async fn update_membership(
         }
     }
     let event = build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), content);
-    persist(state, event, None, false).await
+    let (sender, target, wanted) = (actor.user_id.clone(), target.to_owned(), membership.to_owned());
+    let authorise: Authorise =
+        Box::new(move |now| authorise_membership(now, &sender, &target, &wanted).map_err(|error| error.0));
+    persist(state, event, &room_state, None, false, authorise).await
 }
 
 /// What `POST /createRoom` produced.
@@ -324,7 +382,7 @@ pub(crate) async fn create_room(
         Some(local) => {
             let alias: OwnedRoomAliasId = RoomAliasId::parse(format!("#{local}:{}", state.settings.server_name))
                 .map_err(|_| ApiError::invalid_param("Invalid characters in room alias"))?;
-            if state.storage.alias(alias.as_str())?.is_some() {
+            if state.storage.alias(alias.as_str()).await?.is_some() {
                 return Err(ApiError::new(400, ErrCode::ROOM_IN_USE, "Room alias already taken"));
             }
             callbacks.spam_checker.user_may_create_room_alias(&actor.user_id, &alias).await?;
@@ -364,8 +422,8 @@ pub(crate) async fn create_room(
     if visibility == "public" {
         callbacks.spam_checker.user_may_publish_room(&actor.user_id, &room_id).await?;
     }
-    state.storage.create_room(&room_id, &actor.user_id)?;
-    // As in Synapse, after the room ID is stored and before any event.
+    // Synapse asks after storing the room ID and before any event; here nothing is
+    // stored until every check has passed, so the room is written in one transaction.
     callbacks.third_party_rules.check_visibility_can_be_modified(&room_id, &StateMap::new(), &visibility).await?;
 
     let creator = &actor.user_id;
@@ -418,22 +476,49 @@ pub(crate) async fn create_room(
     if let Some(topic) = string("topic") {
         events.push(("m.room.topic".into(), String::new(), object(json!({"topic": topic}))));
     }
+    let displayname = state.storage.profile(creator).await?.displayname;
+    let mut room_state = StateMap::new();
+    let mut initial = Vec::with_capacity(events.len());
     for (event_type, state_key, mut content) in events {
         if event_type == "m.room.member" {
-            let profile = state.storage.profile(creator)?;
-            if let Some(name) = profile.displayname {
-                content.insert("displayname".to_owned(), name.into());
+            if let Some(name) = &displayname {
+                content.insert("displayname".to_owned(), name.clone().into());
             }
         }
-        let event = build_event(state, &room_id, creator, &event_type, Some(&state_key), content);
-        persist(state, event, None, false).await?;
+        let mut event = build_event(state, &room_id, creator, &event_type, Some(&state_key), content);
+        if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, &room_state).await? {
+            event.content = replacement_content(&replacement)?;
+        }
+        room_state.insert(event.clone());
+        initial.push(event);
     }
-    if let Some(alias) = &alias {
-        state.storage.create_alias(alias.as_str(), &room_id, creator)?;
-    }
-    if visibility == "public" {
-        state.storage.set_room_public(&room_id, true)?;
-    }
+    let new_room = NewRoom {
+        room_id: room_id.clone(),
+        creator: creator.clone(),
+        events: initial,
+        alias: alias.as_ref().map(|alias| alias.to_string()),
+        public: visibility == "public",
+    };
+    let stored = match state.storage.create_room(new_room).await {
+        Ok(stored) => stored,
+        Err(CreateRoomError::AliasTaken) => {
+            return Err(ApiError::new(400, ErrCode::ROOM_IN_USE, "Room alias already taken"))
+        }
+        Err(CreateRoomError::RoomTaken) => return Err(ApiError::new(500, ErrCode::UNKNOWN, "Room ID collision")),
+        Err(CreateRoomError::Storage(error)) => return Err(error.into()),
+    };
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let rules = &task_state.modules.callbacks().third_party_rules;
+        let mut after = StateMap::new();
+        for stored in stored {
+            task_state.metrics.event_stored();
+            after.insert(stored.event.clone());
+            if let Err(error) = rules.on_new_event(&stored.event, &after).await {
+                tracing::warn!("on_new_event failed: {error}");
+            }
+        }
+    });
     for invitee in invites {
         let mut extra = JsonObject::new();
         if request.get("is_direct").and_then(Value::as_bool) == Some(true) {
@@ -445,12 +530,13 @@ pub(crate) async fn create_room(
 }
 
 /// Resolves a room ID or a local alias.
-pub(crate) fn resolve_room(state: &AppState, id_or_alias: &str) -> ApiResult<OwnedRoomId> {
+pub(crate) async fn resolve_room(state: &AppState, id_or_alias: &str) -> ApiResult<OwnedRoomId> {
     if id_or_alias.starts_with('#') {
         let alias = RoomAliasId::parse(id_or_alias).map_err(|_| ApiError::invalid_param("Invalid room alias"))?;
         return state
             .storage
-            .alias(alias.as_str())?
+            .alias(alias.as_str())
+            .await?
             .map(|(room, _)| room)
             .ok_or_else(|| ApiError::not_found(format!("Room alias {alias} not found")));
     }

@@ -60,10 +60,16 @@ impl Server {
 pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     let config = &loaded.homeserver;
     let database = loaded.resolve(&config.database.args.database);
-    let storage: Arc<dyn Storage> = Arc::new(
-        SqliteStorage::open(&database)
-            .map_err(|error| ServeError::Storage { path: database.display().to_string(), message: error.0 })?,
+    let sqlite = SqliteStorage::open(&database).map_err(|error| ServeError::Storage {
+        path: database.display().to_string(),
+        message: crate::http::error_chain(&error),
+    })?;
+    let durability = sqlite.durability();
+    eprintln!(
+        "mxmod: storage sqlite, journal_mode={}, synchronous={}",
+        durability.journal_mode, durability.synchronous
     );
+    let storage: Arc<dyn Storage> = Arc::new(sqlite);
     let mut info = ServerInfo::new(config.server_name.clone());
     if let Some(base) = &config.public_baseurl {
         info.public_baseurl = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
@@ -95,8 +101,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             shadowed.winner
         );
     }
-    let (changes, _) = tokio::sync::watch::channel(0);
-    let state = Arc::new(AppState { settings, storage, modules, changes, metrics: Metrics::default() });
+    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default() });
     host.bind(&state);
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();

@@ -1,5 +1,5 @@
-//! The shared state of a running server: settings, storage, modules, the wake-up signal
-//! for long-polling `/sync`, and metrics.
+//! The shared state of a running server: settings, storage (with the `/sync` wake-ups
+//! behind it), modules and metrics.
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -23,16 +23,7 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) modules: Registry,
-    /// Bumped after every write a `/sync` may be waiting for.
-    pub(crate) changes: tokio::sync::watch::Sender<u64>,
     pub(crate) metrics: Metrics,
-}
-
-impl AppState {
-    /// Wakes long-polling `/sync` requests.
-    pub(crate) fn notify_change(&self) {
-        self.changes.send_modify(|generation| *generation = generation.wrapping_add(1));
-    }
 }
 
 /// Milliseconds since the Unix epoch.

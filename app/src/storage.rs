@@ -1,20 +1,58 @@
-//! Storage: one interface ([`Storage`]) the server talks to, so PostgreSQL can be added
-//! beside the SQLite implementation ([`sqlite::SqliteStorage`]). Every write that a 200
-//! answer reports is committed (WAL, `synchronous=FULL`) before the answer.
+//! Storage: one async interface ([`Storage`]) the server talks to, made of domain-level
+//! atomic operations, so a second backend (PostgreSQL) can sit beside the SQLite one
+//! ([`sqlite::SqliteStorage`]) without changing callers. Every write a 200 answer reports
+//! is committed before the answer. The `/sync` wake-ups ([`notifier`]) and the in-memory
+//! room state ([`state_cache`]) sit behind the same seam: handlers reach them only
+//! through [`Storage`].
 
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod notifier;
 pub mod sqlite;
+pub mod state_cache;
 
-use mxmod::types::{Event, JsonObject, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId};
+use std::sync::Arc;
 
-/// A storage failure (the request gets 500).
+use mxmod::{
+    types::{Event, JsonObject, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId, UserPresenceState},
+    MatrixError,
+};
+
+pub use notifier::SyncWaiter;
+
+/// A boxed error cause, kept as the `source` of a [`StorageError`].
+pub type BoxedCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A storage failure (the request gets 500). The cause is kept as the error's `source`.
 #[derive(Debug, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StorageError(pub String);
-
-impl From<rusqlite::Error> for StorageError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self(error.to_string())
-    }
+#[non_exhaustive]
+pub enum StorageError {
+    /// The database refused or failed a statement.
+    #[error("database error")]
+    Database(#[source] BoxedCause),
+    /// A stored value could not be read back (bad JSON, bad ID).
+    #[error("stored data cannot be read")]
+    Corrupt(#[source] BoxedCause),
+    /// The database file or its directory could not be opened or prepared.
+    #[error("cannot open the database {path}")]
+    Open {
+        /// The file or directory.
+        path: String,
+        /// What failed.
+        #[source]
+        source: BoxedCause,
+    },
+    /// The database was written by a newer version of mxmod.
+    #[error("the database schema is version {found}, newer than this mxmod knows ({known})")]
+    TooNew {
+        /// The version in the file.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// The background writer or reader pool is gone (the server is shutting down).
+    #[error("the storage executor has stopped")]
+    Stopped,
 }
 
 /// Result of a storage call.
@@ -55,6 +93,18 @@ pub struct Session {
     pub user: UserRecord,
 }
 
+/// A new account written in one transaction: the user, their profile and, unless login
+/// is inhibited, their first access token.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    /// The user.
+    pub user: UserRecord,
+    /// Their initial profile.
+    pub profile: Profile,
+    /// `(access token, device)` of the first login, if any.
+    pub login: Option<(String, String)>,
+}
+
 /// A stored event with its position in the event stream.
 #[derive(Clone, Debug)]
 pub struct StoredEvent {
@@ -64,6 +114,116 @@ pub struct StoredEvent {
     pub event: Event,
     /// Transaction ID the sender used, for `unsigned.transaction_id`.
     pub txn_id: Option<String>,
+}
+
+/// Who a transaction ID belongs to besides the user: the device, or for an access token
+/// without a device the token (MSC3970).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TxnClient {
+    /// A device ID.
+    Device(String),
+    /// An access-token identifier, for tokens without a device.
+    Token(String),
+}
+
+/// The key a client transaction is remembered under: the request path (room, event type
+/// and transaction ID included, without the API version prefix), the user and the
+/// device, as Synapse keys it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TxnKey {
+    /// The sender.
+    pub user_id: OwnedUserId,
+    /// Their device (or token).
+    pub client: TxnClient,
+    /// `/rooms/{room}/send/{type}/{txn}`.
+    pub path: String,
+    /// The client's transaction ID (reported back in `unsigned.transaction_id`).
+    pub txn_id: String,
+}
+
+impl TxnKey {
+    /// The key of `PUT /rooms/{room}/send/{type}/{txn}`.
+    pub fn send(user_id: OwnedUserId, client: TxnClient, room_id: &RoomId, event_type: &str, txn_id: &str) -> Self {
+        Self {
+            user_id,
+            client,
+            path: format!("/rooms/{room_id}/send/{event_type}/{txn_id}"),
+            txn_id: txn_id.to_owned(),
+        }
+    }
+}
+
+/// Authorises an event against the room's current state at append time; runs inside the
+/// storage transaction, so the state it sees is the state the event is appended to.
+pub type Authorise = Box<dyn FnOnce(&StateMap) -> Result<(), MatrixError> + Send>;
+
+/// What appending a local event did.
+#[derive(Clone, Debug)]
+pub enum Appended {
+    /// The event is stored; `state_after` is the room state including it.
+    Stored {
+        /// The stored event.
+        event: StoredEvent,
+        /// The room's state after the event.
+        state_after: Arc<StateMap>,
+    },
+    /// The transaction key was used before: the event it produced.
+    Duplicate(OwnedEventId),
+}
+
+/// Why an append did not store the event.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The authorisation refused it against the current state.
+    #[error("refused: {}", .0.error)]
+    Refused(MatrixError),
+    /// The room does not exist.
+    #[error("unknown room")]
+    UnknownRoom,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A room created in one transaction: the room row, every initial event (with the current
+/// state), the alias and the directory flag.
+#[derive(Clone, Debug)]
+pub struct NewRoom {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// Its creator.
+    pub creator: OwnedUserId,
+    /// The initial events, in order.
+    pub events: Vec<Event>,
+    /// A local alias to point at the room.
+    pub alias: Option<String>,
+    /// Published in the room directory.
+    pub public: bool,
+}
+
+/// Why a room could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRoomError {
+    /// The alias is taken (nothing was written).
+    #[error("room alias already taken")]
+    AliasTaken,
+    /// The room ID exists already (nothing was written).
+    #[error("room ID already taken")]
+    RoomTaken,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The current positions of the three streams `/sync` tokens carry, read together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamPositions {
+    /// Events.
+    pub events: i64,
+    /// Presence.
+    pub presence: i64,
+    /// Global account data.
+    pub account_data: i64,
 }
 
 /// A profile.
@@ -81,7 +241,7 @@ pub struct PresenceRecord {
     /// Stream position.
     pub stream_id: i64,
     /// The state.
-    pub state: mxmod::types::UserPresenceState,
+    pub state: UserPresenceState,
 }
 
 /// A stored media item.
@@ -97,90 +257,117 @@ pub struct MediaRecord {
     pub size: u64,
 }
 
-/// The server's storage.
+/// The server's storage. Every method is async and never blocks a runtime worker; every
+/// write is one atomic operation; writes wake the `/sync` requests that will see them.
+#[async_trait::async_trait]
 pub trait Storage: Send + Sync {
-    /// Stores a new user; `false` if the ID is taken.
-    fn create_user(&self, user: &UserRecord) -> StorageResult<bool>;
+    /// Writes a new account (user, profile, first token) atomically; `false` if the ID is
+    /// taken (then nothing is written).
+    async fn register(&self, account: NewAccount) -> StorageResult<bool>;
     /// A user.
-    fn user(&self, user_id: &UserId) -> StorageResult<Option<UserRecord>>;
+    async fn user(&self, user_id: &UserId) -> StorageResult<Option<UserRecord>>;
     /// Marks a user (de)activated; deactivation also deletes their access tokens.
-    fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()>;
+    async fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()>;
     /// Stores an access token for a device.
-    fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()>;
+    async fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()>;
     /// The device and user an access token belongs to, in one lookup.
-    fn session(&self, token: &str) -> StorageResult<Option<Session>>;
+    async fn session(&self, token: &str) -> StorageResult<Option<Session>>;
     /// Deletes a token.
-    fn delete_token(&self, token: &str) -> StorageResult<()>;
+    async fn delete_token(&self, token: &str) -> StorageResult<()>;
 
     /// A user's profile.
-    fn profile(&self, user_id: &UserId) -> StorageResult<Profile>;
+    async fn profile(&self, user_id: &UserId) -> StorageResult<Profile>;
     /// Replaces a user's profile.
-    fn set_profile(&self, user_id: &UserId, profile: &Profile) -> StorageResult<()>;
+    async fn set_profile(&self, user_id: &UserId, profile: &Profile) -> StorageResult<()>;
     /// Users whose ID or display name contains `term` (case-insensitive), up to `limit`.
-    fn search_users(&self, term: &str, limit: usize) -> StorageResult<Vec<(OwnedUserId, Profile)>>;
+    async fn search_users(&self, term: &str, limit: usize) -> StorageResult<Vec<(OwnedUserId, Profile)>>;
 
-    /// Records a new room.
-    fn create_room(&self, room_id: &RoomId, creator: &UserId) -> StorageResult<()>;
+    /// Creates a room with its initial events, alias and directory flag in one
+    /// transaction: all of it is stored, or none.
+    async fn create_room(&self, room: NewRoom) -> Result<Vec<StoredEvent>, CreateRoomError>;
     /// Whether a room exists.
-    fn room_exists(&self, room_id: &RoomId) -> StorageResult<bool>;
-    /// Appends an event (and updates current state for a state event) atomically; with a
-    /// transaction key `(user, device, txn_id)` also records it for idempotency.
-    fn append_event(&self, event: &Event, txn: Option<(&UserId, &str, &str)>) -> StorageResult<i64>;
-    /// The event a transaction ID already produced.
-    fn txn_event(&self, user_id: &UserId, device_id: &str, txn_id: &str) -> StorageResult<Option<String>>;
+    async fn room_exists(&self, room_id: &RoomId) -> StorageResult<bool>;
+    /// Appends a local event in one transaction: a transaction key already used answers
+    /// [`Appended::Duplicate`]; otherwise `authorise` runs against the room's current state
+    /// (no other write to the room in between) and the event, its state change and its
+    /// key are stored together.
+    async fn append_local_event(
+        &self,
+        event: Event,
+        txn: Option<TxnKey>,
+        authorise: Authorise,
+    ) -> Result<Appended, AppendError>;
+    /// The event a transaction key already produced.
+    async fn txn_event(&self, key: &TxnKey) -> StorageResult<Option<OwnedEventId>>;
     /// One event.
-    fn event(&self, event_id: &str) -> StorageResult<Option<StoredEvent>>;
-    /// A room's current state.
-    fn current_state(&self, room_id: &RoomId) -> StorageResult<StateMap>;
-    /// Events of these rooms after `since`, oldest first, at most `limit` per call.
-    fn events_after(&self, room_ids: &[OwnedRoomId], since: i64, limit: usize) -> StorageResult<Vec<StoredEvent>>;
-    /// A room's events before (`backwards`) or after `from`, up to `limit`, in that direction.
-    fn room_events(
+    async fn event(&self, event_id: &str) -> StorageResult<Option<StoredEvent>>;
+    /// A room's current state (from memory once loaded); `None` for an unknown room.
+    async fn current_state(&self, room_id: &RoomId) -> StorageResult<Option<Arc<StateMap>>>;
+    /// Events of these rooms with `since < position <= until`, oldest first, at most
+    /// `limit`.
+    async fn events_between(
+        &self,
+        room_ids: &[OwnedRoomId],
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<StoredEvent>>;
+    /// A room's events before (`backwards`, position `<= from`) or after `from`, up to
+    /// `limit`, in that direction.
+    async fn room_events(
         &self,
         room_id: &RoomId,
         from: i64,
         backwards: bool,
         limit: usize,
     ) -> StorageResult<Vec<StoredEvent>>;
-    /// The highest stream position.
-    fn max_stream_ordering(&self) -> StorageResult<i64>;
+    /// The current positions of the event, presence and account-data streams.
+    async fn stream_positions(&self) -> StorageResult<StreamPositions>;
     /// Rooms where the user's current membership is `membership`.
-    fn rooms_with_membership(&self, user_id: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>>;
+    async fn rooms_with_membership(&self, user_id: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>>;
 
     /// Points an alias at a room; `false` if taken.
-    fn create_alias(&self, alias: &str, room_id: &RoomId, creator: &UserId) -> StorageResult<bool>;
+    async fn create_alias(&self, alias: &str, room_id: &RoomId, creator: &UserId) -> StorageResult<bool>;
     /// The room and creator of an alias.
-    fn alias(&self, alias: &str) -> StorageResult<Option<(OwnedRoomId, OwnedUserId)>>;
+    async fn alias(&self, alias: &str) -> StorageResult<Option<(OwnedRoomId, OwnedUserId)>>;
     /// Removes an alias.
-    fn delete_alias(&self, alias: &str) -> StorageResult<()>;
+    async fn delete_alias(&self, alias: &str) -> StorageResult<()>;
     /// Publishes or unpublishes a room.
-    fn set_room_public(&self, room_id: &RoomId, public: bool) -> StorageResult<()>;
+    async fn set_room_public(&self, room_id: &RoomId, public: bool) -> StorageResult<()>;
     /// Whether a room is published.
-    fn room_is_public(&self, room_id: &RoomId) -> StorageResult<bool>;
+    async fn room_is_public(&self, room_id: &RoomId) -> StorageResult<bool>;
     /// Published rooms.
-    fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>>;
+    async fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>>;
 
-    /// Stores a presence state; returns its stream position.
-    fn set_presence(&self, state: &mxmod::types::UserPresenceState) -> StorageResult<i64>;
+    /// Stores a presence state and wakes the syncs that may see it (users sharing a room,
+    /// and `also_wake`, which a presence router chose); returns its stream position.
+    async fn set_presence(&self, state: &UserPresenceState, also_wake: Vec<OwnedUserId>) -> StorageResult<i64>;
     /// A user's presence.
-    fn presence(&self, user_id: &UserId) -> StorageResult<Option<PresenceRecord>>;
-    /// Presence changes after `since`.
-    fn presence_after(&self, since: i64) -> StorageResult<Vec<PresenceRecord>>;
-    /// The highest presence stream position.
-    fn max_presence_stream(&self) -> StorageResult<i64>;
+    async fn presence(&self, user_id: &UserId) -> StorageResult<Option<PresenceRecord>>;
+    /// Presence changes with `since < position <= until`.
+    async fn presence_between(&self, since: i64, until: i64) -> StorageResult<Vec<PresenceRecord>>;
 
     /// A user's global account data of one type.
-    fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>>;
-    /// Replaces a user's global account data of one type.
-    fn set_account_data(&self, user_id: &UserId, data_type: &str, content: &JsonObject) -> StorageResult<()>;
-    /// A user's global account data entries written after stream position `since`
-    /// (every entry for 0), as (type, content).
-    fn account_data_after(&self, user_id: &UserId, since: i64) -> StorageResult<Vec<(String, JsonObject)>>;
-    /// The highest account-data stream position.
-    fn max_account_data_stream(&self) -> StorageResult<i64>;
+    async fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>>;
+    /// Replaces a user's global account data of one type and wakes their syncs.
+    async fn set_account_data(&self, user_id: &UserId, data_type: &str, content: &JsonObject) -> StorageResult<()>;
+    /// A user's global account data entries with `since < position <= until` (every
+    /// entry up to `until` for 0), as (type, content).
+    async fn account_data_between(
+        &self,
+        user_id: &UserId,
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<(String, JsonObject)>>;
 
     /// Records uploaded media (its file is already durable).
-    fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;
+    async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;
     /// A media item.
-    fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>>;
+    async fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>>;
+
+    /// A waiter woken when something this user's `/sync` will see is written (an event in
+    /// a room they are in or were just removed from, their account data, presence they
+    /// share a room with); with `all_presence` also on every presence change (a presence
+    /// router made them interested in everyone). Subscribe before reading, then wait.
+    fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter;
 }

@@ -1,4 +1,5 @@
-//! A request answered 200 survives `kill -9`, and SIGTERM shuts down cleanly.
+//! A request answered 200 survives `kill -9`, the durability settings that make it so are
+//! in force, and SIGTERM shuts down cleanly.
 
 use serde_json::json;
 
@@ -34,6 +35,18 @@ fn acknowledged_writes_survive_kill_9() {
     let (status, again) =
         server.call("PUT", &path, Some(&token), Some(&json!({ "msgtype": "m.text", "body": "hello" })));
     assert_eq!((status, &again["event_id"]), (200, &sent["event_id"]), "the transaction ID is remembered");
+}
+
+/// `kill -9` cannot tell a missing fsync: the settings read back from the write
+/// connection at start-up must be WAL with `synchronous=FULL` (2).
+#[test]
+fn the_write_connection_runs_wal_with_full_synchronous() {
+    let server = Server::start(&config_with_modules("  []\n"));
+    let log = server.log();
+    assert!(log.contains("mxmod: storage sqlite, journal_mode=wal, synchronous=2"), "{log}");
+    // WAL is also recorded in the database file itself (header bytes 18 and 19 are 2).
+    let header = std::fs::read(server.dir.path().join("homeserver.db")).unwrap();
+    assert_eq!((header[18], header[19]), (2, 2));
 }
 
 #[test]

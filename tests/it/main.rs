@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod dashboard;
 mod durability;
+mod races;
 mod server;
 mod shipped;
 mod sync;

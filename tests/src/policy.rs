@@ -24,6 +24,7 @@
 //! | `default_topic: text` | `on_create_room` | adds a topic to the request when it has none |
 //! | `deny_visibility_changes: bool` | `check_visibility_can_be_modified` | false |
 //! | `deny_deactivation: [user]` | `check_can_deactivate_user` | false |
+//! | `slow_spam_check: {body: text, millis: n}` | `check_event_for_spam` | waits `n` ms on a body containing `text`, then allows |
 //!
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
@@ -85,6 +86,16 @@ pub struct PolicyConfig {
     deny_visibility_changes: bool,
     #[serde(default)]
     deny_deactivation: Vec<String>,
+    #[serde(default)]
+    slow_spam_check: Option<SlowSpamCheck>,
+}
+
+/// `slow_spam_check`: a spam checker that takes its time on some messages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowSpamCheck {
+    body: String,
+    millis: u64,
 }
 
 /// The policy module.
@@ -233,6 +244,15 @@ impl Policy {
         _content: &JsonObject,
     ) -> SpamCheck {
         deny_if(listed(&self.config.deny_state_types, event_type), ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn check_event_for_spam(&self, event: &Event) -> SpamCheck {
+        let body = event.content.get("body").and_then(Value::as_str).unwrap_or_default();
+        if let Some(slow) = self.config.slow_spam_check.as_ref().filter(|slow| body.contains(&slow.body)) {
+            tokio::time::sleep(std::time::Duration::from_millis(slow.millis)).await;
+        }
+        SpamCheck::NOT_SPAM
     }
 
     #[third_party_rules]

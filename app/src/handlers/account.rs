@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::{
     http::{ApiError, ApiResult, Auth, AuthNoExpiry, JsonBody},
     state::{now_ms, AppState},
-    storage::{Profile, TokenOwner, UserRecord},
+    storage::{NewAccount, Profile, TokenOwner, UserRecord},
 };
 
 /// `GET /_matrix/client/versions`.
@@ -63,10 +63,18 @@ fn password_matches(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-fn new_session(state: &AppState, user_id: &UserId, device_id: Option<String>) -> ApiResult<(String, String)> {
+/// A new access token and the device it is for (the client's, or a new one).
+fn new_login(device_id: Option<String>) -> (String, String) {
     let token = format!("mxt_{}", random_string(32));
-    let device_id = device_id.unwrap_or_else(|| random_string(10).to_uppercase());
-    state.storage.create_token(&token, &TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() })?;
+    (token, device_id.unwrap_or_else(|| random_string(10).to_uppercase()))
+}
+
+async fn new_session(state: &AppState, user_id: &UserId, device_id: Option<String>) -> ApiResult<(String, String)> {
+    let (token, device_id) = new_login(device_id);
+    state
+        .storage
+        .create_token(&token, &TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() })
+        .await?;
     Ok((token, device_id))
 }
 
@@ -107,7 +115,7 @@ pub(super) async fn register(
             ApiError::new(400, ErrCode::INVALID_USERNAME, "User ID can only contain characters a-z, 0-9, or '=_-./'")
         })?;
     let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
-    if state.storage.user(&user_id)?.is_some() {
+    if state.storage.user(&user_id).await?.is_some() {
         return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
     }
     let callbacks = state.modules.callbacks();
@@ -128,15 +136,16 @@ pub(super) async fn register(
         deactivated: false,
         creation_ts: now_ms(),
     };
-    if !state.storage.create_user(&record)? {
+    let login = (!body.inhibit_login).then(|| new_login(body.device_id));
+    let profile = Profile { displayname: Some(localpart), avatar_url: None };
+    // The user, profile and token in one transaction: a failure leaves no half account.
+    if !state.storage.register(NewAccount { user: record, profile, login: login.clone() }).await? {
         return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
     }
-    state.storage.set_profile(&user_id, &Profile { displayname: Some(localpart), avatar_url: None })?;
     callbacks.account_validity.on_user_registration(&user_id).await?;
-    if body.inhibit_login {
+    let Some((token, device_id)) = login else {
         return Ok(Json(json!({ "user_id": user_id, "home_server": state.settings.server_name })).into_response());
-    }
-    let (token, device_id) = new_session(&state, &user_id, body.device_id)?;
+    };
     Ok(Json(json!({
         "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name
     }))
@@ -175,7 +184,7 @@ pub(super) async fn login(
     let full = if name.starts_with('@') { name } else { format!("@{name}:{}", state.settings.server_name) };
     let denied = || ApiError::forbidden("Invalid username or password");
     let user_id = UserId::parse(full.as_str()).map_err(|_| denied())?;
-    let user = state.storage.user(&user_id)?.ok_or_else(denied)?;
+    let user = state.storage.user(&user_id).await?.ok_or_else(denied)?;
     let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
     if !user.password_hash.as_deref().is_some_and(|hash| password_matches(&password, hash)) {
         return Err(denied());
@@ -194,7 +203,7 @@ pub(super) async fn login(
             None,
         )
         .await?;
-    let (token, device_id) = new_session(&state, &user_id, body.device_id)?;
+    let (token, device_id) = new_session(&state, &user_id, body.device_id).await?;
     callbacks.account_validity.on_user_login(&user_id, Some("m.login.password"), None).await?;
     Ok(Json(json!({
         "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name
@@ -206,7 +215,7 @@ pub(super) async fn logout(
     State(state): State<Arc<AppState>>,
     AuthNoExpiry(auth): AuthNoExpiry,
 ) -> ApiResult<Json<Value>> {
-    state.storage.delete_token(&auth.token)?;
+    state.storage.delete_token(&auth.token).await?;
     Ok(Json(json!({})))
 }
 
@@ -243,20 +252,20 @@ pub(super) async fn deactivate(
             json!({ "flows": [{ "stages": ["m.login.password"] }], "params": {}, "session": random_string(24) });
         return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
     };
-    let user = state.storage.user(&auth.user_id)?.ok_or_else(|| ApiError::forbidden("Unknown user"))?;
+    let user = state.storage.user(&auth.user_id).await?.ok_or_else(|| ApiError::forbidden("Unknown user"))?;
     if !user.password_hash.as_deref().is_some_and(|hash| password_matches(password, hash)) {
         return Err(ApiError::forbidden("Invalid password"));
     }
     let rules = &state.modules.callbacks().third_party_rules;
     rules.check_can_deactivate_user(&auth.user_id, false).await?;
     if body.erase {
-        state.storage.set_profile(&auth.user_id, &Profile::default())?;
+        state.storage.set_profile(&auth.user_id, &Profile::default()).await?;
         let empty = mxmod::types::ProfileInfo { display_name: None, avatar_url: None };
         rules.on_profile_update(&auth.user_id, &empty, false, true).await?;
     }
     let actor = crate::rooms::Actor::from(&auth);
     for membership in ["join", "invite"] {
-        for room_id in state.storage.rooms_with_membership(&auth.user_id, membership)? {
+        for room_id in state.storage.rooms_with_membership(&auth.user_id, membership).await? {
             let leave = crate::rooms::update_membership(
                 &state,
                 &actor,
@@ -270,7 +279,7 @@ pub(super) async fn deactivate(
             }
         }
     }
-    state.storage.set_deactivated(&auth.user_id, true)?;
+    state.storage.set_deactivated(&auth.user_id, true).await?;
     rules.on_user_deactivation_status_changed(&auth.user_id, true, false).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })).into_response())
 }

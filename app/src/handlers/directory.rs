@@ -30,7 +30,8 @@ pub(super) async fn get_alias(
     let alias = alias_id(&alias)?;
     let (room_id, _) = state
         .storage
-        .alias(alias.as_str())?
+        .alias(alias.as_str())
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("Room alias {alias} not found")))?;
     Ok(Json(json!({ "room_id": room_id, "servers": [state.settings.server_name] })))
 }
@@ -53,11 +54,11 @@ pub(super) async fn put_alias(
         return Err(ApiError::invalid_param("Room alias must be local"));
     }
     let room_id: OwnedRoomId = parse_id(&body.room_id, "room ID")?;
-    if !state.storage.room_exists(&room_id)? {
+    if !state.storage.room_exists(&room_id).await? {
         return Err(ApiError::not_found("Unknown room"));
     }
     state.modules.callbacks().spam_checker.user_may_create_room_alias(&auth.user_id, &alias).await?;
-    if !state.storage.create_alias(alias.as_str(), &room_id, &auth.user_id)? {
+    if !state.storage.create_alias(alias.as_str(), &room_id, &auth.user_id).await? {
         return Err(ApiError::new(409, ErrCode::UNKNOWN, format!("Room alias {alias} already exists")));
     }
     Ok(Json(json!({})))
@@ -72,12 +73,13 @@ pub(super) async fn delete_alias(
     let alias = alias_id(&alias)?;
     let (_, creator) = state
         .storage
-        .alias(alias.as_str())?
+        .alias(alias.as_str())
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("Room alias {alias} not found")))?;
     if creator != auth.user_id && !auth.is_admin {
         return Err(ApiError::forbidden("You don't have permission to delete the alias."));
     }
-    state.storage.delete_alias(alias.as_str())?;
+    state.storage.delete_alias(alias.as_str()).await?;
     Ok(Json(json!({})))
 }
 
@@ -87,10 +89,10 @@ pub(super) async fn get_visibility(
     MPath(room): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     let room_id: OwnedRoomId = parse_id(&room, "room ID")?;
-    if !state.storage.room_exists(&room_id)? {
+    if !state.storage.room_exists(&room_id).await? {
         return Err(ApiError::not_found("Unknown room"));
     }
-    let visibility = if state.storage.room_is_public(&room_id)? { "public" } else { "private" };
+    let visibility = if state.storage.room_is_public(&room_id).await? { "public" } else { "private" };
     Ok(Json(json!({ "visibility": visibility })))
 }
 
@@ -112,10 +114,7 @@ pub(super) async fn put_visibility(
     if !matches!(body.visibility.as_str(), "public" | "private") {
         return Err(ApiError::invalid_param("`visibility` must be `public` or `private`"));
     }
-    if !state.storage.room_exists(&room_id)? {
-        return Err(ApiError::not_found("Unknown room"));
-    }
-    let room_state = state.storage.current_state(&room_id)?;
+    let room_state = state.storage.current_state(&room_id).await?.ok_or_else(|| ApiError::not_found("Unknown room"))?;
     if membership_of(&room_state, &auth.user_id).as_deref() != Some("join")
         || user_level(&room_state, &auth.user_id) < 50
     {
@@ -136,15 +135,15 @@ pub(super) async fn put_visibility(
                 error
             })?;
     }
-    state.storage.set_room_public(&room_id, body.visibility == "public")?;
+    state.storage.set_room_public(&room_id, body.visibility == "public").await?;
     Ok(Json(json!({})))
 }
 
 /// `GET /publicRooms`.
 pub(super) async fn public_rooms(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let mut chunk = Vec::new();
-    for room_id in state.storage.public_rooms()? {
-        let room_state = state.storage.current_state(&room_id)?;
+    for room_id in state.storage.public_rooms().await? {
+        let Some(room_state) = state.storage.current_state(&room_id).await? else { continue };
         let text = |event_type: &str, key: &str| {
             room_state.get(event_type, "").and_then(|e| e.content.get(key)).cloned().unwrap_or(Value::Null)
         };

@@ -80,7 +80,7 @@ pub(super) async fn upload(
     .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, error.to_string()))?
     .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot store media: {error}")))?;
     let record = MediaRecord { media_id: media_id.clone(), content_type, upload_name: query.filename, size };
-    state.storage.create_media(&record, &auth.user_id)?;
+    state.storage.create_media(&record, &auth.user_id).await?;
     Ok(Json(json!({ "content_uri": format!("mxc://{}/{media_id}", state.settings.server_name) })))
 }
 
@@ -89,7 +89,7 @@ async fn serve_media(state: &AppState, server_name: &str, media_id: &str) -> Api
     if server_name != state.settings.server_name.as_str() || !media_id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(not_found());
     }
-    let record = state.storage.media(media_id)?.ok_or_else(not_found)?;
+    let record = state.storage.media(media_id).await?.ok_or_else(not_found)?;
     let bytes = tokio::fs::read(state.settings.media_store.join(media_id)).await.map_err(|_| not_found())?;
     let mut headers = vec![(http::header::CONTENT_TYPE, record.content_type.clone())];
     if let Some(name) = &record.upload_name {

@@ -47,8 +47,9 @@ pub(super) async fn put_status(
         last_active_ts: now_ms(),
         currently_active: body.presence == PresenceKind::Online,
     };
-    state.storage.set_presence(&update)?;
-    state.notify_change();
+    // The users a presence router sends this update to, besides those sharing a room.
+    let routed = state.modules.callbacks().presence_router.get_users_for_states(std::slice::from_ref(&update)).await?;
+    state.storage.set_presence(&update, routed.into_keys().collect()).await?;
     Ok(Json(json!({})))
 }
 
@@ -60,7 +61,8 @@ pub(super) async fn get_status(
 ) -> ApiResult<Json<Value>> {
     require_enabled(&state)?;
     let user_id = extract_user(&user)?;
-    let record = state.storage.presence(&user_id)?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
+    let record =
+        state.storage.presence(&user_id).await?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
     Ok(Json(presence_content(&record.state)))
 }
 

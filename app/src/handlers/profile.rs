@@ -13,9 +13,9 @@ use crate::{
     state::AppState,
 };
 
-fn known_user(state: &AppState, user: &str) -> ApiResult<OwnedUserId> {
+async fn known_user(state: &AppState, user: &str) -> ApiResult<OwnedUserId> {
     let user_id = extract_user(user)?;
-    if state.storage.user(&user_id)?.is_none() {
+    if state.storage.user(&user_id).await?.is_none() {
         return Err(ApiError::not_found("Profile was not found"));
     }
     Ok(user_id)
@@ -26,8 +26,8 @@ pub(super) async fn get_profile(
     State(state): State<Arc<AppState>>,
     MPath(user): MPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let user_id = known_user(&state, &user)?;
-    let profile = state.storage.profile(&user_id)?;
+    let user_id = known_user(&state, &user).await?;
+    let profile = state.storage.profile(&user_id).await?;
     let mut answer = serde_json::Map::new();
     if let Some(name) = profile.displayname {
         answer.insert("displayname".to_owned(), name.into());
@@ -43,8 +43,8 @@ pub(super) async fn get_profile_field(
     State(state): State<Arc<AppState>>,
     MPath((user, field)): MPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let user_id = known_user(&state, &user)?;
-    let profile = state.storage.profile(&user_id)?;
+    let user_id = known_user(&state, &user).await?;
+    let profile = state.storage.profile(&user_id).await?;
     let value = match field.as_str() {
         "displayname" => profile.displayname,
         "avatar_url" => profile.avatar_url,
@@ -72,13 +72,13 @@ pub(super) async fn put_profile_field(
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_json(format!("`{field}` must be a string"))),
     };
-    let mut profile = state.storage.profile(&user_id)?;
+    let mut profile = state.storage.profile(&user_id).await?;
     match field.as_str() {
         "displayname" => profile.displayname = value,
         "avatar_url" => profile.avatar_url = value,
         _ => return Err(ApiError::unrecognized()),
     }
-    state.storage.set_profile(&user_id, &profile)?;
+    state.storage.set_profile(&user_id, &profile).await?;
     let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url: profile.avatar_url.clone() };
     state.modules.callbacks().third_party_rules.on_profile_update(&user_id, &info, false, false).await?;
     Ok(Json(json!({})))
@@ -103,7 +103,7 @@ pub(super) async fn search_users(
     JsonBody(body): JsonBody<SearchRequest>,
 ) -> ApiResult<Json<Value>> {
     let limit = body.limit.clamp(1, 100);
-    let candidates = state.storage.search_users(&body.search_term, limit + 1)?;
+    let candidates = state.storage.search_users(&body.search_term, limit + 1).await?;
     let limited = candidates.len() > limit;
     let spam = &state.modules.callbacks().spam_checker;
     let mut results = Vec::new();
@@ -134,7 +134,8 @@ pub(super) async fn get_account_data(
     }
     state
         .storage
-        .account_data(&user_id, &data_type)?
+        .account_data(&user_id, &data_type)
+        .await?
         .map(|content| Json(Value::Object(content)))
         .ok_or_else(|| ApiError::not_found("Account data not found"))
 }
@@ -150,7 +151,6 @@ pub(super) async fn put_account_data(
     if user_id != auth.user_id {
         return Err(ApiError::forbidden("Cannot add account data for other users."));
     }
-    state.storage.set_account_data(&user_id, &data_type, &content)?;
-    state.notify_change();
+    state.storage.set_account_data(&user_id, &data_type, &content).await?;
     Ok(Json(json!({})))
 }

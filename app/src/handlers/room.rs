@@ -11,6 +11,7 @@ use crate::{
     http::{extract_user, parse_id, ApiError, ApiResult, Auth, JsonBody, MPath, MQuery, OptionalJsonBody},
     rooms::{self, client_event, membership_of, Actor},
     state::AppState,
+    storage::{TxnClient, TxnKey},
 };
 
 fn room_id(text: &str) -> ApiResult<mxmod::types::OwnedRoomId> {
@@ -18,14 +19,12 @@ fn room_id(text: &str) -> ApiResult<mxmod::types::OwnedRoomId> {
 }
 
 /// The room's state if the user may see it (joined, or left with history before).
-fn visible_state(state: &AppState, auth: &Auth, room_id: &RoomId) -> ApiResult<StateMap> {
-    if !state.storage.room_exists(room_id)? {
-        return Err(ApiError::forbidden(format!("User {} not in room {room_id}", auth.user_id)));
-    }
-    let room_state = state.storage.current_state(room_id)?;
+async fn visible_state(state: &AppState, auth: &Auth, room_id: &RoomId) -> ApiResult<Arc<StateMap>> {
+    let not_in_room = || ApiError::forbidden(format!("User {} not in room {room_id}", auth.user_id));
+    let room_state = state.storage.current_state(room_id).await?.ok_or_else(not_in_room)?;
     match membership_of(&room_state, &auth.user_id).as_deref() {
         Some("join") => Ok(room_state),
-        _ => Err(ApiError::forbidden(format!("User {} not in room {room_id}", auth.user_id))),
+        _ => Err(not_in_room()),
     }
 }
 
@@ -51,8 +50,9 @@ pub(super) async fn send_message(
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    let event_id =
-        rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, None, content, Some(&txn_id)).await?;
+    let txn =
+        TxnKey::send(auth.user_id.clone(), TxnClient::Device(auth.device_id.clone()), &room_id, &event_type, &txn_id);
+    let event_id = rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, None, content, Some(txn)).await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
@@ -86,7 +86,7 @@ pub(super) async fn get_state(
     MPath(room): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    let room_state = visible_state(&state, &auth, &room_id)?;
+    let room_state = visible_state(&state, &auth, &room_id).await?;
     Ok(Json(Value::Array(room_state.iter().map(|(_, event)| client_event(event, None, None)).collect())))
 }
 
@@ -97,7 +97,7 @@ pub(super) async fn get_state_event(
     MPath(path): MPath<StatePath>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&path.room_id)?;
-    let room_state = visible_state(&state, &auth, &room_id)?;
+    let room_state = visible_state(&state, &auth, &room_id).await?;
     room_state
         .get(&path.event_type, &path.state_key)
         .map(|event| Json(Value::Object(event.content.clone())))
@@ -111,10 +111,11 @@ pub(super) async fn get_event(
     MPath((room, event_id)): MPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    visible_state(&state, &auth, &room_id)?;
+    visible_state(&state, &auth, &room_id).await?;
     let stored = state
         .storage
-        .event(&event_id)?
+        .event(&event_id)
+        .await?
         .filter(|stored| stored.event.room_id == room_id)
         .ok_or_else(|| ApiError::not_found("Could not find event"))?;
     Ok(Json(client_event(&stored.event, stored.txn_id.as_deref(), Some(&auth.user_id))))
@@ -143,7 +144,7 @@ pub(super) async fn messages(
     MQuery(query): MQuery<MessagesQuery>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    visible_state(&state, &auth, &room_id)?;
+    visible_state(&state, &auth, &room_id).await?;
     let backwards = match query.dir.as_deref() {
         None | Some("b") => true,
         Some("f") => false,
@@ -152,10 +153,10 @@ pub(super) async fn messages(
     let limit = query.limit.unwrap_or(10).clamp(1, 1000);
     let from = match &query.from {
         Some(token) => stream_position(token)?,
-        None if backwards => state.storage.max_stream_ordering()?,
+        None if backwards => state.storage.stream_positions().await?.events,
         None => 0,
     };
-    let events = state.storage.room_events(&room_id, from, backwards, limit)?;
+    let events = state.storage.room_events(&room_id, from, backwards, limit).await?;
     let end = match events.last() {
         Some(last) if events.len() == limit => Some(if backwards {
             format!("t{}", last.stream_ordering - 1)
@@ -182,7 +183,7 @@ pub(super) async fn members(
     MPath(room): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    let room_state = visible_state(&state, &auth, &room_id)?;
+    let room_state = visible_state(&state, &auth, &room_id).await?;
     let chunk: Vec<Value> = room_state
         .iter()
         .filter(|((event_type, _), _)| event_type == "m.room.member")
@@ -198,7 +199,7 @@ pub(super) async fn joined_members(
     MPath(room): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
-    let room_state = visible_state(&state, &auth, &room_id)?;
+    let room_state = visible_state(&state, &auth, &room_id).await?;
     let mut joined = serde_json::Map::new();
     for (_, event) in room_state.iter().filter(|(_, e)| e.membership() == Some("join")) {
         joined.insert(
@@ -211,7 +212,7 @@ pub(super) async fn joined_members(
 
 /// `GET /joined_rooms`.
 pub(super) async fn joined_rooms(State(state): State<Arc<AppState>>, auth: Auth) -> ApiResult<Json<Value>> {
-    let rooms = state.storage.rooms_with_membership(&auth.user_id, "join")?;
+    let rooms = state.storage.rooms_with_membership(&auth.user_id, "join").await?;
     Ok(Json(json!({ "joined_rooms": rooms })))
 }
 
@@ -246,7 +247,7 @@ pub(super) async fn invite(
         (None, Some(medium), Some(address)) => {
             let callbacks = state.modules.callbacks();
             callbacks.spam_checker.user_may_send_3pid_invite(&auth.user_id, &medium, &address, &room_id).await?;
-            let room_state = visible_state(&state, &auth, &room_id)?;
+            let room_state = visible_state(&state, &auth, &room_id).await?;
             callbacks.third_party_rules.check_threepid_can_be_invited(&medium, &address, &room_state).await?;
             if auth.shadow_banned {
                 return Ok(Json(json!({})));
@@ -280,7 +281,7 @@ pub(super) async fn join(
     MPath(target): MPath<String>,
     OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
-    let room_id = rooms::resolve_room(&state, &target)?;
+    let room_id = rooms::resolve_room(&state, &target).await?;
     rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }

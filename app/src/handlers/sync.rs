@@ -29,6 +29,8 @@ use crate::{
 const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Timeline events per room in an initial sync.
 const INITIAL_TIMELINE: usize = 20;
+/// Most timeline events per room in an incremental sync (more: `limited`).
+const MAX_TIMELINE: usize = 1000;
 
 /// `/sync` query.
 #[derive(Deserialize)]
@@ -51,15 +53,25 @@ pub(super) async fn sync(
         None => None,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(query.timeout.min(MAX_TIMEOUT_MS));
-    let mut changes = state.changes.subscribe();
+    let interested = if state.settings.presence_enabled {
+        state.modules.callbacks().presence_router.get_interested_users(&auth.user_id).await?
+    } else {
+        InterestedUsers::Users(HashSet::new())
+    };
+    // Interested in users beyond shared rooms: woken by every presence change.
+    let all_presence = match &interested {
+        InterestedUsers::All => true,
+        InterestedUsers::Users(users) => !users.is_empty(),
+    };
+    // Subscribed before the first read, so no write after it goes unnoticed.
+    let mut waiter = state.storage.sync_waiter(&auth.user_id, all_presence);
     loop {
-        changes.borrow_and_update();
-        let (response, has_news) = build(&state, &auth, since, query.full_state).await?;
+        let (response, has_news) = build(&state, &auth, since, query.full_state, &interested).await?;
         if since.is_none() || has_news || tokio::time::Instant::now() >= deadline {
             return Ok(Json(response));
         }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-            let (response, _) = build(&state, &auth, since, query.full_state).await?;
+        if tokio::time::timeout_at(deadline, waiter.changed()).await.is_err() {
+            let (response, _) = build(&state, &auth, since, query.full_state, &interested).await?;
             return Ok(Json(response));
         }
     }
@@ -94,31 +106,38 @@ async fn build(
     auth: &Auth,
     since: Option<SyncToken>,
     full_state: bool,
+    interested: &InterestedUsers,
 ) -> ApiResult<(Value, bool)> {
     let storage = &state.storage;
     let me = &auth.user_id;
-    let next_batch = SyncToken {
-        events: storage.max_stream_ordering()?,
-        presence: storage.max_presence_stream()?,
-        account_data: storage.max_account_data_stream()?,
-    };
+    // Read first; every stream read below stops at these positions, so what is written
+    // meanwhile comes in the next sync, once.
+    let positions = storage.stream_positions().await?;
+    let next_batch =
+        SyncToken { events: positions.events, presence: positions.presence, account_data: positions.account_data };
     let SyncToken { events: since_events, presence: since_presence, account_data: since_account_data } =
         since.unwrap_or_default();
-    let joined = storage.rooms_with_membership(me, "join")?;
-    let invited = storage.rooms_with_membership(me, "invite")?;
-    let mut left = storage.rooms_with_membership(me, "leave")?;
-    left.extend(storage.rooms_with_membership(me, "ban")?);
+    let joined = storage.rooms_with_membership(me, "join").await?;
+    let invited = storage.rooms_with_membership(me, "invite").await?;
+    let mut left = storage.rooms_with_membership(me, "leave").await?;
+    left.extend(storage.rooms_with_membership(me, "ban").await?);
     let mut has_news = false;
 
     let mut join = serde_json::Map::new();
     for room_id in &joined {
         let (timeline, limited) = match since {
             None => {
-                let mut recent = storage.room_events(room_id, next_batch.events, true, INITIAL_TIMELINE)?;
+                let mut recent = storage.room_events(room_id, next_batch.events, true, INITIAL_TIMELINE).await?;
                 recent.reverse();
                 (recent, true)
             }
-            Some(_) => (storage.events_after(std::slice::from_ref(room_id), since_events, 1000)?, false),
+            Some(_) => {
+                let events = storage
+                    .events_between(std::slice::from_ref(room_id), since_events, next_batch.events, MAX_TIMELINE)
+                    .await?;
+                let limited = events.len() == MAX_TIMELINE;
+                (events, limited)
+            }
         };
         if since.is_some() && timeline.is_empty() && !full_state {
             continue;
@@ -127,8 +146,8 @@ async fn build(
         let newly_joined = timeline.iter().any(|e| e.event.state_key.as_deref() == Some(me.as_str()));
         let state_events = if since.is_none() || newly_joined || full_state {
             let in_timeline: HashSet<&str> = timeline.iter().map(|e| e.event.event_id.as_str()).collect();
-            storage
-                .current_state(room_id)?
+            let room_state = storage.current_state(room_id).await?.unwrap_or_default();
+            room_state
                 .iter()
                 .filter(|(_, e)| !in_timeline.contains(e.event_id.as_str()))
                 .map(|(_, e)| client_event(e, None, None))
@@ -154,12 +173,12 @@ async fn build(
 
     let mut invite = serde_json::Map::new();
     for room_id in &invited {
-        let room_state = storage.current_state(room_id)?;
-        let my_invite = room_state.get("m.room.member", me.as_str());
-        if let (Some(_), Some(invite_event)) = (since, my_invite) {
-            let fresh =
-                storage.event(invite_event.event_id.as_str())?.is_some_and(|e| e.stream_ordering > since_events);
-            if !fresh {
+        let Some(room_state) = storage.current_state(room_id).await? else { continue };
+        if let Some(invite_event) = room_state.get("m.room.member", me.as_str()) {
+            // Sent once: in the sync whose range holds the invite.
+            let position = storage.event(invite_event.event_id.as_str()).await?.map(|e| e.stream_ordering);
+            let in_range = position.is_some_and(|p| p > since_events && p <= next_batch.events);
+            if !in_range {
                 continue;
             }
         }
@@ -178,7 +197,9 @@ async fn build(
     let mut leave = serde_json::Map::new();
     if since.is_some() {
         for room_id in &left {
-            let events = storage.events_after(std::slice::from_ref(room_id), since_events, 1000)?;
+            let events = storage
+                .events_between(std::slice::from_ref(room_id), since_events, next_batch.events, MAX_TIMELINE)
+                .await?;
             let mine: Vec<StoredEvent> =
                 events.into_iter().filter(|e| e.event.state_key.as_deref() == Some(me.as_str())).collect();
             if mine.is_empty() {
@@ -193,14 +214,15 @@ async fn build(
     }
 
     let presence = if state.settings.presence_enabled {
-        routed_presence(state, me, &joined, since.map(|_| since_presence)).await?
+        routed_presence(state, me, &joined, since.map(|_| since_presence), next_batch.presence, interested).await?
     } else {
         Vec::new()
     };
     has_news |= !presence.is_empty();
 
     let account_data: Vec<Value> = storage
-        .account_data_after(me, since_account_data)?
+        .account_data_between(me, since_account_data, next_batch.account_data)
+        .await?
         .into_iter()
         .map(|(kind, content)| json!({ "type": kind, "content": content }))
         .collect();
@@ -226,14 +248,17 @@ async fn routed_presence(
     me: &UserId,
     joined: &[OwnedRoomId],
     since: Option<i64>,
+    until: i64,
+    interested: &InterestedUsers,
 ) -> ApiResult<Vec<Value>> {
-    let updates = state.storage.presence_after(since.unwrap_or(0))?;
+    let updates = state.storage.presence_between(since.unwrap_or(0), until).await?;
     if updates.is_empty() {
         return Ok(Vec::new());
     }
     let mut co_members: HashSet<OwnedUserId> = HashSet::new();
     for room_id in joined {
-        for (_, event) in state.storage.current_state(room_id)?.iter() {
+        let Some(room_state) = state.storage.current_state(room_id).await? else { continue };
+        for (_, event) in room_state.iter() {
             if event.membership() == Some("join") {
                 if let Some(Ok(user)) = event.state_key.as_deref().map(UserId::parse) {
                     co_members.insert(user);
@@ -243,14 +268,13 @@ async fn routed_presence(
     }
     co_members.insert(me.to_owned());
     let router = &state.modules.callbacks().presence_router;
-    let interested = router.get_interested_users(me).await?;
     let states: Vec<_> = updates.iter().map(|record| record.state.clone()).collect();
     let routed = router.get_users_for_states(&states).await?;
     let routed_to_me = routed.get(me);
     let mut latest = BTreeMap::new();
     for update in states {
         let visible = co_members.contains(&update.user_id)
-            || match &interested {
+            || match interested {
                 InterestedUsers::All => true,
                 InterestedUsers::Users(users) => users.contains(&update.user_id),
             }

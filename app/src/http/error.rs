@@ -39,9 +39,21 @@ impl From<MatrixError> for ApiError {
     }
 }
 
+/// An error and its causes, `: `-separated, for logs.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
-        tracing::error!("{error}");
+        tracing::error!("{}", error_chain(&error));
         Self(MatrixError::internal())
     }
 }

@@ -40,7 +40,7 @@ fn token_of(parts: &Parts) -> Option<String> {
 async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
     let token = token_of(parts).ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
     let unknown = || ApiError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token").with_soft_logout();
-    let session = state.storage.session(&token)?.ok_or_else(unknown)?;
+    let session = state.storage.session(&token).await?.ok_or_else(unknown)?;
     let user = session.user;
     if user.deactivated {
         return Err(unknown());

@@ -1,210 +1,363 @@
-//! The SQLite implementation of [`Storage`]: one file, WAL, `synchronous=FULL`, one
-//! connection behind a mutex (SQLite serialises writers anyway).
+//! The SQLite implementation of [`Storage`]: one file in WAL mode with
+//! `synchronous=FULL`; one writer thread doing group commit ([`writer`]); a pool of
+//! read-only connections on blocking threads ([`readers`]); room current state kept in
+//! memory ([`StateCache`]); numbered schema steps ([`migrations`]).
 
-use std::{path::Path, sync::Mutex};
+mod migrations;
+mod readers;
+mod rows;
+mod writer;
+
+use std::{path::Path, sync::Arc};
 
 use mxmod::types::{
-    Event, JsonObject, OwnedRoomId, OwnedUserId, PresenceKind, RoomId, StateMap, UserId, UserPresenceState,
+    Event, JsonObject, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId, UserPresenceState,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
+use self::{
+    readers::Readers,
+    rows::{
+        event_row, json_object, load_room_state, presence_row, presence_text, room_id, user_id, user_row, EVENT_COLUMNS,
+    },
+    writer::{WriteContext, Writer},
+};
 use super::{
-    MediaRecord, PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent, TokenOwner,
-    UserRecord,
+    notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, MediaRecord,
+    NewAccount, NewRoom, PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent,
+    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UserRecord,
 };
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS users (
-    user_id TEXT PRIMARY KEY, password_hash TEXT, is_admin INTEGER NOT NULL DEFAULT 0,
-    shadow_banned INTEGER NOT NULL DEFAULT 0, deactivated INTEGER NOT NULL DEFAULT 0, creation_ts INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS access_tokens (token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, displayname TEXT, avatar_url TEXT);
-CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, creator TEXT NOT NULL, is_public INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS events (
-    stream_ordering INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
-    json TEXT NOT NULL, txn_id TEXT);
-CREATE INDEX IF NOT EXISTS events_by_room ON events (room_id, stream_ordering);
-CREATE TABLE IF NOT EXISTS current_state (
-    room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL,
-    membership TEXT, PRIMARY KEY (room_id, type, state_key));
-CREATE INDEX IF NOT EXISTS current_state_members ON current_state (state_key, type, membership);
-CREATE TABLE IF NOT EXISTS txns (
-    user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL,
-    PRIMARY KEY (user_id, device_id, txn_id));
-CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS presence (
-    stream_id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL UNIQUE, state TEXT NOT NULL,
-    status_msg TEXT, last_active_ts INTEGER NOT NULL, currently_active INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS account_data (
-    user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, stream_id INTEGER NOT NULL,
-    PRIMARY KEY (user_id, type));
-CREATE TABLE IF NOT EXISTS media (
-    media_id TEXT PRIMARY KEY, content_type TEXT NOT NULL, upload_name TEXT, size INTEGER NOT NULL, user_id TEXT NOT NULL);
-";
+/// The durability settings in force on the write connection, read back from SQLite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durability {
+    /// `PRAGMA journal_mode` (`wal`).
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` (2 = `FULL`).
+    pub synchronous: i64,
+}
 
 /// SQLite storage.
 pub struct SqliteStorage {
-    connection: Mutex<Connection>,
+    writer: Writer,
+    readers: Arc<Readers>,
+    cache: Arc<StateCache>,
+    notifier: Arc<Notifier>,
+    durability: Durability,
 }
 
 impl SqliteStorage {
-    /// Opens (creating) the database file and its schema.
+    /// Opens (creating) the database file, brings its schema up to date and starts the
+    /// writer thread.
     pub fn open(path: &Path) -> StorageResult<Self> {
+        let open_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source: rusqlite::Error| StorageError::Open { path, source: Box::new(source) }
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|error| StorageError(format!("{}: {error}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StorageError::Open { path: dir.display().to_string(), source: Box::new(source) })?;
         }
-        let mut connection = Connection::open(path)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        connection.execute_batch(SCHEMA)?;
-        migrate(&mut connection)?;
-        Ok(Self { connection: Mutex::new(connection) })
+        let mut connection = Connection::open(path).map_err(open_error(path))?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(open_error(path))?;
+        connection.pragma_update(None, "synchronous", "FULL").map_err(open_error(path))?;
+        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error(path))?;
+        connection.set_prepared_statement_cache_capacity(64);
+        migrations::migrate(&mut connection)?;
+        let durability = Durability {
+            journal_mode: connection
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .map_err(open_error(path))?,
+            synchronous: connection.query_row("PRAGMA synchronous", [], |row| row.get(0)).map_err(open_error(path))?,
+        };
+        let cache = Arc::new(StateCache::default());
+        let notifier = Arc::new(Notifier::default());
+        let writer = Writer::start(connection, cache.clone(), notifier.clone())?;
+        Ok(Self { writer, readers: Readers::new(path.to_path_buf()), cache, notifier, durability })
     }
 
-    fn with<T>(&self, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StorageResult<T> {
-        let mut connection = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        work(&mut connection).map_err(StorageError::from)
+    /// The durability settings in force (for the start-up log and the crash test).
+    pub fn durability(&self) -> &Durability {
+        &self.durability
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StorageResult<T> {
+        self.readers.read(work).await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StorageResult<T> {
+        self.writer.write(move |context| work(context.connection).map_err(StorageError::from)).await
     }
 }
 
-/// Brings a database written by an earlier version up to [`SCHEMA`], keeping every row:
-/// account data without a stream position gets one (its row order), so an initial sync
-/// still returns it and an incremental sync does not.
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
-    let has_stream: bool = connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('account_data') WHERE name = 'stream_id'",
-        [],
-        |row| row.get(0),
+fn txn_client(client: &TxnClient) -> String {
+    match client {
+        TxnClient::Device(device) => format!("device:{device}"),
+        TxnClient::Token(token) => format!("token:{token}"),
+    }
+}
+
+fn find_txn(connection: &Connection, key: &TxnKey) -> rusqlite::Result<Option<OwnedEventId>> {
+    let found: Option<String> = connection
+        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = ?1 AND client = ?2 AND path = ?3")?
+        .query_row(params![key.user_id.as_str(), txn_client(&key.client), key.path], |row| row.get(0))
+        .optional()?;
+    found.map(|id| OwnedEventId::try_from(id).map_err(rows::corrupt)).transpose()
+}
+
+/// Inserts an event and its state change; the caller has authorised it.
+fn insert_event(connection: &Connection, event: &Event, txn_id: Option<&str>) -> rusqlite::Result<i64> {
+    let json = serde_json::to_string(event).map_err(rows::corrupt)?;
+    connection
+        .prepare_cached("INSERT INTO events (event_id, room_id, json, txn_id) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![event.event_id.as_str(), event.room_id.as_str(), json, txn_id])?;
+    let position = connection.last_insert_rowid();
+    if let Some(state_key) = &event.state_key {
+        connection
+            .prepare_cached(
+                "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
+            )?
+            .execute(params![event.room_id.as_str(), event.event_type, state_key, event.event_id.as_str(), event.membership()])?;
+    }
+    Ok(position)
+}
+
+/// After a stored event: the room's new state (for a state event) and whom to wake.
+fn after_append(context: &mut WriteContext<'_>, event: &Event, before: Arc<StateMap>) -> Arc<StateMap> {
+    let after = if event.is_state() {
+        let mut state = (*before).clone();
+        state.insert(event.clone());
+        let state = Arc::new(state);
+        context.set_room_state(event.room_id.clone(), state.clone());
+        state
+    } else {
+        before
+    };
+    context.wake_room(&event.room_id, after.clone(), event.is_state());
+    if event.event_type == "m.room.member" {
+        if let Some(Ok(target)) = event.state_key.as_deref().map(UserId::parse) {
+            // A user who left or was banned sees their own membership change.
+            context.wake_user(target);
+        }
+    }
+    after
+}
+
+fn append(
+    context: &mut WriteContext<'_>,
+    event: Event,
+    txn: Option<TxnKey>,
+    authorise: Authorise,
+) -> Result<Appended, AppendError> {
+    if let Some(key) = &txn {
+        if let Some(existing) = find_txn(context.connection, key)? {
+            return Ok(Appended::Duplicate(existing));
+        }
+    }
+    let before = context.room_state(&event.room_id)?.ok_or(AppendError::UnknownRoom)?;
+    authorise(&before).map_err(AppendError::Refused)?;
+    let position = insert_event(context.connection, &event, txn.as_ref().map(|key| key.txn_id.as_str()))?;
+    if let Some(key) = &txn {
+        context
+            .connection
+            .prepare_cached(
+                "INSERT INTO event_txns (user_id, client, path, event_id, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                key.user_id.as_str(),
+                txn_client(&key.client),
+                key.path,
+                event.event_id.as_str(),
+                event.origin_server_ts as i64
+            ])?;
+    }
+    let state_after = after_append(context, &event, before);
+    let txn_id = txn.map(|key| key.txn_id);
+    Ok(Appended::Stored { event: StoredEvent { stream_ordering: position, event, txn_id }, state_after })
+}
+
+fn create_room(context: &mut WriteContext<'_>, room: NewRoom) -> Result<Vec<StoredEvent>, CreateRoomError> {
+    let connection = context.connection;
+    let inserted = connection
+        .prepare_cached("INSERT OR IGNORE INTO rooms (room_id, creator, is_public) VALUES (?1, ?2, ?3)")?
+        .execute(params![room.room_id.as_str(), room.creator.as_str(), room.public])?;
+    if inserted == 0 {
+        return Err(CreateRoomError::RoomTaken);
+    }
+    if let Some(alias) = &room.alias {
+        let inserted = connection
+            .prepare_cached("INSERT OR IGNORE INTO aliases (alias, room_id, creator) VALUES (?1, ?2, ?3)")?
+            .execute(params![alias, room.room_id.as_str(), room.creator.as_str()])?;
+        if inserted == 0 {
+            return Err(CreateRoomError::AliasTaken);
+        }
+    }
+    let mut state = StateMap::new();
+    let mut stored = Vec::with_capacity(room.events.len());
+    for event in room.events {
+        let position = insert_event(connection, &event, None)?;
+        state.insert(event.clone());
+        stored.push(StoredEvent { stream_ordering: position, event, txn_id: None });
+    }
+    let state = Arc::new(state);
+    context.set_room_state(room.room_id.clone(), state.clone());
+    context.wake_room(&room.room_id, state, true);
+    Ok(stored)
+}
+
+fn set_presence(
+    context: &mut WriteContext<'_>,
+    state: &UserPresenceState,
+    also_wake: Vec<OwnedUserId>,
+) -> StorageResult<i64> {
+    let connection = context.connection;
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO presence (user_id, state, status_msg, last_active_ts, currently_active)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            state.user_id.as_str(),
+            presence_text(state.state),
+            state.status_msg,
+            state.last_active_ts as i64,
+            state.currently_active
+        ])?;
+    let position = connection.last_insert_rowid();
+    let rooms = joined_rooms(connection, &state.user_id)?;
+    for room in rooms {
+        if let Some(room_state) = context.room_state(&room)? {
+            context.wake_room(&room, room_state, false);
+        }
+    }
+    context.wake_user(state.user_id.clone());
+    for user in also_wake {
+        context.wake_user(user);
+    }
+    context.wake_presence_watchers();
+    Ok(position)
+}
+
+fn joined_rooms(connection: &Connection, user: &UserId) -> rusqlite::Result<Vec<OwnedRoomId>> {
+    rooms_with(connection, user, "join")
+}
+
+fn rooms_with(connection: &Connection, user: &UserId, membership: &str) -> rusqlite::Result<Vec<OwnedRoomId>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = ?1 AND membership = ?2",
     )?;
-    let transaction = connection.transaction()?;
-    if !has_stream {
-        transaction.execute_batch(
-            "ALTER TABLE account_data ADD COLUMN stream_id INTEGER NOT NULL DEFAULT 0;
-             UPDATE account_data SET stream_id = rowid;",
-        )?;
-    }
-    // For `max(stream_id)`, read by every sync and every write; a user's own rows are
-    // found through the primary key.
-    transaction.execute_batch("CREATE INDEX IF NOT EXISTS account_data_stream ON account_data (stream_id);")?;
-    transaction.commit()
+    let rows = statement.query_map(params![user.as_str(), membership], |row| room_id(row.get(0)?))?;
+    rows.collect()
 }
 
-fn parse_event(json: &str, stream_ordering: i64, txn_id: Option<String>) -> rusqlite::Result<StoredEvent> {
-    let event: Event = serde_json::from_str(json)
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error)))?;
-    Ok(StoredEvent { stream_ordering, event, txn_id })
-}
-
-fn user_id(text: String) -> rusqlite::Result<OwnedUserId> {
-    UserId::parse(text.as_str())
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error)))
-}
-
-fn room_id(text: String) -> rusqlite::Result<OwnedRoomId> {
-    RoomId::parse(text.as_str())
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error)))
-}
-
-fn json_object(text: &str) -> rusqlite::Result<JsonObject> {
-    serde_json::from_str(text)
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error)))
-}
-
-fn presence_kind(text: &str) -> PresenceKind {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).unwrap_or(PresenceKind::Offline)
-}
-
-fn presence_text(kind: PresenceKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "offline".to_owned())
-}
-
-const EVENT_COLUMNS: &str = "json, stream_ordering, txn_id";
-
-fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let json: String = row.get(0)?;
-    parse_event(&json, row.get(1)?, row.get(2)?)
-}
-
+#[async_trait::async_trait]
 impl Storage for SqliteStorage {
-    fn create_user(&self, user: &UserRecord) -> StorageResult<bool> {
-        self.with(|c| {
-            let inserted = c.execute(
-                "INSERT OR IGNORE INTO users (user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+    async fn register(&self, account: NewAccount) -> StorageResult<bool> {
+        self.write(move |c| {
+            let user = &account.user;
+            let inserted = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO users (user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
                     user.user_id.as_str(),
                     user.password_hash,
                     user.is_admin,
                     user.shadow_banned,
                     user.deactivated,
                     user.creation_ts as i64
-                ],
-            )?;
-            Ok(inserted == 1)
+                ])?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO profiles (user_id, displayname, avatar_url) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id) DO UPDATE SET displayname = excluded.displayname, avatar_url = excluded.avatar_url",
+            )?
+            .execute(params![user.user_id.as_str(), account.profile.displayname, account.profile.avatar_url])?;
+            if let Some((token, device_id)) = &account.login {
+                c.prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES (?1, ?2, ?3)")?
+                    .execute(params![token, user.user_id.as_str(), device_id])?;
+            }
+            Ok(true)
         })
+        .await
     }
 
-    fn user(&self, user_id: &UserId) -> StorageResult<Option<UserRecord>> {
-        self.with(|c| {
-            c.query_row(
+    async fn user(&self, user_id: &UserId) -> StorageResult<Option<UserRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
                 "SELECT user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts FROM users WHERE user_id = ?1",
-                [user_id.as_str()],
-                |row| user_row(row, 0),
-            )
+            )?
+            .query_row([user_id.as_str()], |row| user_row(row, 0))
             .optional()
         })
+        .await
     }
 
-    fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute("UPDATE users SET deactivated = ?2 WHERE user_id = ?1", params![user_id.as_str(), deactivated])?;
+    async fn set_deactivated(&self, user_id: &UserId, deactivated: bool) -> StorageResult<()> {
+        let user_id = user_id.to_owned();
+        self.write(move |c| {
+            c.execute("UPDATE users SET deactivated = ?2 WHERE user_id = ?1", params![user_id.as_str(), deactivated])?;
             if deactivated {
-                tx.execute("DELETE FROM access_tokens WHERE user_id = ?1", [user_id.as_str()])?;
+                c.execute("DELETE FROM access_tokens WHERE user_id = ?1", [user_id.as_str()])?;
             }
-            tx.commit()
+            Ok(())
         })
+        .await
     }
 
-    fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO access_tokens (token, user_id, device_id) VALUES (?1, ?2, ?3)",
-                params![token, owner.user_id.as_str(), owner.device_id],
-            )
-            .map(drop)
+    async fn create_token(&self, token: &str, owner: &TokenOwner) -> StorageResult<()> {
+        let (token, owner) = (token.to_owned(), owner.clone());
+        self.write(move |c| {
+            c.prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES (?1, ?2, ?3)")?
+                .execute(params![token, owner.user_id.as_str(), owner.device_id])
+                .map(drop)
         })
+        .await
     }
 
-    fn session(&self, token: &str) -> StorageResult<Option<Session>> {
-        self.with(|c| {
-            c.query_row(
+    async fn session(&self, token: &str) -> StorageResult<Option<Session>> {
+        let token = token.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
                 "SELECT t.device_id, u.user_id, u.password_hash, u.is_admin, u.shadow_banned, u.deactivated, u.creation_ts
                  FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token = ?1",
-                [token],
-                |row| Ok(Session { device_id: row.get(0)?, user: user_row(row, 1)? }),
-            )
+            )?
+            .query_row([token], |row| Ok(Session { device_id: row.get(0)?, user: user_row(row, 1)? }))
             .optional()
         })
+        .await
     }
 
-    fn delete_token(&self, token: &str) -> StorageResult<()> {
-        self.with(|c| c.execute("DELETE FROM access_tokens WHERE token = ?1", [token]).map(drop))
+    async fn delete_token(&self, token: &str) -> StorageResult<()> {
+        let token = token.to_owned();
+        self.write(move |c| c.execute("DELETE FROM access_tokens WHERE token = ?1", [token]).map(drop)).await
     }
 
-    fn profile(&self, user_id: &UserId) -> StorageResult<Profile> {
-        self.with(|c| {
-            c.query_row("SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1", [user_id.as_str()], |row| {
-                Ok(Profile { displayname: row.get(0)?, avatar_url: row.get(1)? })
-            })
-            .optional()
-            .map(Option::unwrap_or_default)
+    async fn profile(&self, user_id: &UserId) -> StorageResult<Profile> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT displayname, avatar_url FROM profiles WHERE user_id = ?1")?
+                .query_row([user_id.as_str()], |row| Ok(Profile { displayname: row.get(0)?, avatar_url: row.get(1)? }))
+                .optional()
+                .map(Option::unwrap_or_default)
         })
+        .await
     }
 
-    fn set_profile(&self, user_id: &UserId, profile: &Profile) -> StorageResult<()> {
-        self.with(|c| {
+    async fn set_profile(&self, user_id: &UserId, profile: &Profile) -> StorageResult<()> {
+        let (user_id, profile) = (user_id.to_owned(), profile.clone());
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO profiles (user_id, displayname, avatar_url) VALUES (?1, ?2, ?3)
                  ON CONFLICT (user_id) DO UPDATE SET displayname = excluded.displayname, avatar_url = excluded.avatar_url",
@@ -212,12 +365,13 @@ impl Storage for SqliteStorage {
             )
             .map(drop)
         })
+        .await
     }
 
-    fn search_users(&self, term: &str, limit: usize) -> StorageResult<Vec<(OwnedUserId, Profile)>> {
+    async fn search_users(&self, term: &str, limit: usize) -> StorageResult<Vec<(OwnedUserId, Profile)>> {
         let pattern = format!("%{}%", term.to_lowercase().replace(['%', '_'], ""));
-        self.with(|c| {
-            let mut statement = c.prepare(
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
                 "SELECT u.user_id, p.displayname, p.avatar_url FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
                  WHERE u.deactivated = 0 AND (lower(u.user_id) LIKE ?1 OR lower(coalesce(p.displayname, '')) LIKE ?1)
                  ORDER BY u.user_id LIMIT ?2",
@@ -227,101 +381,77 @@ impl Storage for SqliteStorage {
             })?;
             rows.collect()
         })
+        .await
     }
 
-    fn create_room(&self, room_id: &RoomId, creator: &UserId) -> StorageResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO rooms (room_id, creator) VALUES (?1, ?2)",
-                params![room_id.as_str(), creator.as_str()],
-            )
-            .map(drop)
-        })
+    async fn create_room(&self, room: NewRoom) -> Result<Vec<StoredEvent>, CreateRoomError> {
+        self.writer.write(move |context| create_room(context, room)).await
     }
 
-    fn room_exists(&self, room_id: &RoomId) -> StorageResult<bool> {
-        self.with(|c| {
-            c.query_row("SELECT 1 FROM rooms WHERE room_id = ?1", [room_id.as_str()], |_| Ok(()))
-                .optional()
-                .map(|r| r.is_some())
-        })
+    async fn room_exists(&self, room_id: &RoomId) -> StorageResult<bool> {
+        Ok(self.current_state(room_id).await?.is_some())
     }
 
-    fn append_event(&self, event: &Event, txn: Option<(&UserId, &str, &str)>) -> StorageResult<i64> {
-        let json = serde_json::to_string(event).map_err(|error| StorageError(error.to_string()))?;
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO events (event_id, room_id, json, txn_id) VALUES (?1, ?2, ?3, ?4)",
-                params![event.event_id.as_str(), event.room_id.as_str(), json, txn.map(|(_, _, t)| t)],
-            )?;
-            let position = tx.last_insert_rowid();
-            if let Some(state_key) = &event.state_key {
-                tx.execute(
-                    "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
-                    params![event.room_id.as_str(), event.event_type, state_key, event.event_id.as_str(), event.membership()],
-                )?;
-            }
-            if let Some((user, device, txn_id)) = txn {
-                tx.execute(
-                    "INSERT INTO txns (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)",
-                    params![user.as_str(), device, txn_id, event.event_id.as_str()],
-                )?;
-            }
-            tx.commit()?;
-            Ok(position)
-        })
+    async fn append_local_event(
+        &self,
+        event: Event,
+        txn: Option<TxnKey>,
+        authorise: Authorise,
+    ) -> Result<Appended, AppendError> {
+        self.writer.write(move |context| append(context, event, txn, authorise)).await
     }
 
-    fn txn_event(&self, user_id: &UserId, device_id: &str, txn_id: &str) -> StorageResult<Option<String>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT event_id FROM txns WHERE user_id = ?1 AND device_id = ?2 AND txn_id = ?3",
-                params![user_id.as_str(), device_id, txn_id],
-                |row| row.get(0),
-            )
-            .optional()
-        })
+    async fn txn_event(&self, key: &TxnKey) -> StorageResult<Option<OwnedEventId>> {
+        let key = key.clone();
+        self.read(move |c| find_txn(c, &key)).await
     }
 
-    fn event(&self, event_id: &str) -> StorageResult<Option<StoredEvent>> {
-        self.with(|c| {
-            c.query_row(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"), [event_id], event_row)
+    async fn event(&self, event_id: &str) -> StorageResult<Option<StoredEvent>> {
+        let event_id = event_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"))?
+                .query_row([event_id], event_row)
                 .optional()
         })
+        .await
     }
 
-    fn current_state(&self, room_id: &RoomId) -> StorageResult<StateMap> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT e.json, e.stream_ordering, e.txn_id FROM current_state s JOIN events e ON e.event_id = s.event_id
-                 WHERE s.room_id = ?1 ORDER BY e.stream_ordering",
-            )?;
-            let rows = statement.query_map([room_id.as_str()], event_row)?;
-            rows.map(|row| row.map(|stored| stored.event)).collect()
-        })
+    async fn current_state(&self, room_id: &RoomId) -> StorageResult<Option<Arc<StateMap>>> {
+        if let Some(state) = self.cache.get(room_id) {
+            return Ok(Some(state));
+        }
+        let owned = room_id.to_owned();
+        let loaded = self.read(move |c| load_room_state(c, &owned)).await?;
+        Ok(loaded.map(|state| self.cache.fill(room_id.to_owned(), Arc::new(state))))
     }
 
-    fn events_after(&self, room_ids: &[OwnedRoomId], since: i64, limit: usize) -> StorageResult<Vec<StoredEvent>> {
-        if room_ids.is_empty() {
+    async fn events_between(
+        &self,
+        room_ids: &[OwnedRoomId],
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<StoredEvent>> {
+        if room_ids.is_empty() || until <= since {
             return Ok(Vec::new());
         }
-        let placeholders = vec!["?"; room_ids.len()].join(", ");
-        self.with(|c| {
-            let mut statement = c.prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering > ? AND room_id IN ({placeholders})
-                 ORDER BY stream_ordering LIMIT ?"
+        let room_ids = room_ids.to_vec();
+        self.read(move |c| {
+            let placeholders = vec!["?"; room_ids.len()].join(", ");
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
+                 AND room_id IN ({placeholders}) ORDER BY stream_ordering LIMIT ?"
             ))?;
-            let mut values: Vec<rusqlite::types::Value> = vec![since.into()];
+            let mut values: Vec<rusqlite::types::Value> = vec![since.into(), until.into()];
             values.extend(room_ids.iter().map(|r| rusqlite::types::Value::Text(r.to_string())));
             values.push((limit as i64).into());
             let rows = statement.query_map(rusqlite::params_from_iter(values), event_row)?;
             rows.collect()
         })
+        .await
     }
 
-    fn room_events(
+    async fn room_events(
         &self,
         room_id: &RoomId,
         from: i64,
@@ -337,169 +467,181 @@ impl Storage for SqliteStorage {
                 "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ?1 AND stream_ordering > ?2 ORDER BY stream_ordering ASC LIMIT ?3"
             )
         };
-        self.with(|c| {
-            let mut statement = c.prepare(&sql)?;
+        let room_id = room_id.to_owned();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(&sql)?;
             let rows = statement.query_map(params![room_id.as_str(), from, limit as i64], event_row)?;
             rows.collect()
         })
+        .await
     }
 
-    fn max_stream_ordering(&self) -> StorageResult<i64> {
-        self.with(|c| c.query_row("SELECT coalesce(max(stream_ordering), 0) FROM events", [], |row| row.get(0)))
-    }
-
-    fn rooms_with_membership(&self, user_id: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = ?1 AND membership = ?2",
-            )?;
-            let rows = statement.query_map(params![user_id.as_str(), membership], |row| room_id(row.get(0)?))?;
-            rows.collect()
+    async fn stream_positions(&self) -> StorageResult<StreamPositions> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT (SELECT coalesce(max(stream_ordering), 0) FROM events),
+                        (SELECT coalesce(max(stream_id), 0) FROM presence),
+                        (SELECT coalesce(max(stream_id), 0) FROM account_data)",
+            )?
+            .query_row([], |row| {
+                Ok(StreamPositions { events: row.get(0)?, presence: row.get(1)?, account_data: row.get(2)? })
+            })
         })
+        .await
     }
 
-    fn create_alias(&self, alias: &str, room_id: &RoomId, creator: &UserId) -> StorageResult<bool> {
-        self.with(|c| {
+    async fn rooms_with_membership(&self, user_id: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>> {
+        let (user_id, membership) = (user_id.to_owned(), membership.to_owned());
+        self.read(move |c| rooms_with(c, &user_id, &membership)).await
+    }
+
+    async fn create_alias(&self, alias: &str, room_id: &RoomId, creator: &UserId) -> StorageResult<bool> {
+        let (alias, room_id, creator) = (alias.to_owned(), room_id.to_owned(), creator.to_owned());
+        self.write(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO aliases (alias, room_id, creator) VALUES (?1, ?2, ?3)",
                 params![alias, room_id.as_str(), creator.as_str()],
             )
             .map(|n| n == 1)
         })
+        .await
     }
 
-    fn alias(&self, alias: &str) -> StorageResult<Option<(OwnedRoomId, OwnedUserId)>> {
-        self.with(|c| {
-            c.query_row("SELECT room_id, creator FROM aliases WHERE alias = ?1", [alias], |row| {
-                Ok((room_id(row.get(0)?)?, user_id(row.get(1)?)?))
-            })
-            .optional()
+    async fn alias(&self, alias: &str) -> StorageResult<Option<(OwnedRoomId, OwnedUserId)>> {
+        let alias = alias.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT room_id, creator FROM aliases WHERE alias = ?1")?
+                .query_row([alias], |row| Ok((room_id(row.get(0)?)?, user_id(row.get(1)?)?)))
+                .optional()
         })
+        .await
     }
 
-    fn delete_alias(&self, alias: &str) -> StorageResult<()> {
-        self.with(|c| c.execute("DELETE FROM aliases WHERE alias = ?1", [alias]).map(drop))
+    async fn delete_alias(&self, alias: &str) -> StorageResult<()> {
+        let alias = alias.to_owned();
+        self.write(move |c| c.execute("DELETE FROM aliases WHERE alias = ?1", [alias]).map(drop)).await
     }
 
-    fn set_room_public(&self, room_id: &RoomId, public: bool) -> StorageResult<()> {
-        self.with(|c| {
+    async fn set_room_public(&self, room_id: &RoomId, public: bool) -> StorageResult<()> {
+        let room_id = room_id.to_owned();
+        self.write(move |c| {
             c.execute("UPDATE rooms SET is_public = ?2 WHERE room_id = ?1", params![room_id.as_str(), public]).map(drop)
         })
+        .await
     }
 
-    fn room_is_public(&self, room_id: &RoomId) -> StorageResult<bool> {
-        self.with(|c| {
+    async fn room_is_public(&self, room_id: &RoomId) -> StorageResult<bool> {
+        let room_id = room_id.to_owned();
+        self.read(move |c| {
             c.query_row("SELECT is_public FROM rooms WHERE room_id = ?1", [room_id.as_str()], |row| row.get(0))
                 .optional()
                 .map(Option::unwrap_or_default)
         })
+        .await
     }
 
-    fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>> {
-        self.with(|c| {
-            let mut statement = c.prepare("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")?;
+    async fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>> {
+        self.read(|c| {
+            let mut statement = c.prepare_cached("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")?;
             let rows = statement.query_map([], |row| room_id(row.get(0)?))?;
             rows.collect()
         })
+        .await
     }
 
-    fn set_presence(&self, state: &UserPresenceState) -> StorageResult<i64> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR REPLACE INTO presence (user_id, state, status_msg, last_active_ts, currently_active)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    state.user_id.as_str(),
-                    presence_text(state.state),
-                    state.status_msg,
-                    state.last_active_ts as i64,
-                    state.currently_active
-                ],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
+    async fn set_presence(&self, state: &UserPresenceState, also_wake: Vec<OwnedUserId>) -> StorageResult<i64> {
+        let state = state.clone();
+        self.writer.write(move |context| set_presence(context, &state, also_wake)).await
     }
 
-    fn presence(&self, user_id: &UserId) -> StorageResult<Option<PresenceRecord>> {
-        self.with(|c| {
-            c.query_row(
+    async fn presence(&self, user_id: &UserId) -> StorageResult<Option<PresenceRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
                 "SELECT stream_id, user_id, state, status_msg, last_active_ts, currently_active FROM presence WHERE user_id = ?1",
-                [user_id.as_str()],
-                presence_row,
-            )
+            )?
+            .query_row([user_id.as_str()], presence_row)
             .optional()
         })
+        .await
     }
 
-    fn presence_after(&self, since: i64) -> StorageResult<Vec<PresenceRecord>> {
-        self.with(|c| {
-            let mut statement = c.prepare(
+    async fn presence_between(&self, since: i64, until: i64) -> StorageResult<Vec<PresenceRecord>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
                 "SELECT stream_id, user_id, state, status_msg, last_active_ts, currently_active FROM presence
-                 WHERE stream_id > ?1 ORDER BY stream_id",
+                 WHERE stream_id > ?1 AND stream_id <= ?2 ORDER BY stream_id",
             )?;
-            let rows = statement.query_map([since], presence_row)?;
+            let rows = statement.query_map([since, until], presence_row)?;
             rows.collect()
         })
+        .await
     }
 
-    fn max_presence_stream(&self) -> StorageResult<i64> {
-        self.with(|c| c.query_row("SELECT coalesce(max(stream_id), 0) FROM presence", [], |row| row.get(0)))
-    }
-
-    fn max_account_data_stream(&self) -> StorageResult<i64> {
-        self.with(|c| c.query_row("SELECT coalesce(max(stream_id), 0) FROM account_data", [], |row| row.get(0)))
-    }
-
-    fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>> {
-        self.with(|c| {
+    async fn account_data(&self, user_id: &UserId, data_type: &str) -> StorageResult<Option<JsonObject>> {
+        let (user_id, data_type) = (user_id.to_owned(), data_type.to_owned());
+        self.read(move |c| {
             let text: Option<String> = c
-                .query_row(
-                    "SELECT content FROM account_data WHERE user_id = ?1 AND type = ?2",
-                    params![user_id.as_str(), data_type],
-                    |row| row.get(0),
-                )
+                .prepare_cached("SELECT content FROM account_data WHERE user_id = ?1 AND type = ?2")?
+                .query_row(params![user_id.as_str(), data_type], |row| row.get(0))
                 .optional()?;
             text.map(|text| json_object(&text)).transpose()
         })
+        .await
     }
 
-    fn set_account_data(&self, user_id: &UserId, data_type: &str, content: &JsonObject) -> StorageResult<()> {
-        let text = serde_json::to_string(content).map_err(|error| StorageError(error.to_string()))?;
-        self.with(|c| {
-            c.execute(
-                "INSERT OR REPLACE INTO account_data (user_id, type, content, stream_id)
-                 VALUES (?1, ?2, ?3, (SELECT coalesce(max(stream_id), 0) + 1 FROM account_data))",
-                params![user_id.as_str(), data_type, text],
-            )
-            .map(drop)
-        })
+    async fn set_account_data(&self, user_id: &UserId, data_type: &str, content: &JsonObject) -> StorageResult<()> {
+        let text = serde_json::to_string(content).map_err(|error| StorageError::Corrupt(Box::new(error)))?;
+        let (user_id, data_type) = (user_id.to_owned(), data_type.to_owned());
+        self.writer
+            .write(move |context| {
+                context.connection.execute(
+                    "INSERT OR REPLACE INTO account_data (user_id, type, content, stream_id)
+                     VALUES (?1, ?2, ?3, (SELECT coalesce(max(stream_id), 0) + 1 FROM account_data))",
+                    params![user_id.as_str(), data_type, text],
+                )?;
+                context.wake_user(user_id);
+                Ok::<_, StorageError>(())
+            })
+            .await
     }
 
-    fn account_data_after(&self, user_id: &UserId, since: i64) -> StorageResult<Vec<(String, JsonObject)>> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT type, content FROM account_data WHERE user_id = ?1 AND stream_id > ?2 ORDER BY stream_id",
+    async fn account_data_between(
+        &self,
+        user_id: &UserId,
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<(String, JsonObject)>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT type, content FROM account_data WHERE user_id = ?1 AND stream_id > ?2 AND stream_id <= ?3
+                 ORDER BY stream_id",
             )?;
-            let rows = statement.query_map(params![user_id.as_str(), since], |row| {
+            let rows = statement.query_map(params![user_id.as_str(), since, until], |row| {
                 let content: String = row.get(1)?;
                 Ok((row.get(0)?, json_object(&content)?))
             })?;
             rows.collect()
         })
+        .await
     }
 
-    fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()> {
-        self.with(|c| {
+    async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()> {
+        let (media, uploader) = (media.clone(), uploader.to_owned());
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO media (media_id, content_type, upload_name, size, user_id) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![media.media_id, media.content_type, media.upload_name, media.size as i64, uploader.as_str()],
             )
             .map(drop)
         })
+        .await
     }
 
-    fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>> {
-        self.with(|c| {
+    async fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>> {
+        let media_id = media_id.to_owned();
+        self.read(move |c| {
             c.query_row(
                 "SELECT media_id, content_type, upload_name, size FROM media WHERE media_id = ?1",
                 [media_id],
@@ -514,92 +656,24 @@ impl Storage for SqliteStorage {
             )
             .optional()
         })
+        .await
     }
-}
 
-/// A `users` row whose columns start at `first`: user_id, password_hash, is_admin,
-/// shadow_banned, deactivated, creation_ts.
-fn user_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord {
-        user_id: user_id(row.get(first)?)?,
-        password_hash: row.get(first + 1)?,
-        is_admin: row.get(first + 2)?,
-        shadow_banned: row.get(first + 3)?,
-        deactivated: row.get(first + 4)?,
-        creation_ts: row.get::<_, i64>(first + 5)? as u64,
-    })
-}
-
-fn presence_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PresenceRecord> {
-    let state: String = row.get(2)?;
-    Ok(PresenceRecord {
-        stream_id: row.get(0)?,
-        state: UserPresenceState {
-            user_id: user_id(row.get(1)?)?,
-            state: presence_kind(&state),
-            status_msg: row.get(3)?,
-            last_active_ts: row.get::<_, i64>(4)? as u64,
-            currently_active: row.get(5)?,
-        },
-    })
+    fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter {
+        self.notifier.subscribe(user_id, all_presence)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn alice() -> OwnedUserId {
-        UserId::parse("@alice:example.com").unwrap()
-    }
+    crate::storage_conformance_suite!(|dir: &Path| SqliteStorage::open(&dir.join("homeserver.db")).unwrap());
 
-    fn content(value: serde_json::Value) -> JsonObject {
-        serde_json::from_value(value).unwrap()
-    }
-
-    #[test]
-    fn account_data_positions_order_writes_and_a_rewrite_moves_forward() {
+    #[tokio::test]
+    async fn the_write_connection_runs_wal_with_full_sync() {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(&dir.path().join("homeserver.db")).unwrap();
-        let alice = alice();
-        assert_eq!(storage.max_account_data_stream().unwrap(), 0);
-        storage.set_account_data(&alice, "m.direct", &content(serde_json::json!({"v": 1}))).unwrap();
-        storage.set_account_data(&alice, "m.push_rules", &content(serde_json::json!({}))).unwrap();
-        let seen = storage.max_account_data_stream().unwrap();
-        assert_eq!(seen, 2);
-        storage.set_account_data(&alice, "m.direct", &content(serde_json::json!({"v": 2}))).unwrap();
-        let all: Vec<String> = storage.account_data_after(&alice, 0).unwrap().into_iter().map(|(t, _)| t).collect();
-        assert_eq!(all, ["m.push_rules", "m.direct"]);
-        let news = storage.account_data_after(&alice, seen).unwrap();
-        assert_eq!(news, vec![("m.direct".to_owned(), content(serde_json::json!({"v": 2})))]);
-        let bob = UserId::parse("@bob:example.com").unwrap();
-        assert!(storage.account_data_after(&bob, 0).unwrap().is_empty());
-    }
-
-    #[test]
-    fn account_data_written_before_stream_positions_is_kept_and_sent_on_initial_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("homeserver.db");
-        {
-            let old = Connection::open(&path).unwrap();
-            old.execute_batch(
-                "CREATE TABLE account_data (
-                     user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (user_id, type));
-                 INSERT INTO account_data VALUES ('@alice:example.com', 'm.direct', '{\"@bob:example.com\": []}');",
-            )
-            .unwrap();
-        }
-        let storage = SqliteStorage::open(&path).unwrap();
-        let alice = alice();
-        let kept = storage.account_data_after(&alice, 0).unwrap();
-        assert_eq!(kept, vec![("m.direct".to_owned(), content(serde_json::json!({"@bob:example.com": []})))]);
-        let seen = storage.max_account_data_stream().unwrap();
-        assert!(seen > 0);
-        assert!(storage.account_data_after(&alice, seen).unwrap().is_empty());
-        storage.set_account_data(&alice, "m.ignored_user_list", &content(serde_json::json!({}))).unwrap();
-        assert_eq!(storage.account_data_after(&alice, seen).unwrap().len(), 1);
-        // Opening again migrates nothing twice.
-        drop(storage);
-        let reopened = SqliteStorage::open(&path).unwrap();
-        assert_eq!(reopened.account_data_after(&alice, 0).unwrap().len(), 2);
+        assert_eq!(storage.durability(), &Durability { journal_mode: "wal".to_owned(), synchronous: 2 });
     }
 }
