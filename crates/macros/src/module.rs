@@ -20,12 +20,13 @@ use crate::{ctxt::Ctxt, paths::CorePaths};
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let mut args = parse::args(args, &mut cx);
+    let overridden = args.krate.is_some();
     let paths = args.krate.take().map(CorePaths::new).unwrap_or_default();
     let Some(mut block) = parse::item(&item, &mut cx) else {
         let errors = cx.into_compile_errors();
         return quote! { #errors #item };
     };
-    let marked = parse::marked_methods(&mut block, &paths.root());
+    let marked = parse::marked_methods(&mut block, &paths.root(), overridden);
     // The category attributes are consumed or rewritten here; naming their paths keeps the
     // user's imports of them used, whether or not the expansion succeeds.
     let attr_paths: Vec<syn::Path> =

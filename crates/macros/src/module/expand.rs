@@ -61,7 +61,7 @@ fn shim_args(sig: &syn::Signature) -> Vec<syn::Ident> {
         .collect()
 }
 
-/// The shim closure: `|object, args..| callback_future(async move { Type::method(object, args..).await })`.
+/// The shim closure: `|object, args..| callback_future(Type::method(object, args..))`.
 ///
 /// Spanned so that errors land on the user's signature: a wrong argument count on the
 /// parameter list (the closure has as many parameters as the method), a wrong argument
@@ -72,14 +72,14 @@ fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream 
     let method = &sig.ident;
     let args = shim_args(sig);
     let call = quote_spanned! {sig.ident.span()=>
-        <#ty>::#method(#private::downcast::<#ty>(__mxmod_object), #(#args),*).await
+        <#ty>::#method(#private::downcast::<#ty>(__mxmod_object), #(#args),*)
     };
     let output_span = match &sig.output {
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
     let body = quote_spanned! {output_span=>
-        #private::callback_future(async move { #private::CallbackReturn::into_answer(#call) })
+        #private::callback_future(#call)
     };
     let params_span = sig.paren_token.span.join();
     let params = quote_spanned!(params_span=> |__mxmod_object, #(#args),*|);

@@ -100,7 +100,8 @@ pub(crate) struct MarkedMethod {
 /// The marked methods of the block. Category attributes are removed from the block (they
 /// are ours); `#[cached]` stays and has its path made absolute (it expands on the method).
 /// A method with more than one mark keeps none, so only the one error is reported.
-pub(crate) fn marked_methods(block: &mut ItemImpl, root: &TokenStream) -> Vec<MarkedMethod> {
+/// With a `crate = path` override on `#[module]`, `#[cached]` gets it too.
+pub(crate) fn marked_methods(block: &mut ItemImpl, root: &TokenStream, overridden: bool) -> Vec<MarkedMethod> {
     let mut marked = Vec::new();
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
@@ -115,7 +116,7 @@ pub(crate) fn marked_methods(block: &mut ItemImpl, root: &TokenStream) -> Vec<Ma
             method.attrs.retain(|attr| matches!(classify(attr), None | Some(MethodKind::Cached)));
             for attr in &mut method.attrs {
                 if matches!(classify(attr), Some(MethodKind::Cached)) {
-                    rewrite_cached_path(attr, root);
+                    rewrite_cached_path(attr, root, overridden);
                 }
             }
         }
@@ -124,13 +125,21 @@ pub(crate) fn marked_methods(block: &mut ItemImpl, root: &TokenStream) -> Vec<Ma
     marked
 }
 
-/// `#[cached]` → `#[<root>::cached]`, keeping the user's span.
-fn rewrite_cached_path(attr: &mut syn::Attribute, root: &TokenStream) {
+/// `#[cached(..)]` → `#[<root>::cached(..)]` keeping the user's span, plus
+/// `crate = <root>` when `#[module]` was given one.
+fn rewrite_cached_path(attr: &mut syn::Attribute, root: &TokenStream, overridden: bool) {
     let span = syn::spanned::Spanned::span(attr.path());
     let path: syn::Path = syn::parse_quote_spanned!(span=> #root::cached);
     match &mut attr.meta {
+        syn::Meta::Path(_) if overridden => attr.meta = syn::parse_quote!(#path(crate = #root)),
         syn::Meta::Path(p) => *p = path,
-        syn::Meta::List(list) => list.path = path,
+        syn::Meta::List(list) => {
+            list.path = path;
+            if overridden {
+                let tokens = &list.tokens;
+                list.tokens = quote!(#tokens, crate = #root);
+            }
+        }
         syn::Meta::NameValue(nv) => nv.path = path,
     }
 }

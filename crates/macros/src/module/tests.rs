@@ -95,7 +95,10 @@ fn a_second_name_is_an_error() {
 #[test]
 fn an_unknown_argument_is_named() {
     let error = only_error(quote!(nmae = "demo"), module_with(quote!()));
-    assert_eq!(error, "unknown `#[module]` argument `nmae`; expected `name = \"my_module\"` or `crate = path::to::mxmod`");
+    assert_eq!(
+        error,
+        "unknown `#[module]` argument `nmae`; expected `name = \"my_module\"` or `crate = path::to::mxmod`"
+    );
 }
 
 #[test]

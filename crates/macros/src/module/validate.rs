@@ -39,7 +39,12 @@ pub(crate) struct MethodDef {
 }
 
 /// Checks the block and its marked methods; every problem goes to `cx`.
-pub(crate) fn module(block: &ItemImpl, args: ModuleArgs, marked: Vec<MarkedMethod>, cx: &mut Ctxt) -> Option<ModuleDef> {
+pub(crate) fn module(
+    block: &ItemImpl,
+    args: ModuleArgs,
+    marked: Vec<MarkedMethod>,
+    cx: &mut Ctxt,
+) -> Option<ModuleDef> {
     let name = if args.malformed { None } else { check_name(args.name, cx) };
     check_impl_block(block, cx);
     let methods: Vec<MethodDef> = marked.into_iter().filter_map(|marked| method(marked, cx)).collect();
