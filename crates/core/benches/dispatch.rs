@@ -1,6 +1,7 @@
-//! What a callback hook costs: an unimplemented hook against no hook at all, and 1 or 4
+//! What a callback hook costs: an unimplemented hook against no hook at all, 1 or 4
 //! registered callbacks against calling the same functions directly or through boxed
-//! `dyn Future`s.
+//! `dyn Future`s, a cost ladder that adds the hook's layers one at a time, and one hook
+//! dispatched from two threads at once against one thread.
 //!
 //! Every future completes without awaiting, so it is polled once with a no-op waker: no
 //! runtime is in the measurement. The hooks come from `Harness::from_yaml_untimed` (the
@@ -12,12 +13,21 @@
 use std::{
     future::Future,
     hint::black_box,
+    ops::ControlFlow,
+    panic::AssertUnwindSafe,
     pin::{pin, Pin},
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use futures_util::FutureExt;
 use mxmod::{
+    callbacks::{
+        hook::{CallbackFuture, ModuleObject},
+        rules::{FirstDeny, Rule},
+        spam_checker::{user_may_invite, SpamCheckerCallback, MXMOD_SPAM_CHECKER_CALLBACKS},
+    },
     module, spam_checker,
     testing::Harness,
     types::{OwnedRoomId, OwnedUserId, RoomId, UserId},
@@ -186,5 +196,123 @@ fn registered_callbacks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, unimplemented_hook, registered_callbacks);
+/// The generated `user_may_invite` shim of `bench_trivial`, from its slice.
+fn trivial_shim() -> user_may_invite::Shim {
+    MXMOD_SPAM_CHECKER_CALLBACKS
+        .iter()
+        .find_map(|descriptor| match descriptor.callback {
+            SpamCheckerCallback::user_may_invite(shim) if descriptor.module == "bench_trivial" => Some(shim),
+            _ => None,
+        })
+        .expect("bench_trivial's user_may_invite is linked")
+}
+
+/// (c) The cost ladder of one registered callback: each row adds one layer of what the
+/// hook does to the row before it, so the nanoseconds are attributed.
+fn cost_ladder(c: &mut Criterion) {
+    let args = Args::new();
+    let Args { inviter, invitee, room } = &args;
+    let module: std::sync::Arc<ModuleObject> = std::sync::Arc::new(Trivial);
+    let shim = trivial_shim();
+    let mut group = c.benchmark_group("cost_ladder");
+    // 1. The method's future in a `StackFuture`, polled and dropped: no indirect call to
+    //    make it.
+    group.bench_function("1_stack_future", |b| {
+        b.iter(|| {
+            let future: CallbackFuture<'_, SpamCheck> =
+                CallbackFuture::from(Trivial.user_may_invite(black_box(inviter), invitee, room));
+            allowed(ready(future))
+        });
+    });
+    // 2. The generated shim through its fn pointer: the downcast of the instance, the
+    //    answer normalised to `Result<SpamCheck, CallbackError>`.
+    group.bench_function("2_shim_fn_pointer", |b| {
+        b.iter(|| {
+            let shim = black_box(shim);
+            matches!(ready(shim(&*module, inviter, invitee, room)), Ok(SpamCheck::NotSpam))
+        });
+    });
+    // 3. The FIRST-DENY rule folds the answer.
+    group.bench_function("3_rule_fold", |b| {
+        b.iter(|| {
+            let shim = black_box(shim);
+            let value = ready(shim(&*module, inviter, invitee, room)).unwrap();
+            matches!(FirstDeny::fold(&mut (), value, &user_may_invite::SPEC), ControlFlow::Continue(()))
+        });
+    });
+    // 4. One `catch_unwind` around the chain.
+    group.bench_function("4_catch_unwind", |b| {
+        b.iter(|| {
+            let shim = black_box(shim);
+            ready(
+                AssertUnwindSafe(async {
+                    let value = shim(&*module, inviter, invitee, room).await.unwrap();
+                    matches!(FirstDeny::fold(&mut (), value, &user_may_invite::SPEC), ControlFlow::Continue(()))
+                })
+                .catch_unwind(),
+            )
+            .unwrap_or(false)
+        });
+    });
+    // 5. The hook itself (plain plan): adds the empty check, the sharded dispatch count,
+    //    the span check, the entry loop.
+    let plain = harness(1);
+    let plain_callbacks = plain.callbacks();
+    group.bench_function("5_hook_plain", |b| {
+        b.iter(|| ready(plain_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
+    });
+    // 6. The guarded plan (the entry has a `timeout`): polled once, no timer armed.
+    let guarded = Harness::from_yaml_untimed("modules:\n  - module: bench_trivial\n    timeout: 1s\n")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let guarded_callbacks = guarded.callbacks();
+    group.bench_function("6_hook_guarded", |b| {
+        b.iter(|| ready(guarded_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
+    });
+    // 7. The timed plan (metrics on): two clock reads and the sharded histogram.
+    let timed = timed_harness(1);
+    let timed_callbacks = timed.callbacks();
+    group.bench_function("7_hook_timed", |b| {
+        b.iter(|| ready(timed_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
+    });
+    group.finish();
+}
+
+/// `iters` dispatches through a 1-instance hook on each of `threads` threads at once;
+/// the wall time until all are done.
+fn dispatch_on_threads(harness: &Harness, threads: usize, iters: u64) -> Duration {
+    let barrier = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let Args { inviter, invitee, room } = Args::new();
+                let callbacks = harness.callbacks();
+                barrier.wait();
+                for _ in 0..iters {
+                    black_box(ready(callbacks.spam_checker.user_may_invite(&inviter, &invitee, &room)).is_ok());
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let started = Instant::now();
+        barrier.wait();
+        started.elapsed()
+    })
+}
+
+/// (d) One hook dispatched from one thread, and from two threads at once: the time per
+/// iteration is the same when nothing is contended (the two-thread row does twice the
+/// calls per iteration), so throughput scales 2×.
+fn threads(c: &mut Criterion) {
+    let harness = timed_harness(1);
+    let mut group = c.benchmark_group("threads");
+    for threads in [1_usize, 2] {
+        group.bench_with_input(BenchmarkId::new("hook_timed", threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| dispatch_on_threads(&harness, threads, iters));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, unimplemented_hook, registered_callbacks, cost_ladder, threads);
 criterion_main!(benches);

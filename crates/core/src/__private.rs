@@ -2,7 +2,9 @@
 
 use std::{any::Any, future::Future, sync::Arc};
 
+pub use futures_util::{future::Either, FutureExt};
 pub use linkme;
+pub use tracing;
 
 use crate::{
     api::ModuleApi,
@@ -12,18 +14,22 @@ use crate::{
     module::{InstantiateFn, Module, ParseConfigFn},
 };
 
-/// Wraps a shim's future as a [`CallbackFuture`], without allocating when it fits.
+/// Wraps a callback method's future as a [`CallbackFuture`], without allocating when it
+/// fits, its output normalised by [`CallbackReturn`].
 ///
-/// The macro passes `async move { CallbackReturn::into_answer(method(..).await) }`: the
-/// answer type `T` of `into_answer` comes from the shim's fn-pointer type (the callback
-/// table), not from the method, so a method returning the wrong type is an unmet
-/// [`CallbackReturn`] bound, whose message names both types, on the method's return type.
+/// The macro passes the method's own future (`Type::method(instance, args..)`), mapped
+/// rather than wrapped in an `async` block, so the arguments are stored once. The answer
+/// type `T` comes from the shim's fn-pointer type (the callback table), not from the
+/// method, so a method returning the wrong type is an unmet [`CallbackReturn`] bound,
+/// whose message names both types, on the method's return type.
 #[inline(always)]
-pub fn callback_future<'a, T, F>(future: F) -> CallbackFuture<'a, T>
+pub fn callback_future<'a, T, R, F>(future: F) -> CallbackFuture<'a, Result<T, CallbackError>>
 where
-    F: Future<Output = T> + Send + 'a,
+    F: Future<Output = R> + Send + 'a,
+    R: CallbackReturn<T> + 'a,
+    T: 'a,
 {
-    CallbackFuture::from_or_box(future)
+    CallbackFuture::from_or_box(FutureExt::map(future, R::into_answer))
 }
 
 /// What a callback method may return when its callback answers `T`: `T`, or
@@ -116,13 +122,13 @@ pub fn instantiate<M: Module>(config: Box<dyn Any + Send>, api: ModuleApi) -> Re
     Ok(Arc::new(M::new(*config, api)?))
 }
 
-/// The per-instance cache of one `#[cached]` method.
-pub fn cache_handle<K, V>(api: &ModuleApi, method: &'static str, max_size: usize) -> CacheHandle<K, V>
+/// Creates and lists the cache of one `#[cached]` method (its `<method>_new_cache`).
+pub fn new_cache<K, V>(api: &ModuleApi, method: &'static str, max_size: usize) -> CacheHandle<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
 {
-    api.caches().get_or_create(method, max_size)
+    api.caches().create(method, max_size)
 }
 
 pub use crate::config::parse_module_config as parse_config;

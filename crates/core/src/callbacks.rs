@@ -9,10 +9,12 @@
 
 pub mod account_validity;
 pub mod hook;
+pub mod invoke;
 pub mod outcome;
 pub mod presence_router;
 pub mod rules;
 pub mod spam_checker;
+mod stats;
 pub mod third_party_rules;
 
 use crate::error::ErrCode;
@@ -161,11 +163,11 @@ macro_rules! define_category {
                 names
             }
 
-            /// Call counts etc. per (module, callback).
-            pub fn stats(&self) -> Vec<(&'static str, ::std::sync::Arc<str>, ::std::sync::Arc<$crate::callbacks::hook::CallStats>)> {
+            /// Call statistics per (callback, module instance), read now.
+            pub fn stats(&self) -> Vec<(&'static str, ::std::sync::Arc<str>, $crate::callbacks::hook::CallStats)> {
                 let mut out = Vec::new();
-                $(for entry in self.$name.entries() {
-                    out.push((stringify!($name), entry.module.clone(), entry.stats.clone()));
+                $(for (module, stats) in self.$name.stats() {
+                    out.push((stringify!($name), module, stats));
                 })*
                 out
             }
@@ -178,13 +180,7 @@ macro_rules! define_category {
             ) {
                 for descriptor in $slice.iter().filter(|d| d.module == instance.module_name()) {
                     match descriptor.callback {
-                        $($enum::$name(shim) => self.$name.push($crate::callbacks::hook::HookEntry {
-                            module: instance.label(),
-                            object: instance.object().clone(),
-                            call: shim,
-                            settings: settings.clone(),
-                            stats: ::std::sync::Arc::default(),
-                        }),)*
+                        $($enum::$name(shim) => self.$name.push(shim, instance.object().clone(), instance.label(), settings),)*
                     }
                 }
             }
@@ -193,31 +189,86 @@ macro_rules! define_category {
                 $(#[$doc])*
                 #[doc = ""]
                 #[doc = concat!("Combination: `", stringify!($rule), "`.")]
+                ///
+                /// With no implementation this returns a ready answer without building
+                /// the chain's future.
                 #[inline]
-                #[allow(unused_mut, clippy::needless_lifetimes)]
-                pub async fn $name<'a>(
+                #[allow(unused_mut, clippy::needless_lifetimes, clippy::type_complexity)]
+                pub fn $name<'a>(
                     &'a self,
                     $(mut $arg: $ty),*
-                ) -> Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError> {
-                    use $crate::callbacks::{hook::{FailureStep, Reborrow}, rules::Rule};
-                    let mut state = <<$rule as Rule>::State as Default>::default();
-                    for entry in self.$name.entries() {
-                        // Pinned where it is made: the future is never moved again.
-                        let future =
-                            ::core::pin::pin!((entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*));
-                        let value = match entry.invoke(stringify!($name), future).await {
-                            Ok(value) => value,
-                            Err(failure) => match entry.on_failure::<$rule>(failure, &$name::SPEC) {
-                                FailureStep::Continue => continue,
-                                FailureStep::Answer(value) => value,
-                                FailureStep::Fail(error) => return Err(error),
-                            },
-                        };
-                        if let ::std::ops::ControlFlow::Break(end) = <$rule>::fold(&mut state, value, &$name::SPEC) {
-                            return end;
+                ) -> $crate::__private::Either<
+                    ::core::future::Ready<Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>>,
+                    impl ::core::future::Future<Output = Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>> + 'a,
+                > {
+                    use $crate::callbacks::{hook::{FailureStep, Hook, Plan, Reborrow}, invoke::{Call, Invoke}, rules::Rule};
+                    use $crate::__private::FutureExt as _;
+
+                    /// The chain from entry `*at` on; `*at` is the entry being called,
+                    /// for the one panic handler around the whole chain.
+                    #[allow(unused_mut, clippy::needless_lifetimes, clippy::too_many_arguments)]
+                    async fn chain<'a>(
+                        hook: &'a Hook<$name::Shim>,
+                        at: &'a mut usize,
+                        state: &'a mut <$rule as Rule>::State,
+                        plan: Plan,
+                        traced: bool,
+                        $(mut $arg: $ty),*
+                    ) -> Result<<$rule as Rule>::Output, $crate::MatrixError> {
+                        for index in *at..hook.len() {
+                            *at = index;
+                            let entry = hook.hot(index);
+                            // Pinned where it is made: the future is never moved again.
+                            let future =
+                                ::core::pin::pin!((entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*));
+                            let call = Call { cold: hook.cold(index), callback: stringify!($name), plan, traced };
+                            let value = match Invoke::new(call, future).await {
+                                Ok(value) => value,
+                                Err(failure) => match hook.failed::<$rule>(index, failure, &$name::SPEC) {
+                                    FailureStep::Continue => continue,
+                                    FailureStep::Answer(value) => value,
+                                    FailureStep::Fail(error) => return Err(error),
+                                },
+                            };
+                            if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(state, value, &$name::SPEC) {
+                                hook.stopped_at(index);
+                                return end;
+                            }
                         }
+                        Ok(<$rule>::finish(::core::mem::take(state)))
                     }
-                    Ok(<$rule>::finish(state))
+
+                    let hook = &self.$name;
+                    if hook.is_empty() {
+                        return $crate::__private::Either::Left(::core::future::ready(Ok(<$rule>::finish(Default::default()))));
+                    }
+                    $crate::__private::Either::Right(async move {
+                        hook.count_dispatch();
+                        let traced = $crate::__private::tracing::enabled!(target: "mxmod::callback", $crate::__private::tracing::Level::DEBUG);
+                        let plan = hook.plan();
+                        let mut state = <<$rule as Rule>::State as Default>::default();
+                        let mut at = 0;
+                        loop {
+                            let outcome = ::core::panic::AssertUnwindSafe(chain(
+                                hook, &mut at, &mut state, plan, traced, $(Reborrow::reborrow(&mut $arg)),*
+                            )).catch_unwind().await;
+                            match outcome {
+                                Ok(result) => return result,
+                                Err(panic) => match hook.panicked::<$rule>(at, panic, &$name::SPEC) {
+                                    FailureStep::Continue => {}
+                                    FailureStep::Answer(value) => {
+                                        if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut state, value, &$name::SPEC) {
+                                            hook.stopped_at(at);
+                                            return end;
+                                        }
+                                    }
+                                    FailureStep::Fail(error) => return Err(error),
+                                },
+                            }
+                            // Resume after the entry that panicked.
+                            at += 1;
+                        }
+                    })
                 }
             )*
         }
@@ -247,7 +298,7 @@ impl Callbacks {
     }
 
     /// Per (callback, module instance) call statistics of every category.
-    pub fn stats(&self) -> Vec<(&'static str, &'static str, std::sync::Arc<str>, std::sync::Arc<hook::CallStats>)> {
+    pub fn stats(&self) -> Vec<(&'static str, &'static str, std::sync::Arc<str>, hook::CallStats)> {
         let mut out = Vec::new();
         for (category, stats) in [
             ("spam_checker", self.spam_checker.stats()),

@@ -160,12 +160,19 @@ impl std::error::Error for MatrixError {}
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {
-    /// The module chose the exact error the client sees.
+    /// The module chose the exact error the client sees (boxed: a callback's answer
+    /// travels through `Result<T, CallbackError>`, which stays small).
     #[error(transparent)]
-    Matrix(#[from] MatrixError),
+    Matrix(Box<MatrixError>),
     /// Anything else went wrong inside the module.
     #[error("{0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<MatrixError> for CallbackError {
+    fn from(error: MatrixError) -> Self {
+        Self::Matrix(Box::new(error))
+    }
 }
 
 impl CallbackError {

@@ -1,5 +1,7 @@
-//! Dispatch allocates nothing: a hook nobody implements, and a chain of registered
-//! callbacks that finish without awaiting, make no heap allocation per call.
+//! Dispatch allocates nothing: a hook nobody implements, a chain of registered callbacks
+//! that finish without awaiting, the same with latencies measured (metrics on), and an
+//! entry with a `timeout`, also when its callback returns `Pending` once so the timer is
+//! armed, make no heap allocation per call.
 //!
 //! A counting global allocator counts, per thread, the allocations made while that
 //! thread's flag is set, so tests running in parallel do not see each other's.
@@ -128,6 +130,43 @@ impl Big {
     }
 }
 
+/// A future that returns `Pending` once (waking its task at once), then completes.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// A module whose callback awaits something that is not ready at once.
+struct Awaiting;
+
+impl Module for Awaiting {
+    type Config = serde_json::Value;
+
+    fn new(_config: serde_json::Value, _api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Awaiting)
+    }
+}
+
+#[module(name = "zero_alloc_pending_once")]
+impl Awaiting {
+    #[account_validity]
+    async fn is_user_expired(&self, _user: &UserId) -> Option<bool> {
+        PendingOnce(false).await;
+        None
+    }
+}
+
 const CALLS: usize = 1000;
 
 struct Args {
@@ -149,12 +188,16 @@ fn harness(instances: usize) -> Harness {
 }
 
 fn harness_of(module: &str, instances: usize) -> Harness {
-    let yaml = if instances == 0 {
+    Harness::from_yaml_untimed(&yaml(module, instances, "")).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// `instances` entries of `module`, each with the extra entry keys `extra` (indented lines).
+fn yaml(module: &str, instances: usize, extra: &str) -> String {
+    if instances == 0 {
         "modules: []\n".to_owned()
     } else {
-        format!("modules:\n{}", format!("  - module: {module}\n").repeat(instances))
-    };
-    Harness::from_yaml_untimed(&yaml).unwrap_or_else(|error| panic!("{error}"))
+        format!("modules:\n{}", format!("  - module: {module}\n{extra}").repeat(instances))
+    }
 }
 
 /// Allocations made by `CALLS` calls of `user_may_invite` and `is_user_expired`, after
@@ -207,4 +250,43 @@ fn four_registered_callbacks_do_not_allocate() {
 fn a_callback_future_too_big_to_store_inline_allocates_once_per_call() {
     let harness = harness_of("zero_alloc_big", 1);
     assert_eq!(allocations_per_calls(&harness), CALLS, "boxed: the counter sees the dispatch path");
+}
+
+#[test]
+fn metrics_on_does_not_allocate() {
+    let harness = Harness::from_yaml(&yaml("zero_alloc_quiet", 4, "")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(allocations_per_calls(&harness), 0);
+    let stats = harness.callbacks().stats();
+    let buckets: u64 = stats.iter().map(|(_, _, _, stats)| stats.latency_buckets().iter().sum::<u64>()).sum();
+    assert_eq!(buckets, 2 * 4 * (CALLS as u64 + 1), "every call's latency was measured");
+}
+
+#[test]
+fn a_timeout_entry_answering_at_once_does_not_allocate() {
+    for yaml in [yaml("zero_alloc_quiet", 4, "    timeout: 1s\n"), yaml("zero_alloc_quiet", 1, "    timeout: 1s\n")] {
+        let harness = Harness::from_yaml_untimed(&yaml).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(allocations_per_calls(&harness), 0);
+        let timed = Harness::from_yaml(&yaml).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(allocations_per_calls(&timed), 0, "with latencies measured too");
+    }
+}
+
+#[test]
+fn a_timeout_entry_pending_once_arms_its_timer_without_allocating() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let harness = Harness::from_yaml(&yaml("zero_alloc_pending_once", 2, "    timeout: 1s\n"))
+        .unwrap_or_else(|error| panic!("{error}"));
+    let user = args().inviter;
+    let callbacks = harness.callbacks();
+    let calls = || async {
+        for _ in 0..CALLS {
+            assert_eq!(callbacks.account_validity.is_user_expired(&user).await.unwrap(), None);
+        }
+    };
+    runtime.block_on(calls());
+    let allocations = allocations_during(|| runtime.block_on(calls()));
+    assert_eq!(allocations, 0);
+    let stats = callbacks.stats();
+    assert_eq!(stats.iter().map(|(_, _, _, stats)| stats.calls()).collect::<Vec<_>>(), [2 * CALLS as u64; 2]);
+    assert!(stats.iter().all(|(_, _, _, stats)| stats.errors() == 0), "no call timed out");
 }

@@ -1,10 +1,13 @@
-//! `#[cached]`: parse → validate → expand a per-instance LRU around an `async fn` method.
+//! `#[cached(cache = field)]`: parse → validate → expand a per-instance LRU around an
+//! `async fn` method. The cache lives in the module's own field (named by `cache =`,
+//! created in `new` with the generated `Self::<method>_new_cache(&api)`); calls reach
+//! it through that field.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::{spanned::Spanned, FnArg, ImplItemFn, Pat, ReturnType, Type};
+use syn::{FnArg, ImplItemFn, Pat, ReturnType, Type};
 
-use crate::ctxt::Ctxt;
+use crate::{ctxt::Ctxt, paths::CorePaths};
 
 /// The LRU size when the attribute does not set one.
 const DEFAULT_MAX_SIZE: usize = 1000;
@@ -13,16 +16,26 @@ const DEFAULT_MAX_SIZE: usize = 1000;
 pub(crate) struct CachedArgs {
     /// `max_size = N`.
     pub(crate) max_size: usize,
+    /// `cache = field`: the module's field holding the cache.
+    pub(crate) field: Option<syn::Ident>,
+    /// `crate = path`: where generated code finds `mxmod`.
+    pub(crate) krate: Option<syn::Path>,
 }
 
-/// Parses `max_size = N` (or nothing).
+/// Parses `max_size = N`, `cache = field` and `crate = path`.
 pub(crate) fn parse_args(args: TokenStream, cx: &mut Ctxt) -> CachedArgs {
-    let mut parsed = CachedArgs { max_size: DEFAULT_MAX_SIZE };
+    let mut parsed = CachedArgs { max_size: DEFAULT_MAX_SIZE, field: None, krate: None };
     if args.is_empty() {
         return parsed;
     }
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("max_size") {
+        if meta.path.is_ident("cache") {
+            parsed.field = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("crate") {
+            parsed.krate = Some(meta.value()?.parse()?);
+            Ok(())
+        } else if meta.path.is_ident("max_size") {
             let literal: syn::LitInt = meta.value()?.parse()?;
             let value: usize = literal.base10_parse()?;
             if value == 0 {
@@ -31,7 +44,10 @@ pub(crate) fn parse_args(args: TokenStream, cx: &mut Ctxt) -> CachedArgs {
             parsed.max_size = value;
             Ok(())
         } else {
-            Err(meta.error("unknown `#[cached]` argument; the only one is `max_size = N` (default 1000)"))
+            Err(meta.error(
+                "unknown `#[cached]` argument; expected `cache = field` (required), `max_size = N` (default 1000) \
+                 or `crate = path`",
+            ))
         }
     });
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
@@ -56,13 +72,29 @@ pub(crate) fn expand_standalone(args: TokenStream, item: TokenStream) -> TokenSt
         }
     };
     let plan = validate(&method, &mut cx);
-    match plan {
-        Some(plan) if cx.is_ok() => expand(&method, &plan, &parsed_args),
+    let field = check_field(parsed_args.field.clone(), &method, &mut cx);
+    match (plan, field) {
+        (Some(plan), Some(field)) if cx.is_ok() => expand(&method, &plan, &parsed_args, &field),
         _ => {
             let errors = cx.into_compile_errors();
             quote! { #errors #method }
         }
     }
+}
+
+/// Rule: the cache lives in a field the module names; nothing is looked up by name.
+fn check_field(field: Option<syn::Ident>, method: &ImplItemFn, cx: &mut Ctxt) -> Option<syn::Ident> {
+    if field.is_none() {
+        let name = &method.sig.ident;
+        cx.error_spanned(
+            name,
+            format!(
+                "`#[cached]` needs `cache = field`: the module's field of type `mxmod::cache::CacheHandle<Key, Value>` \
+                 holding this method's cache, created in `new` with `Self::{name}_new_cache(&api)`"
+            ),
+        );
+    }
+    field
 }
 
 /// What expansion needs from a valid method.
@@ -159,11 +191,14 @@ fn result_ok_type(output: &Type) -> Option<Type> {
     }
 }
 
-/// The rewritten method and its typed cache handle.
-fn expand(method: &ImplItemFn, plan: &Plan, args: &CachedArgs) -> TokenStream {
+/// The rewritten method, its cache accessor and its cache constructor.
+fn expand(method: &ImplItemFn, plan: &Plan, args: &CachedArgs, field: &syn::Ident) -> TokenStream {
+    let paths = args.krate.clone().map(CorePaths::new).unwrap_or_default();
+    let (root, private) = (paths.root(), paths.private());
     let ImplItemFn { attrs, vis, sig, block, .. } = method;
     let name = &sig.ident;
     let handle = format_ident!("{}_cache", name);
+    let new_cache = format_ident!("{}_new_cache", name);
     let max_size = args.max_size;
     let arg_names = &plan.args;
     let (key_type, key_expr) = match plan.arg_types.as_slice() {
@@ -171,44 +206,38 @@ fn expand(method: &ImplItemFn, plan: &Plan, args: &CachedArgs) -> TokenStream {
         types => (quote!((#(#types,)*)), quote!((#(::core::clone::Clone::clone(&#arg_names),)*))),
     };
     let output = &plan.output;
-    let (value_type, hit, store) = match &plan.ok_type {
-        Some(ok) => (
-            quote!(#ok),
-            quote!(::core::result::Result::Ok(__mxmod_hit)),
-            quote! {
-                if let ::core::result::Result::Ok(__mxmod_ok) = &__mxmod_value {
-                    __mxmod_cache.insert(__mxmod_key, ::core::clone::Clone::clone(__mxmod_ok));
-                }
-            },
-        ),
-        None => (
-            quote!(#output),
-            quote!(__mxmod_hit),
-            quote! { __mxmod_cache.insert(__mxmod_key, ::core::clone::Clone::clone(&__mxmod_value)); },
-        ),
+    let value_type = match &plan.ok_type {
+        Some(ok) => quote!(#ok),
+        None => quote!(#output),
     };
-    let api = quote_spanned!(sig.span()=> self.api);
+    let cache = quote_spanned!(field.span()=> &self.#field);
+    let body = quote!(#private::typed::<#output, _>(async move #block));
+    let lookup = match &plan.ok_type {
+        Some(_) => quote!(#root::cache::CacheHandle::get_or_try_compute(#cache, __mxmod_key, #body).await),
+        None => quote!(#root::cache::CacheHandle::get_or_compute(#cache, __mxmod_key, #body).await),
+    };
     let handle_doc = format!(
-        "The cache of [`Self::{name}`]: `invalidate(&key)`, `invalidate_all()`, `stats()`. \
-         Reads the module's `api: ModuleApi` field."
+        "The cache of [`Self::{name}`] (the `{field}` field): `invalidate(&key)`, `invalidate_all()`, `stats()`."
     );
+    let new_cache_doc =
+        format!("Creates the cache of [`Self::{name}`] ({max_size} entries) for the `{field}` field, in `new`.");
     quote! {
         #(#attrs)*
         #vis #sig {
-            let __mxmod_cache = self.#handle();
             let __mxmod_key: #key_type = #key_expr;
-            if let ::core::option::Option::Some(__mxmod_hit) = __mxmod_cache.get(&__mxmod_key) {
-                return #hit;
-            }
-            let __mxmod_value = ::mxmod::__private::typed::<#output, _>(async move #block).await;
-            #store
-            __mxmod_value
+            #lookup
         }
 
         #[doc = #handle_doc]
         #[allow(dead_code)]
-        #vis fn #handle(&self) -> ::mxmod::cache::CacheHandle<#key_type, #value_type> {
-            ::mxmod::__private::cache_handle(&#api, ::core::stringify!(#name), #max_size)
+        #vis fn #handle(&self) -> &#root::cache::CacheHandle<#key_type, #value_type> {
+            #cache
+        }
+
+        #[doc = #new_cache_doc]
+        #[allow(dead_code)]
+        #vis fn #new_cache(api: &#root::ModuleApi) -> #root::cache::CacheHandle<#key_type, #value_type> {
+            #private::new_cache(api, ::core::stringify!(#name), #max_size)
         }
     }
 }
@@ -221,8 +250,27 @@ mod tests {
     use super::{expand_standalone, key_problem, parse_args, result_ok_type, DEFAULT_MAX_SIZE};
     use crate::{ctxt::Ctxt, module::tests::compile_errors};
 
+    /// The errors of `#[cached(args)]`, `cache = c` added to every argument list.
     fn errors_of(args: TokenStream, item: TokenStream) -> Vec<String> {
+        let args = if args.is_empty() { quote!(cache = c) } else { quote!(cache = c, #args) };
         compile_errors(&expand_standalone(args, item))
+    }
+
+    #[test]
+    fn the_cache_field_is_required() {
+        let out = expand_standalone(
+            quote!(max_size = 3),
+            quote!(
+                async fn length(&self, text: String) -> usize {
+                    text.len()
+                }
+            ),
+        );
+        assert_eq!(
+            compile_errors(&out),
+            ["`#[cached]` needs `cache = field`: the module's field of type `mxmod::cache::CacheHandle<Key, Value>` \
+              holding this method's cache, created in `new` with `Self::length_new_cache(&api)`"]
+        );
     }
 
     #[test]
@@ -231,6 +279,9 @@ mod tests {
         assert_eq!(parse_args(quote!(), &mut cx).max_size, DEFAULT_MAX_SIZE);
         assert_eq!(parse_args(quote!(max_size = 10_000), &mut cx).max_size, 10_000);
         assert!(cx.is_ok());
+        let parsed = parse_args(quote!(cache = lengths, crate = my::mxmod), &mut cx);
+        assert_eq!(parsed.field.map(|field| field.to_string()).as_deref(), Some("lengths"));
+        assert!(parsed.krate.is_some() && cx.is_ok());
     }
 
     #[test]
@@ -243,7 +294,8 @@ mod tests {
         assert_eq!(errors_of(quote!(max_size = 0), method.clone()), ["`max_size` must be at least 1"]);
         assert_eq!(
             errors_of(quote!(size = 3), method.clone()),
-            ["unknown `#[cached]` argument; the only one is `max_size = N` (default 1000)"]
+            ["unknown `#[cached]` argument; expected `cache = field` (required), `max_size = N` (default 1000) \
+              or `crate = path`"]
         );
         assert_eq!(errors_of(quote!(max_size = "big"), method).len(), 1);
     }
@@ -251,7 +303,7 @@ mod tests {
     #[test]
     fn a_valid_method_gets_its_cache_handle() {
         let out = expand_standalone(
-            quote!(),
+            quote!(cache = lengths),
             quote!(
                 async fn length(&self, text: String) -> usize {
                     text.len()
@@ -261,7 +313,7 @@ mod tests {
         assert!(compile_errors(&out).is_empty());
         let text = out.to_string();
         assert!(
-            text.contains("fn length_cache (& self) -> :: mxmod :: cache :: CacheHandle < String , usize >"),
+            text.contains("fn length_cache (& self) -> & :: mxmod :: cache :: CacheHandle < String , usize >"),
             "{text}"
         );
     }
@@ -269,7 +321,7 @@ mod tests {
     #[test]
     fn several_arguments_make_a_tuple_key_and_results_cache_their_ok_value() {
         let out = expand_standalone(
-            quote!(),
+            quote!(cache = c),
             quote!(
                 async fn get(&self, a: String, b: u32) -> Result<Vec<u8>, CallbackError> {
                     body()

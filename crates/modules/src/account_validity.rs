@@ -289,6 +289,8 @@ pub struct AccountValidity {
     core: Arc<Core>,
     admin_secret: Option<String>,
     notices: Option<tokio::task::JoinHandle<()>>,
+    /// The cache of `get_expiration_ts_for_user`.
+    expirations: CacheHandle<String, Option<i64>>,
 }
 
 impl Drop for AccountValidity {
@@ -349,8 +351,9 @@ impl Module for AccountValidity {
             mailer,
             notice_run: tokio::sync::Mutex::new(()),
         });
-        let mut module = AccountValidity { api, core, admin_secret: config.admin_secret, notices: None };
-        let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache());
+        let expirations = Self::get_expiration_ts_for_user_new_cache(&api);
+        let mut module = AccountValidity { api, core, admin_secret: config.admin_secret, notices: None, expirations };
+        let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache().clone());
         module.notices = Some(module.api.spawn_periodic(config.check_interval.as_duration(), move || {
             let (core, cache) = (core.clone(), cache.clone());
             async move {
@@ -430,7 +433,7 @@ struct SendMailRequest {
 impl AccountValidity {
     /// The user's expiration time in milliseconds, if the module tracks the user.
     /// Cached per user; every write to the user's row invalidates the entry.
-    #[cached(max_size = 10000)]
+    #[cached(max_size = 10000, cache = expirations)]
     pub async fn get_expiration_ts_for_user(&self, user_id: String) -> Result<Option<i64>, CallbackError> {
         self.core.store.expiration_ts(&user_id).await.map_err(db_error)
     }
@@ -438,7 +441,7 @@ impl AccountValidity {
     /// Sends the notices due now (what the periodic task does); how many users were
     /// notified.
     pub async fn send_renewal_notices(&self) -> Result<usize, CallbackError> {
-        self.core.send_renewal_notices(&self.get_expiration_ts_for_user_cache()).await
+        self.core.send_renewal_notices(self.get_expiration_ts_for_user_cache()).await
     }
 
     /// Whether the user's notice for the current period went out (`None`: not tracked).
@@ -457,7 +460,7 @@ impl AccountValidity {
         let expiration_ts = match self.get_expiration_ts_for_user(user_id.to_string()).await? {
             Some(expiration_ts) => expiration_ts,
             None if self.api.is_mine(user_id) => {
-                self.core.start_tracking(user_id.as_str(), &self.get_expiration_ts_for_user_cache()).await?
+                self.core.start_tracking(user_id.as_str(), self.get_expiration_ts_for_user_cache()).await?
             }
             None => return Ok(None),
         };
@@ -527,7 +530,7 @@ impl AccountValidity {
         }
         let cache = self.get_expiration_ts_for_user_cache();
         // The token is kept (marked used) so that a second click shows the page again.
-        let expiration_ts = self.core.renew_account_for_user(&cache, &owner.user_id, None, false, Some(token)).await?;
+        let expiration_ts = self.core.renew_account_for_user(cache, &owner.user_id, None, false, Some(token)).await?;
         Ok(html(200, notice::renewed_page(expiration_ts)))
     }
 
@@ -543,7 +546,7 @@ impl AccountValidity {
         let cache = self.get_expiration_ts_for_user_cache();
         let email_sent = !body.enable_renewal_emails.unwrap_or(true);
         let expiration_ts =
-            self.core.renew_account_for_user(&cache, user_id.as_str(), body.expiration_ts, email_sent, None).await?;
+            self.core.renew_account_for_user(cache, user_id.as_str(), body.expiration_ts, email_sent, None).await?;
         if let Some(emails) = body.emails {
             self.core.store.set_addresses(user_id.as_str(), emails).await.map_err(db_error)?;
         }
@@ -565,7 +568,7 @@ impl AccountValidity {
             );
         };
         let cache = self.get_expiration_ts_for_user_cache();
-        self.core.send_renewal_email(&cache, user_id.as_str(), expiration_ts).await?;
+        self.core.send_renewal_email(cache, user_id.as_str(), expiration_ts).await?;
         Ok(web::json(200, &serde_json::json!({})))
     }
 }

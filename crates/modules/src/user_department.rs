@@ -58,6 +58,8 @@ fn yes() -> bool {
 pub struct UserDepartment {
     config: UserDepartmentConfig,
     api: ModuleApi,
+    /// The cache of `get_department_for_user`.
+    departments: mxmod::cache::CacheHandle<String, String>,
 }
 
 impl Module for UserDepartment {
@@ -73,7 +75,8 @@ impl Module for UserDepartment {
     }
 
     fn new(config: UserDepartmentConfig, api: ModuleApi) -> Result<Self, ModuleError> {
-        Ok(UserDepartment { config, api })
+        let departments = Self::get_department_for_user_new_cache(&api);
+        Ok(UserDepartment { config, api, departments })
     }
 }
 
@@ -90,7 +93,7 @@ struct InvalidateRequest {
 #[module(name = "user_department")]
 impl UserDepartment {
     /// The user's department, from the service; cached per user, errors are not cached.
-    #[cached(max_size = 10000)]
+    #[cached(max_size = 10000, cache = departments)]
     pub async fn get_department_for_user(&self, user_id: String) -> Result<String, CallbackError> {
         let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("user_id", &user_id).finish();
         let uri = format!("{}?{query}", self.config.service);

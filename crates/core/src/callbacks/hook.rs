@@ -1,24 +1,17 @@
-//! One hook: the ordered (module instance, shim) list of a callback, and how one call is
-//! run (panic catching, timeout, stats) and how a failure is handled.
+//! One hook: the ordered implementations of a callback, split into a compact hot slice
+//! (the shim and the instance, all a call reads) and a parallel cold slice (label,
+//! `on_error`, `timeout`, counters), plus the [`Plan`] start-up picked for running them.
+//! How a failure becomes the chain's next step is here too, on the cold path.
 
-use std::{
-    any::Any,
-    fmt,
-    panic::AssertUnwindSafe,
-    pin::Pin,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+use std::{any::Any, fmt, sync::Arc, time::Duration};
 
-use futures_util::FutureExt;
 use serde::Deserialize;
 
+pub use crate::callbacks::stats::{CallStats, LATENCY_BUCKETS_US};
 use crate::{
     callbacks::{
         rules::{Forced, Rule},
+        stats::{self, DispatchCounter, EntryCounters},
         CallbackSpec, FailurePolicy,
     },
     error::{CallbackError, MatrixError},
@@ -27,9 +20,13 @@ use crate::{
 /// A module instance as the registry holds it.
 pub type ModuleObject = dyn Any + Send + Sync;
 
+/// Bytes a callback's future may take inline; a larger one is boxed (a callback that
+/// really awaits I/O can afford one allocation).
+pub const INLINE_FUTURE_BYTES: usize = 128;
+
 /// The future a callback shim returns: stored inline (no heap allocation) when it fits
-/// in 512 bytes, boxed otherwise.
-pub type CallbackFuture<'a, T> = stackfuture::StackFuture<'a, T, 512>;
+/// in [`INLINE_FUTURE_BYTES`], boxed otherwise.
+pub type CallbackFuture<'a, T> = stackfuture::StackFuture<'a, T, INLINE_FUTURE_BYTES>;
 
 /// What a module entry's `on_error` asks for when one of its callbacks fails (returns an
 /// error, panics or times out), instead of Synapse's per-callback default.
@@ -63,47 +60,6 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Latency histogram bucket upper bounds, in microseconds.
-pub const LATENCY_BUCKETS_US: [u64; 12] = [1, 5, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000];
-
-/// Call counts, error counts and a latency histogram of one (module, callback) pair.
-#[derive(Debug, Default)]
-pub struct CallStats {
-    calls: AtomicU64,
-    errors: AtomicU64,
-    latency_sum_us: AtomicU64,
-    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
-}
-
-impl CallStats {
-    /// Calls so far.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// Failed calls so far (errors, panics, timeouts).
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-
-    /// Sum of timed latencies, in microseconds.
-    pub fn latency_sum_us(&self) -> u64 {
-        self.latency_sum_us.load(Ordering::Relaxed)
-    }
-
-    /// Non-cumulative bucket counts for [`LATENCY_BUCKETS_US`] plus a final `+Inf` bucket.
-    pub fn latency_buckets(&self) -> Vec<u64> {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect()
-    }
-
-    fn record_latency(&self, elapsed: Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
-        let bucket = LATENCY_BUCKETS_US.iter().position(|&bound| micros <= bound).unwrap_or(LATENCY_BUCKETS_US.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Per-module settings that shape how its callbacks are run.
 #[derive(Clone, Debug, Default)]
 pub struct EntrySettings {
@@ -111,104 +67,149 @@ pub struct EntrySettings {
     pub on_error: Option<OnError>,
     /// `timeout` from the module's YAML entry.
     pub timeout: Option<Duration>,
-    /// Whether latencies are measured (off keeps a call to one indirect call).
+    /// Whether latencies are measured (metrics on).
     pub timed: bool,
 }
 
-/// One module's implementation of one callback.
-pub struct HookEntry<F> {
-    /// The module's name (as listed in YAML).
-    pub module: Arc<str>,
-    /// The module instance the shim is called on.
-    pub object: Arc<ModuleObject>,
+/// How a hook's calls are run, picked once at start-up from its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Each call is the shim's future, polled: nothing else.
+    Plain,
+    /// As plain, and each call's latency is measured (metrics on).
+    Timed,
+    /// Some entry has a `timeout`: each call is polled once, and a timer is armed only
+    /// if it returns `Pending` (latencies measured too when metrics are on).
+    Guarded,
+}
+
+/// What a call reads: the generated shim and the instance it is called on.
+pub struct HotEntry<F> {
     /// The generated shim.
     pub call: F,
-    /// `on_error`, `timeout`, timing.
-    pub settings: EntrySettings,
-    /// Counters for this (module, callback).
-    pub stats: Arc<CallStats>,
+    /// The module instance the shim is called on.
+    pub object: Arc<ModuleObject>,
+}
+
+/// What only the cold paths read (failures, timeouts, statistics).
+pub struct ColdEntry {
+    /// The instance label (`name`, `name#2`).
+    pub(crate) module: Arc<str>,
+    pub(crate) on_error: Option<OnError>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) timed: bool,
+    pub(crate) counters: Box<EntryCounters>,
 }
 
 /// The ordered implementations of one callback.
 pub struct Hook<F> {
-    entries: Vec<HookEntry<F>>,
+    hot: Vec<HotEntry<F>>,
+    cold: Vec<ColdEntry>,
+    plan: Plan,
+    dispatches: Box<DispatchCounter>,
 }
 
 impl<F> Default for Hook<F> {
     fn default() -> Self {
-        Self { entries: Vec::new() }
+        Self { hot: Vec::new(), cold: Vec::new(), plan: Plan::Plain, dispatches: Box::default() }
     }
 }
 
 impl<F> Hook<F> {
     /// Whether no module implements this callback.
-    #[inline]
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.hot.is_empty()
     }
 
-    /// The implementations, in call order.
+    /// How many instances implement it.
     #[inline]
-    pub fn entries(&self) -> &[HookEntry<F>] {
-        &self.entries
+    pub fn len(&self) -> usize {
+        self.hot.len()
     }
 
-    pub(crate) fn push(&mut self, entry: HookEntry<F>) {
-        self.entries.push(entry);
-    }
-}
-
-impl<F> HookEntry<F> {
-    /// Runs one call of `callback`: catches panics, applies the timeout, counts it.
-    ///
-    /// The future comes pinned where the dispatcher made it: a [`CallbackFuture`] is a
-    /// 512-byte buffer, and moving it into this future and its wrappers used to copy it
-    /// several times per call.
+    /// How calls are run.
     #[inline]
-    pub async fn invoke<T>(
+    pub fn plan(&self) -> Plan {
+        self.plan
+    }
+
+    /// The `index`-th implementation's shim and instance.
+    #[inline(always)]
+    pub fn hot(&self, index: usize) -> &HotEntry<F> {
+        &self.hot[index]
+    }
+
+    /// The `index`-th implementation's cold data.
+    #[inline(always)]
+    pub fn cold(&self, index: usize) -> &ColdEntry {
+        &self.cold[index]
+    }
+
+    /// Counts one dispatch (a hook with entries), on this thread's shard.
+    #[inline(always)]
+    pub fn count_dispatch(&self) {
+        self.dispatches.add();
+    }
+
+    /// The chain ended at entry `index`.
+    #[inline(always)]
+    pub fn stopped_at(&self, index: usize) {
+        self.cold[index].counters.stop();
+    }
+
+    /// Per-instance statistics, in call order.
+    pub fn stats(&self) -> Vec<(Arc<str>, CallStats)> {
+        let snapshots = stats::snapshots(&self.dispatches, self.cold.iter().map(|cold| &*cold.counters));
+        self.cold.iter().map(|cold| cold.module.clone()).zip(snapshots).collect()
+    }
+
+    pub(crate) fn push(&mut self, call: F, object: Arc<ModuleObject>, module: Arc<str>, settings: &EntrySettings) {
+        self.hot.push(HotEntry { call, object });
+        self.cold.push(ColdEntry {
+            module,
+            on_error: settings.on_error,
+            timeout: settings.timeout,
+            timed: settings.timed,
+            counters: Box::default(),
+        });
+        self.plan = if self.cold.iter().any(|cold| cold.timeout.is_some()) {
+            Plan::Guarded
+        } else if self.cold.iter().any(|cold| cold.timed) {
+            Plan::Timed
+        } else {
+            Plan::Plain
+        };
+    }
+
+    /// Entry `index` panicked: its failure policy decides the next step.
+    #[cold]
+    #[inline(never)]
+    pub fn panicked<R: Rule>(
         &self,
-        callback: &'static str,
-        future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
-    ) -> Result<T, Failure> {
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let started = self.settings.timed.then(Instant::now);
-        // A `debug` span names the module and callback in everything the call logs; with
-        // `debug` off it is a disabled span (no allocation, a branch per poll).
-        let span = tracing::debug_span!("module_callback", module = &*self.module, callback);
-        let caught = tracing::Instrument::instrument(AssertUnwindSafe(future).catch_unwind(), span);
-        let outcome = match self.settings.timeout {
-            None => caught.await,
-            Some(limit) => match tokio::time::timeout(limit, caught).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    return Err(Failure::Timeout(limit));
-                }
-            },
-        };
-        if let Some(started) = started {
-            self.stats.record_latency(started.elapsed());
-        }
-        let result = match outcome {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) => Failure::Error(error),
-            Err(panic) => Failure::Panic(panic_message(panic.as_ref())),
-        };
-        self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        Err(result)
+        index: usize,
+        panic: Box<dyn Any + Send>,
+        spec: &CallbackSpec,
+    ) -> FailureStep<R::Value> {
+        self.failed::<R>(index, Failure::Panic(panic_message(panic.as_ref())), spec)
     }
 
-    /// Turns a failure into what the chain does next, by the module's `on_error` or else
-    /// the callback's Synapse policy; every failure is logged with module and callback.
-    pub fn on_failure<R: Rule>(&self, failure: Failure, spec: &CallbackSpec) -> FailureStep<R::Value> {
+    /// Entry `index` failed: by the module's `on_error`, or else the callback's Synapse
+    /// policy, what the chain does next. Every failure is logged with module and
+    /// callback and counted; a failure that ends the chain counts as its stop.
+    #[cold]
+    #[inline(never)]
+    pub fn failed<R: Rule>(&self, index: usize, failure: Failure, spec: &CallbackSpec) -> FailureStep<R::Value> {
+        let cold = &self.cold[index];
+        cold.counters.error();
         tracing::warn!(
-            module = &*self.module,
+            module = &*cold.module,
             callback = spec.name,
             "module `{}` callback `{}` {failure}",
-            self.module,
+            cold.module,
             spec.name
         );
-        match self.settings.on_error {
+        let step = match cold.on_error {
             Some(OnError::Allow) => FailureStep::Continue,
             Some(OnError::Deny) => match R::forced_deny() {
                 Forced::Value(value) => FailureStep::Answer(value),
@@ -219,7 +220,11 @@ impl<F> HookEntry<F> {
                 FailurePolicy::Ignore => FailureStep::Continue,
                 policy @ FailurePolicy::Propagate { .. } => FailureStep::Fail(policy_error(policy, failure)),
             },
+        };
+        if let FailureStep::Fail(_) = step {
+            cold.counters.stop();
         }
+        step
     }
 }
 
@@ -235,7 +240,7 @@ pub enum FailureStep<V> {
 
 fn policy_error(policy: &FailurePolicy, failure: Failure) -> MatrixError {
     match (failure, policy) {
-        (Failure::Error(CallbackError::Matrix(error)), _) => error,
+        (Failure::Error(CallbackError::Matrix(error)), _) => *error,
         (_, FailurePolicy::Propagate { status, errcode, error }) => MatrixError::new(*status, errcode.clone(), *error),
         (_, FailurePolicy::Ignore) => MatrixError::internal(),
     }
@@ -267,7 +272,7 @@ impl<T: ?Sized> Reborrow for &T {
         = &'b T
     where
         Self: 'b;
-    #[inline]
+    #[inline(always)]
     fn reborrow(&mut self) -> &T {
         self
     }
@@ -278,7 +283,7 @@ impl<T: ?Sized> Reborrow for &mut T {
         = &'b mut T
     where
         Self: 'b;
-    #[inline]
+    #[inline(always)]
     fn reborrow(&mut self) -> &mut T {
         self
     }
@@ -289,22 +294,16 @@ impl<T: ?Sized> Reborrow for Option<&T> {
         = Option<&'b T>
     where
         Self: 'b;
-    #[inline]
+    #[inline(always)]
     fn reborrow(&mut self) -> Option<&T> {
         *self
     }
 }
 
-macro_rules! reborrow_by_copy {
-    ($($ty:ty),*) => {$(
-        impl Reborrow for $ty {
-            type Out<'b> = $ty;
-            #[inline]
-            fn reborrow(&mut self) -> $ty {
-                *self
-            }
-        }
-    )*};
+impl Reborrow for bool {
+    type Out<'b> = bool;
+    #[inline(always)]
+    fn reborrow(&mut self) -> bool {
+        *self
+    }
 }
-
-reborrow_by_copy!(bool, u64, usize);

@@ -1,7 +1,10 @@
 //! Behaviour tests of `account_validity`: expiry and its cache, the renewal and admin
 //! resources, and notices delivered to a loopback SMTP sink.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    future::Future,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use bytes::Bytes;
 use mxmod::{
@@ -319,4 +322,44 @@ async fn config_problems_are_reported() {
         "modules:\n  - module: account_validity\n    config: {period: 3600000, renew_at: '60000'}\n",
     );
     assert!(ms.is_ok());
+}
+
+/// A waker that records that it was woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_during_an_expiry_read_is_not_undone_by_the_read() {
+    let harness = Harness::from_yaml(&yaml("")).unwrap();
+    let alice = user("@alice:example.com");
+    harness.callbacks().account_validity.on_user_registration(&alice).await.unwrap();
+    let past = now() - 1000;
+    admin(&harness, json!({"user_id": alice, "expiration_ts": past})).await;
+
+    // An expiry check misses the cache and reads the old (past) expiration time...
+    let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    let waker = std::task::Waker::from(flag.clone());
+    let mut read = Box::pin(harness.callbacks().account_validity.is_user_expired(&alice));
+    assert!(
+        read.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending(),
+        "the read awaits the database"
+    );
+    let started = std::time::Instant::now();
+    while !flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(started.elapsed() < Duration::from_secs(10), "the database read finishes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ... and, before it stores what it read, the account is renewed.
+    let future = now() + WEEK;
+    admin(&harness, json!({"user_id": alice, "expiration_ts": future})).await;
+    assert_eq!(read.await.unwrap(), Some(true), "the check answers from what it read before the renewal");
+
+    // Its stale read is not stored after the renewal's invalidation: the next check sees
+    // the renewal.
+    assert_eq!(expired(&harness, &alice).await, Some(false));
 }

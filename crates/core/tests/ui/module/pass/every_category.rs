@@ -14,14 +14,21 @@ use mxmod::{
 };
 
 struct Everything {
-    api: ModuleApi,
+    // Any names: `#[cached(cache = ...)]` says which field holds which cache.
+    lengths: mxmod::cache::CacheHandle<String, usize>,
+    numbers: mxmod::cache::CacheHandle<String, u32>,
+    greetings: mxmod::cache::CacheHandle<(String, usize), String>,
 }
 
 impl Module for Everything {
     type Config = serde_json::Value;
 
     fn new(_config: serde_json::Value, api: ModuleApi) -> Result<Self, ModuleError> {
-        Ok(Everything { api })
+        Ok(Everything {
+            lengths: Self::length_new_cache(&api),
+            numbers: Self::parsed_new_cache(&api),
+            greetings: Self::greeting_new_cache(&api),
+        })
     }
 }
 
@@ -69,17 +76,17 @@ impl Everything {
         web::json(200, &serde_json::json!({ "hello": greeting }))
     }
 
-    #[cached]
+    #[cached(cache = lengths)]
     async fn length(&self, text: String) -> usize {
         text.len()
     }
 
-    #[cached(max_size = 10)]
+    #[cached(max_size = 10, cache = numbers)]
     async fn parsed(&self, text: String) -> Result<u32, CallbackError> {
         text.parse().map_err(CallbackError::other)
     }
 
-    #[cached]
+    #[cached(cache = greetings)]
     async fn greeting(&self, name: String, times: usize) -> String {
         name.repeat(times.min(2))
     }

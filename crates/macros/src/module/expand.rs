@@ -1,0 +1,163 @@
+//! `#[module]`, stage 3: pure and infallible. From a [`ModuleDef`], the slice entries of
+//! the module and of each marked method, every path rooted at [`CorePaths`].
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::{spanned::Spanned, ReturnType};
+
+use crate::{
+    category::{Category, MethodKind},
+    module::validate::{MethodDef, ModuleDef},
+    paths::CorePaths,
+};
+
+/// The slice entries of the module and its methods.
+pub(crate) fn registrations(def: &ModuleDef, paths: &CorePaths) -> TokenStream {
+    let ModuleDef { ty, name, methods, .. } = def;
+    let (root, private, linkme) = (paths.root(), paths.private(), paths.linkme());
+    let ty_span = ty.span();
+    // One trait, one error if the type is not a `Module`, on the type.
+    let parse_config = quote_spanned!(ty_span=> <#ty as #private::ModuleType>::PARSE_CONFIG);
+    let instantiate = quote_spanned!(ty_span=> <#ty as #private::ModuleType>::INSTANTIATE);
+    let mut out = quote! {
+        #[#linkme::distributed_slice(#root::registry::MXMOD_MODULES)]
+        #[linkme(crate = #linkme)]
+        static __MXMOD_MODULE: #root::module::ModuleDescriptor = #root::module::ModuleDescriptor {
+            name: #name,
+            crate_name: ::core::env!("CARGO_PKG_NAME"),
+            type_name: ::core::stringify!(#ty),
+            file: ::core::file!(),
+            line: ::core::line!(),
+            parse_config: #parse_config,
+            instantiate: #instantiate,
+        };
+    };
+    for (n, method) in methods.iter().enumerate() {
+        let entry = match &method.kind {
+            MethodKind::Callback(category) => callback_entry(ty, name, category, method, n, paths),
+            MethodKind::WebResource => web_entry(ty, name, method, n, paths),
+            MethodKind::Cached => cached_entry(name, method, n, paths),
+        };
+        let cfgs = &method.cfgs;
+        // A `#[cfg]` on the method gates its registration too.
+        out.extend(quote! { #(#cfgs)* #entry });
+    }
+    out
+}
+
+/// `file!()` and `line!()` of the method, spanned on its name so they point at it.
+fn location(sig: &syn::Signature) -> (TokenStream, TokenStream) {
+    let span = sig.ident.span();
+    (quote_spanned!(span=> ::core::file!()), quote_spanned!(span=> ::core::line!()))
+}
+
+/// Positional argument names for a shim closure.
+fn shim_args(sig: &syn::Signature) -> Vec<syn::Ident> {
+    sig.inputs
+        .iter()
+        .skip(1)
+        .enumerate()
+        .map(|(n, input)| format_ident!("__mxmod_arg{}", n, span = input.span()))
+        .collect()
+}
+
+/// The shim closure: `|object, args..| callback_future(Type::method(object, args..))`.
+///
+/// Spanned so that errors land on the user's signature: a wrong argument count on the
+/// parameter list (the closure has as many parameters as the method), a wrong argument
+/// type on the argument, a wrong return type (an unmet `CallbackReturn` bound) on the
+/// return type.
+fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream {
+    let private = paths.private();
+    let method = &sig.ident;
+    let args = shim_args(sig);
+    let call = quote_spanned! {sig.ident.span()=>
+        <#ty>::#method(#private::downcast::<#ty>(__mxmod_object), #(#args),*)
+    };
+    let output_span = match &sig.output {
+        ReturnType::Default => sig.ident.span(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
+    let body = quote_spanned! {output_span=>
+        #private::callback_future(#call)
+    };
+    let params_span = sig.paren_token.span.join();
+    let params = quote_spanned!(params_span=> |__mxmod_object, #(#args),*|);
+    quote! { #params #body }
+}
+
+fn callback_entry(
+    ty: &syn::Type,
+    name: &syn::LitStr,
+    category: &Category,
+    method: &MethodDef,
+    n: usize,
+    paths: &CorePaths,
+) -> TokenStream {
+    let (root, linkme) = (paths.root(), paths.linkme());
+    let sig = &method.sig;
+    let module_path = format_ident!("{}", category.name);
+    let slice = format_ident!("{}", category.slice);
+    let shim_enum = format_ident!("{}", category.shim_enum);
+    let callback = &sig.ident;
+    let shim = shim(ty, sig, paths);
+    let static_name = format_ident!("__MXMOD_CALLBACK_{}", n);
+    let (file, line) = location(sig);
+    // The constructor named after the method, in the category's module: a name that is no
+    // callback of the category is rustc's "cannot find function `x` in module
+    // `spam_checker`", with its similar-name suggestion, on the method's name.
+    let constructor = quote_spanned!(sig.ident.span()=> #module_path::#callback);
+    quote! {
+        #[#linkme::distributed_slice(#root::callbacks::#module_path::#slice)]
+        #[linkme(crate = #linkme)]
+        static #static_name: #root::callbacks::CallbackDescriptor<#root::callbacks::#module_path::#shim_enum> =
+            #root::callbacks::CallbackDescriptor {
+                module: #name,
+                method: ::core::stringify!(#callback),
+                file: #file,
+                line: #line,
+                callback: {
+                    use #root::callbacks::#module_path;
+                    #constructor(#shim)
+                },
+            };
+    }
+}
+
+fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &MethodDef, n: usize, paths: &CorePaths) -> TokenStream {
+    let (root, linkme) = (paths.root(), paths.linkme());
+    let sig = &method.sig;
+    let path = method.web_path.as_deref().unwrap_or_default();
+    let callback = &sig.ident;
+    let shim = shim(ty, sig, paths);
+    let static_name = format_ident!("__MXMOD_WEB_{}", n);
+    let (file, line) = location(sig);
+    quote! {
+        #[#linkme::distributed_slice(#root::registry::MXMOD_WEB_RESOURCES)]
+        #[linkme(crate = #linkme)]
+        static #static_name: #root::web::WebResourceDescriptor = #root::web::WebResourceDescriptor {
+            module: #name,
+            path: #path,
+            method: ::core::stringify!(#callback),
+            file: #file,
+            line: #line,
+            handler: #shim,
+        };
+    }
+}
+
+fn cached_entry(name: &syn::LitStr, method: &MethodDef, n: usize, paths: &CorePaths) -> TokenStream {
+    let (root, linkme) = (paths.root(), paths.linkme());
+    let callback = &method.sig.ident;
+    let max_size = method.max_size;
+    let static_name = format_ident!("__MXMOD_CACHED_{}", n);
+    quote! {
+        #[#linkme::distributed_slice(#root::registry::MXMOD_CACHED_FNS)]
+        #[linkme(crate = #linkme)]
+        static #static_name: #root::registry::CachedFnDescriptor = #root::registry::CachedFnDescriptor {
+            module: #name,
+            method: ::core::stringify!(#callback),
+            max_size: #max_size,
+        };
+    }
+}
