@@ -3,7 +3,7 @@
 //! `dyn Future`s.
 //!
 //! Every future completes without awaiting, so it is polled once with a no-op waker: no
-//! runtime is in the measurement. The hooks come from `Harness::from_yaml_untimed` (the
+//! runtime is in the measurement. The hooks come from `Harness::builder(..).start()` (the
 //! server with `enable_metrics: false`: latencies not measured); `hook_timed` is the same
 //! with latencies measured for the metrics histograms (`enable_metrics: true`).
 //!
@@ -80,11 +80,11 @@ fn yaml(instances: usize) -> String {
 }
 
 fn harness(instances: usize) -> Harness {
-    Harness::from_yaml_untimed(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
+    Harness::builder(&yaml(instances)).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn timed_harness(instances: usize) -> Harness {
-    Harness::from_yaml(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
+    Harness::builder(&yaml(instances)).timed(true).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// What the hook's FIRST-DENY rule checks of each answer.

@@ -11,6 +11,7 @@ pub mod account_validity;
 pub mod hook;
 pub mod outcome;
 pub mod presence_router;
+pub mod reference;
 pub mod rules;
 pub mod spam_checker;
 pub mod third_party_rules;

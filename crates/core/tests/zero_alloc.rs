@@ -154,7 +154,7 @@ fn harness_of(module: &str, instances: usize) -> Harness {
     } else {
         format!("modules:\n{}", format!("  - module: {module}\n").repeat(instances))
     };
-    Harness::from_yaml_untimed(&yaml).unwrap_or_else(|error| panic!("{error}"))
+    Harness::builder(&yaml).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Allocations made by `CALLS` calls of `user_may_invite` and `is_user_expired`, after

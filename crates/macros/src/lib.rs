@@ -9,6 +9,7 @@ mod cached;
 mod category;
 mod ctxt;
 mod module;
+mod web_method;
 mod web_path;
 
 use proc_macro::TokenStream;

@@ -12,7 +12,7 @@ use crate::{
     cached,
     category::{classify, Category, MethodKind},
     ctxt::Ctxt,
-    web_path,
+    web_method, web_path,
 };
 
 /// Entry point.
@@ -131,8 +131,8 @@ fn check_impl_block(block: &ItemImpl, cx: &mut Ctxt) {
 /// A method carrying one of our attributes.
 struct Method {
     kind: MethodKind,
-    /// `#[web_resource("...")]` path.
-    web_path: Option<String>,
+    /// `#[web_resource("...")]` path and HTTP method.
+    web_path: Option<(String, Option<String>)>,
     /// `#[cached(...)]` size.
     max_size: usize,
     sig: syn::Signature,
@@ -250,9 +250,10 @@ fn validate_method(method: &ImplItemFn, kind: MethodKind, attr: &syn::Attribute,
     Some(Method { kind, web_path: web, max_size, sig: sig.clone() })
 }
 
-/// The mount path of `#[web_resource("/path")]`, if it is a valid string literal.
-fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<String> {
-    const EXAMPLE: &str = "`#[web_resource(\"/_synapse/client/my_module/path\")]`";
+/// The mount path and HTTP method of `#[web_resource("/path", method = "GET")]`, if the
+/// path is a valid string literal (argument rules in `web_method.rs`).
+fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<(String, Option<String>)> {
+    use web_method::EXAMPLE;
     let syn::Meta::List(list) = &attr.meta else {
         cx.error_spanned(attr, format!("`#[web_resource]` needs the path it serves: {EXAMPLE}"));
         return None;
@@ -261,18 +262,14 @@ fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<String> {
         cx.error_spanned(attr, format!("`#[web_resource]` needs the path it serves: {EXAMPLE}"));
         return None;
     }
-    // Rule: the path is one string literal, so the macro can check it.
-    let Ok(path) = syn::parse2::<syn::LitStr>(list.tokens.clone()) else {
-        cx.error_spanned(&list.tokens, format!("the web resource path must be a string literal: {EXAMPLE}"));
-        return None;
-    };
+    let web_method::WebArgs { path, method } = web_method::parse(list.tokens.clone(), cx)?;
     // Rule: the path passes the same check `ResourcePath::parse` makes at run time.
     match web_path::problem(&path.value()) {
         Some(reason) => {
             cx.error_spanned(&path, format!("invalid web resource path: {reason}"));
             None
         }
-        None => Some(path.value()),
+        None => Some((path.value(), method)),
     }
 }
 
@@ -372,7 +369,11 @@ fn callback_entry(ty: &syn::Type, name: &syn::LitStr, category: &Category, metho
 
 fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &Method, n: usize) -> TokenStream {
     let sig = &method.sig;
-    let path = method.web_path.as_deref().unwrap_or_default();
+    let (path, http_method) = method.web_path.clone().unwrap_or_default();
+    let http_method = match http_method {
+        Some(http_method) => quote!(::core::option::Option::Some(#http_method)),
+        None => quote!(::core::option::Option::None),
+    };
     let callback = &sig.ident;
     let shim = shim(ty, sig);
     let static_name = format_ident!("__MXMOD_WEB_{}", n);
@@ -382,6 +383,7 @@ fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &Method, n: usize) -> T
         static #static_name: ::mxmod::web::WebResourceDescriptor = ::mxmod::web::WebResourceDescriptor {
             module: #name,
             path: #path,
+            http_method: #http_method,
             method: ::core::stringify!(#callback),
             file: ::core::file!(),
             line: ::core::line!(),

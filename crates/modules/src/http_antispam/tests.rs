@@ -9,14 +9,14 @@ use std::{
 };
 
 use mxmod::{
-    testing::Harness,
+    testing::{eventually, Harness},
     types::{Event, FileInfo, JsonObject, RequestInfo, RoomAliasId, RoomId, UserId, UserProfile},
     MatrixError,
 };
 use serde_json::{json, Value};
 
 use super::HttpAntispam;
-use crate::{test_host::eventually, test_http};
+use crate::test_http;
 
 /// One request the fake service received.
 #[derive(Clone, Debug)]
