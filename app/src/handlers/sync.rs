@@ -234,7 +234,7 @@ async fn routed_presence(
     let mut co_members: HashSet<OwnedUserId> = HashSet::new();
     for room_id in joined {
         for (_, event) in state.storage.current_state(room_id)?.iter() {
-            if event.membership() == Some("join") {
+            if event.membership() == Some(mxmod::types::Membership::Join) {
                 if let Some(Ok(user)) = event.state_key.as_deref().map(UserId::parse) {
                     co_members.insert(user);
                 }

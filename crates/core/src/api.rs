@@ -20,7 +20,7 @@ pub use self::{
 use crate::{
     cache::CacheSet,
     error::{CallbackError, WebError},
-    types::{Event, JsonObject, OwnedServerName, RoomId, ServerName, StateMap, UserId},
+    types::{Event, JsonObject, Membership, OwnedServerName, RoomId, ServerName, StateMap, UserId},
     web::{DynHandler, ResourcePath, WebRequest, WebResponse},
     IntoCallbackResult,
 };
@@ -213,7 +213,7 @@ impl ModuleApi {
         sender: &UserId,
         target: &UserId,
         room_id: &RoomId,
-        membership: &str,
+        membership: Membership,
     ) -> Result<Event, HostError> {
         self.host().update_room_membership(sender, target, room_id, membership).await
     }

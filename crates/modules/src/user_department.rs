@@ -94,7 +94,7 @@ impl UserDepartment {
     pub async fn get_department_for_user(&self, user_id: String) -> Result<String, CallbackError> {
         let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("user_id", &user_id).finish();
         let uri = format!("{}?{query}", self.config.service);
-        let answer: DepartmentAnswer = self.api.http_client().get_json(&uri).await.map_err(CallbackError::other)?;
+        let answer: DepartmentAnswer = self.api.http_client().get_json(&uri).await?;
         Ok(answer.department)
     }
 

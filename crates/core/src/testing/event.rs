@@ -21,7 +21,7 @@ use crate::{
 ///     .state_key("@bob:example.com")
 ///     .content(serde_json::json!({ "membership": "invite" }))
 ///     .build();
-/// assert_eq!(invite.membership(), Some("invite"));
+/// assert_eq!(invite.membership(), Some(mxmod::types::Membership::Invite));
 /// assert!(invite.event_id.as_str().starts_with("$test"));
 /// ```
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use std::{
 use crate::{
     api::{Host, HostError, HostFuture, NewEvent, UserInfo},
     testing::json_object as object,
-    types::{Event, JsonObject, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
+    types::{Event, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
 };
 
 /// One call of `update_room_membership`, as the test host saw it.
@@ -26,7 +26,7 @@ pub struct MembershipCall {
     /// In which room.
     pub room_id: OwnedRoomId,
     /// The membership asked for.
-    pub membership: String,
+    pub membership: Membership,
 }
 
 #[derive(Default)]
@@ -89,9 +89,9 @@ impl TestHost {
     }
 
     /// Adds a membership event (`sender` sets `target`'s membership) to a room's state.
-    pub fn set_membership(&self, room_id: &RoomId, sender: &str, target: &str, membership: &str) {
+    pub fn set_membership(&self, room_id: &RoomId, sender: &str, target: &str, membership: Membership) {
         let sender = user(sender);
-        let content = object(serde_json::json!({ "membership": membership }));
+        let content = object(serde_json::json!({ "membership": membership.as_str() }));
         let event = self.event(room_id, &sender, "m.room.member", target, content);
         self.lock()
             .rooms
@@ -163,7 +163,7 @@ impl Host for TestHost {
         sender: &'a UserId,
         target: &'a UserId,
         room_id: &'a RoomId,
-        membership: &'a str,
+        membership: Membership,
     ) -> HostFuture<'a, Event> {
         Box::pin(async move {
             {
@@ -172,14 +172,14 @@ impl Host for TestHost {
                     sender: sender.to_owned(),
                     target: target.to_owned(),
                     room_id: room_id.to_owned(),
-                    membership: membership.to_owned(),
+                    membership,
                 });
                 if state.failing_memberships > 0 {
                     state.failing_memberships -= 1;
                     return Err(HostError::NotFound(format!("{room_id} (scripted failure)")));
                 }
             }
-            let content = object(serde_json::json!({ "membership": membership }));
+            let content = object(serde_json::json!({ "membership": membership.as_str() }));
             let event = self.event(room_id, sender, "m.room.member", target.as_str(), content);
             self.lock().rooms.entry(room_id.to_owned()).or_default().insert(event.clone());
             Ok(event)

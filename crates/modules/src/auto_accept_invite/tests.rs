@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use mxmod::{
     testing::{eventually, Harness, MembershipCall, TestHost},
-    types::{Event, StateMap},
+    types::{Event, Membership, StateMap},
 };
 use serde_json::{json, Value};
 
@@ -40,7 +40,7 @@ fn join_call(user: &str) -> MembershipCall {
         sender: user.try_into().unwrap(),
         target: user.try_into().unwrap(),
         room_id: ROOM.try_into().unwrap(),
-        membership: "join".to_owned(),
+        membership: Membership::Join,
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use mxmod::{
     testing::{Harness, TestHost},
-    types::{OwnedRoomId, RoomId, UserId},
+    types::{Membership, OwnedRoomId, RoomId, UserId},
 };
 
 /// The modules of `yaml`, calling `host`.
@@ -23,9 +23,9 @@ fn host(new_room: bool, published: bool, unknown_room: bool) -> (Arc<TestHost>, 
         return (host, RoomId::parse(ROOM).unwrap());
     }
     let room = host.create_room(ROOM, CREATOR);
-    host.set_membership(&room, CREATOR, "@invited:example.com", "invite");
+    host.set_membership(&room, CREATOR, "@invited:example.com", Membership::Invite);
     if !new_room {
-        host.set_membership(&room, "@joiner:example.com", "@joiner:example.com", "join");
+        host.set_membership(&room, "@joiner:example.com", "@joiner:example.com", Membership::Join);
     }
     if published {
         host.publish(&room);
@@ -186,9 +186,9 @@ async fn invites_sent_by_the_creator_keep_the_room_new() {
     let (host, room) = host(true, false, false);
     // The creator invited someone who then joined: a join sent by that user, not the
     // creator, so the room no longer looks new.
-    host.set_membership(&room, CREATOR, "@friend:example.com", "invite");
+    host.set_membership(&room, CREATOR, "@friend:example.com", Membership::Invite);
     assert!(may_invite_in(config, CREATOR, Some("@bob:example.com"), (host.clone(), room.clone())).await);
-    host.set_membership(&room, "@friend:example.com", "@friend:example.com", "join");
+    host.set_membership(&room, "@friend:example.com", "@friend:example.com", Membership::Join);
     assert!(!may_invite_in(config, CREATOR, Some("@bob:example.com"), (host, room)).await);
 }
 
