@@ -74,12 +74,12 @@ impl Host for ServerHost {
         sender: &'a UserId,
         target: &'a UserId,
         room_id: &'a RoomId,
-        membership: &'a str,
+        membership: mxmod::types::Membership,
     ) -> HostFuture<'a, Event> {
         Box::pin(async move {
             let state = self.state()?;
             let actor = actor(&state, sender).await?;
-            rooms::update_membership(&state, &actor, target, room_id, membership, JsonObject::new())
+            rooms::update_membership(&state, &actor, target, room_id, membership.as_str(), JsonObject::new())
                 .await
                 .map_err(|error| HostError::Refused(error.0))
         })
@@ -150,7 +150,7 @@ impl Host for ServerHost {
     fn profile<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, ProfileInfo> {
         Box::pin(async move {
             let profile = self.state()?.storage.profile(user_id).await.map_err(storage_error)?;
-            Ok(ProfileInfo { display_name: profile.displayname, avatar_url: profile.avatar_url })
+            Ok(ProfileInfo { display_name: profile.displayname, avatar_url: profile.avatar_url.map(Into::into) })
         })
     }
 }

@@ -78,7 +78,7 @@ fn object(value: Value) -> JsonObject {
 
 /// The membership of `user` in a room state.
 pub(crate) fn membership_of(room_state: &StateMap, user: &UserId) -> Option<String> {
-    room_state.get("m.room.member", user.as_str()).and_then(|e| e.membership()).map(str::to_owned)
+    room_state.get("m.room.member", user.as_str()).and_then(|e| e.membership()).map(|m| m.as_str().to_owned())
 }
 
 fn power_levels(room_state: &StateMap) -> JsonObject {
@@ -372,7 +372,7 @@ pub(crate) async fn create_room(
 ) -> ApiResult<CreatedRoom> {
     let callbacks = state.modules.callbacks();
     let mut requester = Requester::new(actor.user_id.clone());
-    requester.device_id = actor.device_id.clone();
+    requester.device_id = actor.device_id.as_deref().map(Into::into);
     requester.shadow_banned = actor.shadow_banned;
     callbacks.third_party_rules.on_create_room(&requester, &mut request, actor.is_admin).await?;
     callbacks.spam_checker.user_may_create_room(&actor.user_id, &request).await?;

@@ -305,19 +305,15 @@ impl Policy {
 
     /// `GET /_synapse/client/policy/me`: who the access token belongs to, with their
     /// display name (`ModuleApi::authenticate` and `profile`).
-    #[web_resource("/_synapse/client/policy/me")]
-    async fn me(&self, request: WebRequest) -> Result<WebResponse, mxmod::MatrixError> {
+    #[web_resource("/_synapse/client/policy/me", method = "GET")]
+    async fn me(&self, request: WebRequest) -> Result<WebResponse, mxmod::CallbackError> {
         let user = self.api.authenticate(&request).await?;
-        let profile = self
-            .api
-            .profile(&user.user_id)
-            .await
-            .map_err(|e| mxmod::MatrixError::new(500, ErrCode::UNKNOWN, e.to_string()))?;
+        let profile = self.api.profile(&user.user_id).await?;
         Ok(web::json(200, &json!({ "user_id": user.user_id, "displayname": profile.display_name })))
     }
 
     /// `GET /_synapse/client/policy/calls`.
-    #[web_resource("/_synapse/client/policy/calls")]
+    #[web_resource("/_synapse/client/policy/calls", method = "GET")]
     async fn calls(&self, _request: WebRequest) -> WebResponse {
         let calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         web::json(200, &calls)

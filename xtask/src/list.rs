@@ -193,7 +193,13 @@ fn scan_items(items: &[Item], found: &mut Vec<ScannedModule>) {
                     for attr in &method.attrs {
                         match attr_name(attr).as_deref().and_then(Category::parse_attribute) {
                             Some(Category::WebResource) => {
-                                if let Ok(path) = attr.parse_args::<syn::LitStr>() {
+                                // `("/path")` or `("/path", method = "GET")`: the path is first.
+                                let first = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+                                    let path: syn::LitStr = input.parse()?;
+                                    input.parse::<proc_macro2::TokenStream>()?;
+                                    Ok(path)
+                                });
+                                if let Ok(path) = first {
                                     module.web_paths.push(path.value());
                                 }
                             }
@@ -280,7 +286,7 @@ impl Demo {
     #[spam_checker]
     pub async fn user_may_create_room(&self) {}
 
-    #[mxmod::web_resource("/_synapse/client/demo/hello")]
+    #[mxmod::web_resource("/_synapse/client/demo/hello", method = "GET")]
     pub async fn hello(&self, request: WebRequest) -> WebResponse { web::json(200, &()) }
 
     #[cached(max_size = 10)]

@@ -4,6 +4,7 @@
 
 mod build;
 mod ci;
+mod codegen;
 mod list;
 mod new_module;
 mod workspace;
@@ -30,6 +31,8 @@ enum Command {
     List,
     /// Run what CI runs: `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test`.
     Ci,
+    /// Generate the callback signature reference (crates/core/docs/callbacks.md) from the callback tables.
+    Codegen(codegen::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(&workspace, &args),
         Command::List => list::run(&workspace),
         Command::Ci => ci::run(&workspace),
+        Command::Codegen(args) => codegen::run(&workspace, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,7 +85,7 @@ mod tests {
     fn the_cli_is_well_formed_and_lists_every_subcommand() {
         Cli::command().debug_assert();
         let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-        assert_eq!(names, ["new-module", "build", "list", "ci"]);
+        assert_eq!(names, ["new-module", "build", "list", "ci", "codegen"]);
         for mut subcommand in Cli::command().get_subcommands().cloned() {
             let help = subcommand.render_long_help().to_string();
             assert!(help.contains("Usage:"), "{help}");

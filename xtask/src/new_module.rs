@@ -382,7 +382,12 @@ fn plan_out_of_tree(workspace: &Workspace, name: &str, categories: &[Category], 
     let mut files = vec![
         (
             dir.join("Cargo.toml"),
-            out_of_tree::cargo_toml(name, &root, &versions, &out_of_tree::profiles(&root_manifest)),
+            out_of_tree::cargo_toml(
+                name,
+                &out_of_tree::relative_path(&root, &dir),
+                &versions,
+                &out_of_tree::profiles(&root_manifest),
+            ),
         ),
         (dir.join(".gitignore"), out_of_tree::GITIGNORE.to_owned()),
         (dir.join("src/lib.rs"), template::module_source(&names, categories)),
@@ -396,14 +401,14 @@ fn plan_out_of_tree(workspace: &Workspace, name: &str, categories: &[Category], 
     }
     let report = format!(
         "created the crate `{name}` in {dir}: src/lib.rs (the module), src/main.rs (an `mxmod` binary linking it), \
-         Cargo.toml (mxmod and mxmod-app by path from {root}, mxmod-app without default features)
+         Cargo.toml (mxmod and mxmod-app by the relative path {relative}, mxmod-app without default features)
 next:
     cd {dir}
     cargo test
     cargo run -- list-modules
 ",
         dir = dir.display(),
-        root = root.display()
+        relative = out_of_tree::relative_path(&root, &dir).display()
     );
     Ok(Plan {
         dirs: vec![dir.join("src")],
@@ -581,7 +586,14 @@ mod tests {
         assert_eq!(files, [".gitignore", "Cargo.lock", "Cargo.toml", "rustfmt.toml", "src/lib.rs", "src/main.rs"]);
         let manifest = std::fs::read_to_string(target.join("Cargo.toml")).unwrap();
         let root = std::fs::canonicalize(&workspace.root).unwrap();
-        assert!(manifest.contains(&format!("mxmod = {{ path = \"{}/crates/core\" }}", root.display())), "{manifest}");
+        assert!(!manifest.contains(&root.display().to_string()), "no absolute path to the checkout:\n{manifest}");
+        let relative = out_of_tree::relative_path(&root, &resolve(&target));
+        assert!(relative.is_relative());
+        assert!(
+            manifest.contains(&format!("mxmod = {{ path = \"{}/crates/core\" }}", relative.display())),
+            "{manifest}"
+        );
+        assert!(resolve(&target.join(&relative)) == root, "the relative path leads back to the checkout");
         let empty = outside.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         run(&workspace, &args("geo_fence", &["cached"], Some(&empty))).unwrap();

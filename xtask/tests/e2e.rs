@@ -238,5 +238,21 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     let response = serve_and_greet(&binary(), "e2e_outside");
     assert!(response.ends_with(r#"{"greeting":"Hi, CI"}"#), "{response}");
 
+    // The crate names the checkout by a relative path, so the pair builds wherever it is
+    // moved together: built again from another directory than the one it was made in.
+    let manifest = std::fs::read_to_string(outside.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("path = \"../workspace/crates/core\""), "{manifest}");
+    let relocated = e2e_dir().join("relocated");
+    if relocated.exists() {
+        std::fs::remove_dir_all(&relocated).unwrap();
+    }
+    std::fs::create_dir_all(&relocated).unwrap();
+    std::fs::rename(&copy, relocated.join("workspace")).unwrap();
+    std::fs::rename(&outside, relocated.join("out_of_tree")).unwrap();
+    cargo(&relocated.join("out_of_tree"), &["build"]);
+    let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
+    assert!(listed.starts_with("e2e_outside (crate e2e_outside)\n"), "{listed}");
+    std::fs::remove_dir_all(&relocated).unwrap();
+
     eprintln!("xtask e2e: {:.0?}", started.elapsed());
 }

@@ -46,7 +46,7 @@ fn random_string(length: usize) -> String {
 
 fn request_info(headers: &HeaderMap) -> Vec<RequestInfo> {
     let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    vec![RequestInfo { user_agent: user_agent.to_owned(), ip: "127.0.0.1".to_owned() }]
+    vec![RequestInfo { user_agent: user_agent.to_owned(), ip: std::net::IpAddr::from([127, 0, 0, 1]) }]
 }
 
 fn hash_password(password: &str) -> ApiResult<String> {

@@ -147,7 +147,7 @@ pub(super) async fn public_rooms(State(state): State<Arc<AppState>>) -> ApiResul
         let text = |event_type: &str, key: &str| {
             room_state.get(event_type, "").and_then(|e| e.content.get(key)).cloned().unwrap_or(Value::Null)
         };
-        let joined = room_state.iter().filter(|(_, e)| e.membership() == Some("join")).count();
+        let joined = room_state.iter().filter(|(_, e)| e.membership() == Some(mxmod::types::Membership::Join)).count();
         chunk.push(json!({
             "room_id": room_id,
             "name": text("m.room.name", "name"),

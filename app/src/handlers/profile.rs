@@ -79,7 +79,8 @@ pub(super) async fn put_profile_field(
         _ => return Err(ApiError::unrecognized()),
     }
     state.storage.set_profile(&user_id, &profile).await?;
-    let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url: profile.avatar_url.clone() };
+    let avatar_url = profile.avatar_url.as_deref().map(Into::into);
+    let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url };
     state.modules.callbacks().third_party_rules.on_profile_update(&user_id, &info, false, false).await?;
     Ok(Json(json!({})))
 }
@@ -111,7 +112,7 @@ pub(super) async fn search_users(
         let shown = UserProfile {
             user_id: user_id.clone(),
             display_name: profile.displayname.clone(),
-            avatar_url: profile.avatar_url.clone(),
+            avatar_url: profile.avatar_url.as_deref().map(Into::into),
         };
         if spam.check_username_for_spam(&shown, &auth.user_id).await? {
             continue;

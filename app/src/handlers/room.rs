@@ -201,7 +201,7 @@ pub(super) async fn joined_members(
     let room_id = room_id(&room)?;
     let room_state = visible_state(&state, &auth, &room_id).await?;
     let mut joined = serde_json::Map::new();
-    for (_, event) in room_state.iter().filter(|(_, e)| e.membership() == Some("join")) {
+    for (_, event) in room_state.iter().filter(|(_, e)| e.membership() == Some(mxmod::types::Membership::Join)) {
         joined.insert(
             event.state_key.clone().unwrap_or_default(),
             json!({ "display_name": event.content.get("displayname"), "avatar_url": event.content.get("avatar_url") }),

@@ -259,7 +259,7 @@ async fn routed_presence(
     for room_id in joined {
         let Some(room_state) = state.storage.current_state(room_id).await? else { continue };
         for (_, event) in room_state.iter() {
-            if event.membership() == Some("join") {
+            if event.membership() == Some(mxmod::types::Membership::Join) {
                 if let Some(Ok(user)) = event.state_key.as_deref().map(UserId::parse) {
                     co_members.insert(user);
                 }

@@ -29,16 +29,9 @@ pub(crate) struct Auth {
 /// An authenticated user whose account may have expired (only `/logout` uses it).
 pub(crate) struct AuthNoExpiry(pub(crate) Auth);
 
-fn token_of(parts: &Parts) -> Option<String> {
-    if let Some(header) = parts.headers.get(http::header::AUTHORIZATION) {
-        return header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_owned());
-    }
-    let query = parts.uri.query()?;
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
-}
-
 async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
-    let token = token_of(parts).ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
+    let token = mxmod::web::access_token(&parts.headers, &parts.uri)
+        .ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
     let unknown = || ApiError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token").with_soft_logout();
     let session = state.storage.session(&token).await?.ok_or_else(unknown)?;
     let user = session.user;

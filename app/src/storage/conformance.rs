@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use mxmod::{
-    types::{Event, EventId, JsonObject, OwnedRoomId, OwnedUserId, RoomId, ServerName, UserId},
+    types::{Event, EventId, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, ServerName, UserId},
     ErrCode, MatrixError,
 };
 use serde_json::json;
@@ -89,7 +89,7 @@ fn allow() -> Authorise {
 /// Allows senders whose membership is `join`.
 fn joined_only(sender: OwnedUserId) -> Authorise {
     Box::new(move |state| match state.get("m.room.member", sender.as_str()).and_then(Event::membership) {
-        Some("join") => Ok(()),
+        Some(Membership::Join) => Ok(()),
         _ => Err(MatrixError::new(403, ErrCode::FORBIDDEN, "not in room")),
     })
 }
@@ -248,12 +248,12 @@ pub(crate) async fn authorisation_sees_the_state_the_event_is_appended_to(storag
     let room = room_with_members(&*storage, 1, true).await;
     let (alice, bob) = (user("alice"), user("bob"));
     let seen_before = storage.current_state(&room).await.unwrap().unwrap();
-    assert_eq!(seen_before.get("m.room.member", bob.as_str()).and_then(Event::membership), Some("join"));
+    assert_eq!(seen_before.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Join));
     storage.append_local_event(member(&room, &alice, &bob, "ban"), None, allow()).await.unwrap();
     let refused = storage.append_local_event(message(&room, &bob, "late"), None, joined_only(bob.clone())).await;
     assert!(matches!(refused, Err(AppendError::Refused(_))), "{refused:?}");
     let now = storage.current_state(&room).await.unwrap().unwrap();
-    assert_eq!(now.get("m.room.member", bob.as_str()).and_then(Event::membership), Some("ban"));
+    assert_eq!(now.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Ban));
 }
 
 /// Concurrent state events in one room all end up in the current state.

@@ -8,7 +8,7 @@ use std::{
     sync::{Mutex, PoisonError},
 };
 
-use mxmod::types::{StateMap, UserId};
+use mxmod::types::{Membership, StateMap, UserId};
 use tokio::sync::watch;
 
 /// The wake-up signals of every user with a parked `/sync`.
@@ -64,7 +64,7 @@ impl Notifier {
     pub fn wake_room(&self, state: &StateMap, invited: bool) {
         let members = state.iter().filter_map(|((event_type, state_key), event)| {
             let wanted = event_type == "m.room.member"
-                && matches!(event.membership(), Some("join")) | (invited && event.membership() == Some("invite"));
+                && matches!(event.membership(), Some(Membership::Join)) | (invited && event.membership() == Some(Membership::Invite));
             wanted.then_some(state_key.as_str())
         });
         self.wake(members);

@@ -4,7 +4,7 @@
 //! dispatched from two threads at once against one thread.
 //!
 //! Every future completes without awaiting, so it is polled once with a no-op waker: no
-//! runtime is in the measurement. The hooks come from `Harness::from_yaml_untimed` (the
+//! runtime is in the measurement. The hooks come from `Harness::builder(..).start()` (the
 //! server with `enable_metrics: false`: latencies not measured); `hook_timed` is the same
 //! with latencies measured for the metrics histograms (`enable_metrics: true`).
 //!
@@ -90,11 +90,11 @@ fn yaml(instances: usize) -> String {
 }
 
 fn harness(instances: usize) -> Harness {
-    Harness::from_yaml_untimed(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
+    Harness::builder(&yaml(instances)).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn timed_harness(instances: usize) -> Harness {
-    Harness::from_yaml(&yaml(instances)).unwrap_or_else(|error| panic!("{error}"))
+    Harness::builder(&yaml(instances)).timed(true).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// What the hook's FIRST-DENY rule checks of each answer.
@@ -262,7 +262,7 @@ fn cost_ladder(c: &mut Criterion) {
         b.iter(|| ready(plain_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
     });
     // 6. The guarded plan (the entry has a `timeout`): polled once, no timer armed.
-    let guarded = Harness::from_yaml_untimed("modules:\n  - module: bench_trivial\n    timeout: 1s\n")
+    let guarded = Harness::from_yaml("modules:\n  - module: bench_trivial\n    timeout: 1s\n")
         .unwrap_or_else(|error| panic!("{error}"));
     let guarded_callbacks = guarded.callbacks();
     group.bench_function("6_hook_guarded", |b| {

@@ -20,7 +20,7 @@ pub use self::{
 use crate::{
     cache::CacheSet,
     error::{CallbackError, WebError},
-    types::{Event, JsonObject, OwnedServerName, RoomId, ServerName, StateMap, UserId},
+    types::{Event, JsonObject, Membership, OwnedServerName, RoomId, ServerName, StateMap, UserId},
     web::{DynHandler, ResourcePath, WebRequest, WebResponse},
     IntoCallbackResult,
 };
@@ -67,9 +67,23 @@ struct Inner {
     module: &'static str,
     instance: Arc<str>,
     server: Arc<ServerContext>,
-    pending_web: Mutex<Option<Vec<(ResourcePath, DynHandler)>>>,
+    pending_web: Mutex<Option<Vec<PendingResource>>>,
     caches: CacheSet,
     database: OnceLock<ModuleDatabase>,
+    /// Tasks started through [`ModuleApi::spawn`] and [`ModuleApi::spawn_periodic`]
+    /// (still running or not), and the shutdown hooks; both end with the registry.
+    shutdown: Mutex<Shutdown>,
+}
+
+/// A resource registered during construction: path, method (`None`: every method), handler.
+pub(crate) type PendingResource = (ResourcePath, Option<http::Method>, DynHandler);
+
+/// What runs or stops when the instance shuts down.
+#[derive(Default)]
+struct Shutdown {
+    tasks: Vec<tokio::task::AbortHandle>,
+    hooks: Vec<Box<dyn FnOnce() + Send>>,
+    done: bool,
 }
 
 impl ModuleApi {
@@ -82,6 +96,7 @@ impl ModuleApi {
                 pending_web: Mutex::new(Some(Vec::new())),
                 caches: CacheSet::default(),
                 database: OnceLock::new(),
+                shutdown: Mutex::new(Shutdown::default()),
             }),
         }
     }
@@ -125,7 +140,30 @@ impl ModuleApi {
     /// Mounts a handler at a path computed at run time (Synapse's
     /// `register_web_resource`). Only during [`Module::new`](crate::Module::new);
     /// afterwards it returns [`WebError::AfterStartup`].
+    /// The handler serves every HTTP method; [`ModuleApi::register_web_resource_for`]
+    /// mounts one per method.
     pub fn register_web_resource<F, Fut, R>(&self, path: &str, handler: F) -> Result<(), WebError>
+    where
+        F: Fn(WebRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCallbackResult<WebResponse>,
+    {
+        self.register(path, None, handler)
+    }
+
+    /// Mounts a handler for one HTTP method of a path computed at run time, as
+    /// `#[web_resource("/path", method = "GET")]` does for a literal path: other methods
+    /// of the path get 405 with `Allow`, and `HEAD` is answered from `GET`.
+    pub fn register_web_resource_for<F, Fut, R>(&self, method: &str, path: &str, handler: F) -> Result<(), WebError>
+    where
+        F: Fn(WebRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCallbackResult<WebResponse>,
+    {
+        self.register(path, Some(crate::web::parse_method(method)?), handler)
+    }
+
+    fn register<F, Fut, R>(&self, path: &str, method: Option<http::Method>, handler: F) -> Result<(), WebError>
     where
         F: Fn(WebRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
@@ -140,7 +178,7 @@ impl ModuleApi {
         let mut pending = self.inner.pending_web.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match pending.as_mut() {
             Some(list) => {
-                list.push((path, handler));
+                list.push((path, method, handler));
                 Ok(())
             }
             None => Err(WebError::AfterStartup { module: self.inner.instance.to_string(), path: path.to_string() }),
@@ -148,7 +186,7 @@ impl ModuleApi {
     }
 
     /// Ends registration; returns what was registered.
-    pub(crate) fn seal_web_resources(&self) -> Vec<(ResourcePath, DynHandler)> {
+    pub(crate) fn seal_web_resources(&self) -> Vec<PendingResource> {
         let mut pending = self.inner.pending_web.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         pending.take().unwrap_or_default()
     }
@@ -175,7 +213,7 @@ impl ModuleApi {
         sender: &UserId,
         target: &UserId,
         room_id: &RoomId,
-        membership: &str,
+        membership: Membership,
     ) -> Result<Event, HostError> {
         self.host().update_room_membership(sender, target, room_id, membership).await
     }
@@ -212,14 +250,7 @@ impl ModuleApi {
     /// resources that act for a user.
     pub async fn authenticate(&self, request: &WebRequest) -> Result<UserInfo, crate::MatrixError> {
         use crate::{ErrCode, MatrixError};
-        let from_header = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|token| token.trim().to_owned());
-        let token = from_header
-            .or_else(|| crate::web::query_param(request, "access_token"))
+        let token = crate::web::access_token(request.headers(), request.uri())
             .ok_or_else(|| MatrixError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
         match self.host().user_for_access_token(&token).await {
             Ok(Some(user)) if !user.is_deactivated => Ok(user),
@@ -257,15 +288,17 @@ impl ModuleApi {
         Ok(self.inner.database.get_or_init(|| opened).clone())
     }
 
-    /// Runs `task` every `interval` until the server stops (Synapse's `looping_background_call`):
-    /// the first run is one `interval` after this call, as in Synapse, so a task never races
-    /// the start-up that scheduled it. Must be called inside the runtime.
+    /// Runs `task` every `interval` until the instance shuts down (Synapse's
+    /// `looping_background_call`): the first run is one `interval` after this call, as in
+    /// Synapse, so a task never races the start-up that scheduled it. The task is aborted
+    /// when the registry shuts down or is dropped: no `Drop` to write. Must be called
+    /// inside the runtime.
     pub fn spawn_periodic<F, Fut>(&self, interval: Duration, mut task: F) -> tokio::task::JoinHandle<()>
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(async move {
+        self.spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -276,13 +309,57 @@ impl ModuleApi {
     }
 
     /// Runs a background task on the server's runtime (Synapse's
-    /// `run_as_background_process`). Must be called inside the runtime.
+    /// `run_as_background_process`); it is aborted when the instance shuts down if it
+    /// has not finished. Must be called inside the runtime.
     pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        tokio::spawn(task)
+        let handle = tokio::spawn(task);
+        let mut shutdown = self.lock_shutdown();
+        shutdown.tasks.retain(|task| !task.is_finished());
+        if shutdown.done {
+            handle.abort();
+        } else {
+            shutdown.tasks.push(handle.abort_handle());
+        }
+        handle
+    }
+
+    /// Runs `hook` once when the instance shuts down: when the server stops, or when the
+    /// [`Registry`](crate::registry::Registry) (a test's `Harness`) is dropped. Hooks run
+    /// before the instance's background tasks are aborted, last registered first.
+    pub fn on_shutdown(&self, hook: impl FnOnce() + Send + 'static) {
+        let mut shutdown = self.lock_shutdown();
+        if shutdown.done {
+            drop(shutdown);
+            hook();
+        } else {
+            shutdown.hooks.push(Box::new(hook));
+        }
+    }
+
+    /// Runs the shutdown hooks and aborts the background tasks; later calls do nothing.
+    pub(crate) fn shut_down(&self) {
+        let (hooks, tasks) = {
+            let mut shutdown = self.lock_shutdown();
+            if shutdown.done {
+                return;
+            }
+            shutdown.done = true;
+            (std::mem::take(&mut shutdown.hooks), std::mem::take(&mut shutdown.tasks))
+        };
+        for hook in hooks.into_iter().rev() {
+            hook();
+        }
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    fn lock_shutdown(&self) -> std::sync::MutexGuard<'_, Shutdown> {
+        self.inner.shutdown.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -310,5 +387,33 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutting_down_runs_the_hooks_then_stops_the_tasks() {
+        let server_name = OwnedServerName::try_from("example.com").unwrap();
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None);
+        let api = ModuleApi::new("periodic", "periodic".into(), server);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let task = api.spawn_periodic(Duration::from_secs(1), move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {}
+        });
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for n in 1..=2 {
+            let order = order.clone();
+            api.on_shutdown(move || order.lock().unwrap().push(n));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        api.shut_down();
+        api.shut_down();
+        assert_eq!(*order.lock().unwrap(), [2, 1], "each hook once, last registered first");
+        assert!(task.await.unwrap_err().is_cancelled());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "no run after shutdown");
+        let late = api.spawn(std::future::pending::<()>());
+        assert!(late.await.unwrap_err().is_cancelled(), "a task spawned after shutdown does not run on");
     }
 }

@@ -12,6 +12,7 @@ pub mod hook;
 pub mod invoke;
 pub mod outcome;
 pub mod presence_router;
+pub mod reference;
 pub mod rules;
 pub mod spam_checker;
 mod stats;

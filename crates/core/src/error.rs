@@ -182,6 +182,22 @@ impl CallbackError {
     }
 }
 
+/// `?` on the errors of [`ModuleApi`](crate::ModuleApi) inside a callback or web
+/// resource: each is an unexpected failure ([`CallbackError::Other`]), which the
+/// callback's failure policy answers (500 `M_UNKNOWN`, or carry on where Synapse ignores
+/// failures of that callback).
+macro_rules! unexpected_failures {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CallbackError {
+            fn from(error: $error) -> Self {
+                Self::Other(Box::new(error))
+            }
+        }
+    )*};
+}
+
+unexpected_failures!(crate::api::HostError, crate::api::DatabaseError, crate::api::HttpError);
+
 /// A module failed to start: returned from [`Module::new`](crate::Module::new).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -221,6 +237,14 @@ pub enum WebError {
     InvalidPath {
         /// The offending path.
         path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The HTTP method is not one a web resource may serve.
+    #[error("invalid web resource method `{method}`: {reason}")]
+    InvalidMethod {
+        /// The offending method.
+        method: String,
         /// What is wrong with it.
         reason: &'static str,
     },

@@ -85,8 +85,17 @@ pub mod web;
 #[doc(hidden)]
 pub mod __private;
 
-pub use api::ModuleApi;
-pub use callbacks::outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck};
+/// The `bytes` crate of [`web::WebRequest`] and [`web::WebResponse`] bodies.
+pub use bytes;
+/// The `http` crate whose types web resources take and answer, so an author needs no
+/// version of their own.
+pub use http;
+
+pub use api::{DatabaseError, HostError, HttpError, ModuleApi};
+pub use callbacks::{
+    outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
+    rules::PresenceRouting,
+};
 pub use error::{CallbackError, ConfigError, ErrCode, MatrixError, ModuleError, WebError};
 pub use module::Module;
 /// Registers an `async` method as an account-validity callback (inside `#[module]`).
@@ -103,3 +112,4 @@ pub use mxmod_macros::spam_checker;
 pub use mxmod_macros::third_party_rules;
 /// Serves an `async` method at a path: `#[web_resource("/_synapse/client/...")]`.
 pub use mxmod_macros::web_resource;
+pub use web::{WebRequest, WebResponse};

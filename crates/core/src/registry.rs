@@ -15,7 +15,7 @@ use crate::{
     config::{ConfigProblems, ModuleEntry},
     error::{ModuleError, WebError},
     module::ModuleDescriptor,
-    web::{Handler, ResourcePath, Route, WebResourceDescriptor, WebRoutes},
+    web::{Handler, MethodTable, ResourcePath, Route, WebResourceDescriptor, WebRoutes},
 };
 
 /// Every `#[module]` linked into this binary.
@@ -199,6 +199,12 @@ pub struct Registry {
     routes: WebRoutes,
 }
 
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
@@ -232,9 +238,13 @@ impl Registry {
     pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
         check_unique_names()?;
         let server = ServerContext::new(options.server.clone(), options.host.clone(), options.data_dir.clone());
-        let mut instances: Vec<Instance> = Vec::with_capacity(entries.len());
-        let mut callbacks = Callbacks::default();
-        let mut routes = WebRoutes::default();
+        // Built as it goes, so that a failure part-way shuts down (drops) what started.
+        let mut registry = Registry {
+            instances: Vec::with_capacity(entries.len()),
+            callbacks: Callbacks::default(),
+            routes: WebRoutes::default(),
+        };
+        let Registry { instances, callbacks, routes } = &mut registry;
         let mut listed: HashMap<&str, usize> = HashMap::new();
         for entry in entries {
             let descriptor = entry.descriptor;
@@ -244,28 +254,46 @@ impl Registry {
             let label: Arc<str> =
                 if *count == 1 { descriptor.name.into() } else { format!("{}#{count}", descriptor.name).into() };
             let api = ModuleApi::new(descriptor.name, label.clone(), server.clone());
-            let object = (descriptor.instantiate)(entry.config.0, api.clone())
-                .map_err(|error| StartupError::Construct { module: label.to_string(), index: entry.index, error })?;
+            let object = (descriptor.instantiate)(entry.config.0, api.clone()).map_err(|error| {
+                api.shut_down();
+                StartupError::Construct { module: label.to_string(), index: entry.index, error }
+            })?;
             let dynamic = api.seal_web_resources();
             let instance = Instance { descriptor, index: entry.index, label: label.clone(), object, api };
             let settings = EntrySettings { on_error: entry.on_error, timeout: entry.timeout, timed: options.timed };
             callbacks.attach(&instance, &settings);
+            let object = instance.object.clone();
+            instances.push(instance);
             for resource in MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == descriptor.name) {
                 let path = ResourcePath::parse(resource.path)
                     .map_err(|error| StartupError::Web { module: label.to_string(), error })?;
-                routes.mount(Route {
-                    path,
-                    module: label.clone(),
-                    handler: Handler::Method { object: instance.object.clone(), shim: resource.handler },
-                });
+                let method = resource
+                    .http_method
+                    .map(|method| {
+                        crate::web::parse_method(method)
+                            .map_err(|error| StartupError::Web { module: label.to_string(), error })
+                    })
+                    .transpose()?;
+                let handler = Handler::Method { object: object.clone(), shim: resource.handler };
+                routes.mount(Route { path, module: label.clone(), methods: MethodTable::new(method, handler) });
             }
-            for (path, handler) in dynamic {
-                routes.mount(Route { path, module: label.clone(), handler: Handler::Dynamic(handler) });
+            for (path, method, handler) in dynamic {
+                let methods = MethodTable::new(method, Handler::Dynamic(handler));
+                routes.mount(Route { path, module: label.clone(), methods });
             }
             tracing::info!(module = &*label, "module `{label}` started");
-            instances.push(instance);
         }
-        Ok(Registry { instances, callbacks, routes })
+        Ok(registry)
+    }
+
+    /// Shuts every instance down, last started first: runs the hooks registered with
+    /// [`ModuleApi::on_shutdown`] and aborts the tasks started with
+    /// [`ModuleApi::spawn`]/[`ModuleApi::spawn_periodic`]. Dropping the registry does the
+    /// same; a second call does nothing.
+    pub fn shutdown(&self) {
+        for instance in self.instances.iter().rev() {
+            instance.api.shut_down();
+        }
     }
 
     /// The callbacks of every category.

@@ -32,14 +32,23 @@
 //! # }
 //! ```
 
+mod event;
+mod host;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
 use bytes::Bytes;
 
+pub use self::{
+    event::EventBuilder,
+    host::{MembershipCall, TestHost},
+};
 use crate::{
-    api::ServerInfo,
+    api::{Host, ServerInfo},
     callbacks::Callbacks,
     config,
     registry::{Registry, StartOptions, StartupError},
-    types::OwnedServerName,
+    types::{JsonObject, OwnedServerName},
     web::{WebRequest, WebResponse},
 };
 
@@ -56,41 +65,81 @@ fn test_server_name(server_name: &str) -> Result<OwnedServerName, StartupError> 
     })
 }
 
-/// Running modules built from a YAML snippet, for tests.
+/// Running modules built from a YAML snippet, for tests. Dropping it shuts the modules
+/// down (their shutdown hooks run, their background tasks stop).
 #[derive(Debug)]
 pub struct Harness {
     registry: Registry,
 }
 
+/// How a [`Harness`] starts: [`Harness::builder`], then any of the settings, then
+/// [`HarnessBuilder::start`]. Every setting defaults to what the server does with a
+/// minimal `homeserver.yaml`.
+#[must_use = "a builder does nothing until `start`"]
+pub struct HarnessBuilder {
+    yaml: String,
+    server_name: String,
+    timed: bool,
+    host: Option<Arc<dyn Host>>,
+    data_dir: Option<PathBuf>,
+}
+
+impl HarnessBuilder {
+    /// The server name (default `example.com`).
+    pub fn server_name(mut self, server_name: &str) -> Self {
+        self.server_name = server_name.to_owned();
+        self
+    }
+
+    /// Measure callback latencies, as the server does with `enable_metrics: true`
+    /// (default `false`, as the server's default: a call reads no clock).
+    pub fn timed(mut self, timed: bool) -> Self {
+        self.timed = timed;
+        self
+    }
+
+    /// The server the modules call through [`ModuleApi`](crate::ModuleApi) (default: none,
+    /// every call is `HostError::Unavailable`); usually a [`TestHost`].
+    pub fn host(mut self, host: Arc<dyn Host>) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// Where module databases live (default: in memory).
+    pub fn data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(data_dir.into());
+        self
+    }
+
+    /// Parses the YAML and starts its modules in order.
+    pub fn start(self) -> Result<Harness, StartupError> {
+        let mut options = StartOptions::new(ServerInfo::new(test_server_name(&self.server_name)?));
+        options.timed = self.timed;
+        options.data_dir = self.data_dir;
+        if let Some(host) = self.host {
+            options.host = host;
+        }
+        let entries = config::load_modules(&self.yaml, "test.yaml")?;
+        Ok(Harness { registry: Registry::start(entries, &options)? })
+    }
+}
+
 impl Harness {
-    /// Builds the modules of a `modules:` YAML snippet on server `example.com`.
-    ///
-    /// Callback latencies are measured (`timed: true`, as the server does with
-    /// `enable_metrics: true`), so tests can read them from [`Callbacks::stats`].
+    /// A builder for the modules of a `modules:` YAML snippet.
+    pub fn builder(yaml: &str) -> HarnessBuilder {
+        HarnessBuilder {
+            yaml: yaml.to_owned(),
+            server_name: TEST_SERVER_NAME.to_owned(),
+            timed: false,
+            host: None,
+            data_dir: None,
+        }
+    }
+
+    /// The modules of a `modules:` YAML snippet with every default:
+    /// `Harness::builder(yaml).start()`.
     pub fn from_yaml(yaml: &str) -> Result<Self, StartupError> {
-        Self::from_yaml_on(yaml, TEST_SERVER_NAME)
-    }
-
-    /// Builds the modules of a `modules:` YAML snippet on server `example.com` as the
-    /// server does with `enable_metrics: false`: latencies are not measured
-    /// (`timed: false`), so a call reads no clock. For benchmarks and allocation tests.
-    pub fn from_yaml_untimed(yaml: &str) -> Result<Self, StartupError> {
-        Self::start(yaml, StartOptions::new(ServerInfo::new(test_server_name(TEST_SERVER_NAME)?)))
-    }
-
-    /// Builds the modules of a `modules:` YAML snippet on the given server name, with
-    /// latencies measured (see [`Harness::from_yaml`]).
-    pub fn from_yaml_on(yaml: &str, server_name: &str) -> Result<Self, StartupError> {
-        let mut options = StartOptions::new(ServerInfo::new(test_server_name(server_name)?));
-        options.timed = true;
-        Self::start(yaml, options)
-    }
-
-    /// Builds the modules of a `modules:` YAML snippet with full control of the options:
-    /// a [`Host`](crate::api::Host) playing the server, a data directory, timing.
-    pub fn start(yaml: &str, options: StartOptions) -> Result<Self, StartupError> {
-        let entries = config::load_modules(yaml, "test.yaml")?;
-        Ok(Self { registry: Registry::start(entries, &options)? })
+        Self::builder(yaml).start()
     }
 
     /// The callbacks of every category, to call as the server would.
@@ -127,4 +176,25 @@ impl Harness {
             .ok()?;
         self.request(request).await
     }
+}
+
+/// A JSON value that must be an object, for test data; panics otherwise (a bug in the test).
+pub fn json_object(value: serde_json::Value) -> JsonObject {
+    match value {
+        serde_json::Value::Object(object) => object,
+        other => panic!("not a JSON object: {other}"),
+    }
+}
+
+/// Waits (polling every 10 ms) until `done` holds, for at most `limit`; whether it held.
+/// For effects of background tasks.
+pub async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done()
 }

@@ -1,10 +1,10 @@
 //! The values callbacks receive: Matrix identifiers (ruma's), events, room state, presence.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::IpAddr};
 
 pub use ruma_common::{
-    EventId, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomAliasId, RoomId,
-    ServerName, UserId,
+    DeviceId, EventId, MxcUri, OwnedDeviceId, OwnedEventId, OwnedMxcUri, OwnedRoomAliasId, OwnedRoomId,
+    OwnedServerName, OwnedUserId, RoomAliasId, RoomId, ServerName, UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,9 +51,53 @@ impl Event {
         self.state_key.is_some()
     }
 
-    /// `content.membership` for `m.room.member` events.
-    pub fn membership(&self) -> Option<&str> {
-        (self.event_type == "m.room.member").then(|| self.content.get("membership").and_then(Value::as_str)).flatten()
+    /// `content.membership` for `m.room.member` events (`None` for other events and for
+    /// a membership that is not one of the five).
+    pub fn membership(&self) -> Option<Membership> {
+        if self.event_type != "m.room.member" {
+            return None;
+        }
+        self.content.get("membership").and_then(Value::as_str).and_then(Membership::parse)
+    }
+}
+
+/// A room membership: `content.membership` of an `m.room.member` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Membership {
+    /// Invited.
+    Invite,
+    /// Joined.
+    Join,
+    /// Asked to join.
+    Knock,
+    /// Left, was kicked, or declined an invite.
+    Leave,
+    /// Banned.
+    Ban,
+}
+
+impl Membership {
+    /// The wire form: `invite`, `join`, `knock`, `leave` or `ban`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Invite => "invite",
+            Self::Join => "join",
+            Self::Knock => "knock",
+            Self::Leave => "leave",
+            Self::Ban => "ban",
+        }
+    }
+
+    /// The membership a wire string names, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Invite, Self::Join, Self::Knock, Self::Leave, Self::Ban].into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -111,7 +155,7 @@ pub struct Requester {
     /// The authenticated user.
     pub user_id: OwnedUserId,
     /// Their device, if the request came with an access token bound to one.
-    pub device_id: Option<String>,
+    pub device_id: Option<OwnedDeviceId>,
     /// Whether the user is shadow-banned.
     pub shadow_banned: bool,
     /// Whether the user is a guest.
@@ -169,7 +213,7 @@ pub struct UserProfile {
     /// Display name, if set.
     pub display_name: Option<String>,
     /// `mxc://` avatar URL, if set.
-    pub avatar_url: Option<String>,
+    pub avatar_url: Option<OwnedMxcUri>,
 }
 
 /// The profile after an update (`on_profile_update`).
@@ -177,8 +221,8 @@ pub struct UserProfile {
 pub struct ProfileInfo {
     /// New display name.
     pub display_name: Option<String>,
-    /// New avatar URL.
-    pub avatar_url: Option<String>,
+    /// New `mxc://` avatar URL.
+    pub avatar_url: Option<OwnedMxcUri>,
 }
 
 /// An email 3PID given at registration (`check_registration_for_spam`).
@@ -196,7 +240,7 @@ pub struct RequestInfo {
     /// The client's `User-Agent`.
     pub user_agent: String,
     /// The client's IP address.
-    pub ip: String,
+    pub ip: IpAddr,
 }
 
 /// The bytes of a media file being stored (Synapse's `ReadableFileWrapper`).

@@ -10,11 +10,19 @@
 #[path = "../../macros/src/web_path.rs"]
 mod path_rules;
 
+mod auth;
+mod methods;
+
+pub use self::{
+    auth::{access_token, bearer_token, require_bearer_secret, secret_matches},
+    methods::{head_of, method_not_allowed, MethodTable, Selected},
+};
+
 use std::{fmt, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{header, StatusCode};
+use http::{header, Method, StatusCode};
 use serde::Serialize;
 
 use crate::{
@@ -41,6 +49,8 @@ pub struct WebResourceDescriptor {
     pub module: &'static str,
     /// The mount path.
     pub path: &'static str,
+    /// The HTTP method it serves (`method = "GET"`); `None` serves every method.
+    pub http_method: Option<&'static str>,
     /// The method.
     pub method: &'static str,
     /// Source file.
@@ -78,6 +88,16 @@ impl ResourcePath {
     }
 }
 
+/// The HTTP method a web resource names, checked with the rules the macro applies to
+/// `method = "..."` at compile time.
+pub fn parse_method(method: &str) -> Result<Method, WebError> {
+    match path_rules::method_problem(method) {
+        Some(reason) => Err(WebError::InvalidMethod { method: method.to_owned(), reason }),
+        None => Method::from_bytes(method.as_bytes())
+            .map_err(|_| WebError::InvalidMethod { method: method.to_owned(), reason: "not an HTTP method" }),
+    }
+}
+
 impl fmt::Display for ResourcePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -105,8 +125,8 @@ pub struct Route {
     pub path: ResourcePath,
     /// The module instance that mounted it.
     pub module: Arc<str>,
-    /// What serves it.
-    pub handler: Handler,
+    /// What serves it, per HTTP method.
+    pub methods: MethodTable,
 }
 
 /// A mount that lost to an earlier module on the same path.
@@ -128,8 +148,21 @@ pub struct WebRoutes {
 }
 
 impl WebRoutes {
-    /// Mounts a route unless its path is taken (then it is recorded as shadowed).
+    /// Mounts a route unless its path is taken by another module (then it is recorded as
+    /// shadowed). The same module's handlers for other methods of a path join its table.
     pub(crate) fn mount(&mut self, route: Route) {
+        if let Some(own) = self.routes.iter_mut().find(|r| r.path == route.path && r.module == route.module) {
+            for method in own.methods.merge(route.methods) {
+                let method = method.as_ref().map_or("every method", Method::as_str);
+                tracing::warn!(
+                    path = route.path.as_str(),
+                    "module `{}` serves {method} of web resource `{}` twice; the first handler is kept",
+                    route.module,
+                    route.path
+                );
+            }
+            return;
+        }
         if let Some(winner) = self.routes.iter().find(|r| r.path == route.path) {
             tracing::warn!(
                 path = route.path.as_str(),
@@ -167,11 +200,16 @@ impl WebRoutes {
     /// panicking handler answers its [`MatrixError`], or 500 `M_UNKNOWN`.
     pub async fn handle(&self, request: WebRequest) -> Option<WebResponse> {
         let route = self.find(request.uri().path())?;
-        let future = match &route.handler {
+        let (handler, head) = match route.methods.select(request.method()) {
+            Selected::Handler { handler, head } => (handler, head),
+            Selected::NotAllowed(allow) => return Some(method_not_allowed(allow)),
+        };
+        let future = match handler {
             Handler::Method { object, shim } => AssertUnwindSafe(shim(&**object, request)).catch_unwind().await,
             Handler::Dynamic(handler) => AssertUnwindSafe(handler(request)).catch_unwind().await,
         };
         Some(match future {
+            Ok(Ok(response)) if head => head_of(response),
             Ok(Ok(response)) => response,
             Ok(Err(CallbackError::Matrix(error))) => error_response(&error),
             Ok(Err(other)) => {
@@ -206,10 +244,20 @@ pub fn query_param(request: &WebRequest, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
-/// The body as JSON, or 400 `M_NOT_JSON`.
+/// The body as `T`, as Synapse reads a JSON request: 400 `M_NOT_JSON` if it is not JSON,
+/// 400 `M_BAD_JSON` if it is JSON of the wrong shape.
 pub fn json_body<T: serde::de::DeserializeOwned>(request: &WebRequest) -> Result<T, MatrixError> {
-    serde_json::from_slice(request.body())
-        .map_err(|error| MatrixError::new(400, crate::ErrCode::NOT_JSON, format!("Content not JSON: {error}")))
+    let value: serde_json::Value = serde_json::from_slice(request.body())
+        .map_err(|_| MatrixError::new(400, crate::ErrCode::NOT_JSON, "Content not JSON."))?;
+    serde_json::from_value(value).map_err(|error| MatrixError::new(400, crate::ErrCode::BAD_JSON, error.to_string()))
+}
+
+/// An HTML page with the given status (`text/html; charset=utf-8`).
+pub fn html(status: u16, body: impl Into<String>) -> WebResponse {
+    let mut response = WebResponse::new(Bytes::from(body.into()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    response
 }
 
 #[cfg(test)]
@@ -230,6 +278,19 @@ mod tests {
         assert!(path.serves("/_synapse/client/demo"));
         assert!(path.serves("/_synapse/client/demo/hello"));
         assert!(!path.serves("/_synapse/client/demonic"));
+    }
+
+    #[test]
+    fn json_bodies_are_not_json_or_bad_json() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Body {
+            #[allow(dead_code, reason = "only its presence is checked")]
+            user_id: String,
+        }
+        let request = |body: &'static str| http::Request::post("/x").body(Bytes::from_static(body.as_bytes())).unwrap();
+        assert_eq!(json_body::<Body>(&request("{")).unwrap_err().errcode, crate::ErrCode::NOT_JSON);
+        assert_eq!(json_body::<Body>(&request("{\"user\": 1}")).unwrap_err().errcode, crate::ErrCode::BAD_JSON);
+        assert!(json_body::<Body>(&request("{\"user_id\": \"@a:b\"}")).is_ok());
     }
 
     #[test]

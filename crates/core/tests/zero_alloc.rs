@@ -188,7 +188,12 @@ fn harness(instances: usize) -> Harness {
 }
 
 fn harness_of(module: &str, instances: usize) -> Harness {
-    Harness::from_yaml_untimed(&yaml(module, instances, "")).unwrap_or_else(|error| panic!("{error}"))
+    Harness::from_yaml(&yaml(module, instances, "")).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Modules from `yaml` with latencies measured, as the server with `enable_metrics: true`.
+fn timed(yaml: &str) -> Harness {
+    Harness::builder(yaml).timed(true).start().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// `instances` entries of `module`, each with the extra entry keys `extra` (indented lines).
@@ -254,7 +259,7 @@ fn a_callback_future_too_big_to_store_inline_allocates_once_per_call() {
 
 #[test]
 fn metrics_on_does_not_allocate() {
-    let harness = Harness::from_yaml(&yaml("zero_alloc_quiet", 4, "")).unwrap_or_else(|error| panic!("{error}"));
+    let harness = timed(&yaml("zero_alloc_quiet", 4, ""));
     assert_eq!(allocations_per_calls(&harness), 0);
     let stats = harness.callbacks().stats();
     let buckets: u64 = stats.iter().map(|(_, _, _, stats)| stats.latency_buckets().iter().sum::<u64>()).sum();
@@ -264,9 +269,9 @@ fn metrics_on_does_not_allocate() {
 #[test]
 fn a_timeout_entry_answering_at_once_does_not_allocate() {
     for yaml in [yaml("zero_alloc_quiet", 4, "    timeout: 1s\n"), yaml("zero_alloc_quiet", 1, "    timeout: 1s\n")] {
-        let harness = Harness::from_yaml_untimed(&yaml).unwrap_or_else(|error| panic!("{error}"));
+        let harness = Harness::from_yaml(&yaml).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(allocations_per_calls(&harness), 0);
-        let timed = Harness::from_yaml(&yaml).unwrap_or_else(|error| panic!("{error}"));
+        let timed = timed(&yaml);
         assert_eq!(allocations_per_calls(&timed), 0, "with latencies measured too");
     }
 }
@@ -274,8 +279,7 @@ fn a_timeout_entry_answering_at_once_does_not_allocate() {
 #[test]
 fn a_timeout_entry_pending_once_arms_its_timer_without_allocating() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let harness = Harness::from_yaml(&yaml("zero_alloc_pending_once", 2, "    timeout: 1s\n"))
-        .unwrap_or_else(|error| panic!("{error}"));
+    let harness = timed(&yaml("zero_alloc_pending_once", 2, "    timeout: 1s\n"));
     let user = args().inviter;
     let callbacks = harness.callbacks();
     let calls = || async {

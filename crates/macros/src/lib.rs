@@ -10,6 +10,7 @@ mod category;
 mod ctxt;
 mod module;
 mod paths;
+mod web_method;
 mod web_path;
 
 use proc_macro::TokenStream;

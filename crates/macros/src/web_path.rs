@@ -18,3 +18,18 @@ pub(crate) fn problem(path: &str) -> Option<&'static str> {
         None
     }
 }
+
+/// The HTTP methods a web resource may name (`method = "GET"`); `HEAD` is answered from
+/// `GET`.
+pub(crate) const METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// What is wrong with a `method = "..."` value, if anything.
+pub(crate) fn method_problem(method: &str) -> Option<&'static str> {
+    if METHODS.contains(&method) {
+        None
+    } else if method == "HEAD" {
+        Some("`HEAD` is answered from the `GET` handler; name `GET`")
+    } else {
+        Some("expected one of `GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `OPTIONS`")
+    }
+}

@@ -94,7 +94,9 @@ use std::{
 use mxmod::{
     account_validity,
     cache::CacheHandle,
-    cached, module, third_party_rules,
+    cached,
+    config::ConfigDuration,
+    module, third_party_rules,
     types::UserId,
     web::{self, WebRequest, WebResponse},
     web_resource, CallbackError, ConfigError, ErrCode, MatrixError, Module, ModuleApi, ModuleError,
@@ -102,7 +104,7 @@ use mxmod::{
 use rand::Rng;
 use serde::Deserialize;
 
-pub use self::notice::{format_date, Millis, SmtpConfig};
+pub use self::notice::{format_date, SmtpConfig};
 use self::{
     notice::{Mailer, Notice},
     store::Store,
@@ -114,10 +116,10 @@ use self::{
 pub struct AccountValidityConfig {
     /// How long an account stays valid (required).
     #[serde(default)]
-    pub period: Option<Millis>,
+    pub period: Option<ConfigDuration>,
     /// How long before expiry the notice goes out (required).
     #[serde(default)]
-    pub renew_at: Option<Millis>,
+    pub renew_at: Option<ConfigDuration>,
     /// The notice's subject.
     #[serde(default)]
     pub renew_email_subject: Option<String>,
@@ -132,7 +134,7 @@ pub struct AccountValidityConfig {
     pub admin_secret: Option<String>,
     /// How often expiring accounts are looked for.
     #[serde(default = "default_check_interval")]
-    pub check_interval: Millis,
+    pub check_interval: ConfigDuration,
     /// The SMTP server notices go through.
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
@@ -146,8 +148,8 @@ fn default_app_name() -> String {
     "Matrix".to_owned()
 }
 
-fn default_check_interval() -> Millis {
-    Millis(30 * 60 * 1000)
+fn default_check_interval() -> ConfigDuration {
+    ConfigDuration::from_millis(30 * 60 * 1000)
 }
 
 /// The module's `#[cached]` expiration lookup: user ID → expiration time.
@@ -165,10 +167,6 @@ fn is_link_token(token: &str) -> bool {
 
 fn new_link_token() -> String {
     rand::rng().sample_iter(rand::distr::Alphabetic).take(32).map(char::from).collect()
-}
-
-fn db_error(error: mxmod::api::DatabaseError) -> CallbackError {
-    CallbackError::other(error)
 }
 
 /// What the module and its background task share.
@@ -191,7 +189,7 @@ impl Core {
         let latest = now_ms().saturating_add(self.period);
         let spread = self.period / 10;
         let expiration_ts = if spread > 0 { rand::rng().random_range(latest - spread..latest) } else { latest };
-        let stored = self.store.insert_if_absent(user_id, expiration_ts).await.map_err(db_error)?;
+        let stored = self.store.insert_if_absent(user_id, expiration_ts).await?;
         cache.invalidate(&user_id.to_owned());
         Ok(stored)
     }
@@ -211,7 +209,7 @@ impl Core {
         let stored =
             self.store.set_account_validity(user_id, expiration_ts, email_sent, renewal_token, Some(now)).await;
         cache.invalidate(&user_id.to_owned());
-        stored.map_err(db_error)?;
+        stored?;
         Ok(expiration_ts)
     }
 
@@ -249,7 +247,7 @@ impl Core {
         user_id: &str,
         expiration_ts: i64,
     ) -> Result<bool, CallbackError> {
-        let addresses = self.store.addresses(user_id).await.map_err(db_error)?;
+        let addresses = self.store.addresses(user_id).await?;
         if addresses.is_empty() {
             return Ok(false);
         }
@@ -261,14 +259,14 @@ impl Core {
         }
         let recorded = self.store.set_email_sent(user_id, true).await;
         cache.invalidate(&user_id.to_owned());
-        recorded.map_err(db_error)?;
+        recorded?;
         Ok(true)
     }
 
     /// Notifies every user due for a notice; how many were notified.
     async fn send_renewal_notices(&self, cache: &ExpiryCache) -> Result<usize, CallbackError> {
         let _one_run_at_a_time = self.notice_run.lock().await;
-        let due = self.store.users_expiring_soon(now_ms(), self.renew_at).await.map_err(db_error)?;
+        let due = self.store.users_expiring_soon(now_ms(), self.renew_at).await?;
         let mut sent = 0;
         for (user_id, expiration_ts) in due {
             match self.send_renewal_email(cache, &user_id, expiration_ts).await {
@@ -288,17 +286,8 @@ pub struct AccountValidity {
     api: ModuleApi,
     core: Arc<Core>,
     admin_secret: Option<String>,
-    notices: Option<tokio::task::JoinHandle<()>>,
     /// The cache of `get_expiration_ts_for_user`.
     expirations: CacheHandle<String, Option<i64>>,
-}
-
-impl Drop for AccountValidity {
-    fn drop(&mut self) {
-        if let Some(task) = &self.notices {
-            task.abort();
-        }
-    }
 }
 
 impl Module for AccountValidity {
@@ -318,7 +307,7 @@ impl Module for AccountValidity {
                  modules cannot check",
             ));
         }
-        if config.check_interval.0 == 0 {
+        if config.check_interval.is_zero() {
             return Err(ConfigError::at(["check_interval"], "`check_interval` must be longer than zero"));
         }
         if config.admin_secret.as_deref() == Some("") {
@@ -344,29 +333,31 @@ impl Module for AccountValidity {
         let subject = config.renew_email_subject.as_deref().unwrap_or("Renew your %(app)s account");
         let core = Arc::new(Core {
             api: api.clone(),
-            period: config.period.map_or(0, Millis::as_i64),
-            renew_at: config.renew_at.map_or(0, Millis::as_i64),
+            period: config.period.map_or(0, ConfigDuration::as_millis_i64),
+            renew_at: config.renew_at.map_or(0, ConfigDuration::as_millis_i64),
             subject: subject.replace("%(app)s", &config.app_name),
             store: Store::new(db),
             mailer,
             notice_run: tokio::sync::Mutex::new(()),
         });
         let expirations = Self::get_expiration_ts_for_user_new_cache(&api);
-        let mut module = AccountValidity { api, core, admin_secret: config.admin_secret, notices: None, expirations };
+        let module = AccountValidity { api, core, admin_secret: config.admin_secret, expirations };
         let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache().clone());
-        module.notices = Some(module.api.spawn_periodic(config.check_interval.as_duration(), move || {
+        // Stopped with the module: `spawn_periodic` tasks end at shutdown.
+        module.api.spawn_periodic(config.check_interval.as_duration(), move || {
             let (core, cache) = (core.clone(), cache.clone());
             async move {
                 if let Err(error) = core.send_renewal_notices(&cache).await {
                     tracing::warn!(module = core.api.instance_name(), "looking for expiring accounts failed: {error}");
                 }
             }
-        }));
+        });
         Ok(module)
     }
 }
 
-/// `Authorization: Bearer <admin_secret>`, compared in constant time.
+/// `Authorization: Bearer <admin_secret>`, compared in constant time; 403 when the
+/// module has no `admin_secret`.
 fn check_admin(secret: Option<&str>, request: &WebRequest) -> Result<(), MatrixError> {
     let Some(secret) = secret else {
         return Err(MatrixError::new(
@@ -375,36 +366,7 @@ fn check_admin(secret: Option<&str>, request: &WebRequest) -> Result<(), MatrixE
             "This resource is disabled: the module has no `admin_secret`",
         ));
     };
-    let token = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| MatrixError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
-    let same =
-        token.len() == secret.len() && token.bytes().zip(secret.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(MatrixError::new(401, ErrCode::UNKNOWN_TOKEN, "Unrecognised access token"))
-    }
-}
-
-fn require_method(request: &WebRequest, method: http::Method) -> Result<(), MatrixError> {
-    if *request.method() == method {
-        Ok(())
-    } else {
-        Err(MatrixError::new(405, ErrCode::UNRECOGNIZED, format!("Use {method}")))
-    }
-}
-
-fn html(status: u16, body: String) -> WebResponse {
-    let mut response = WebResponse::new(body.into());
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
-    response
+    web::require_bearer_secret(request, secret)
 }
 
 fn parse_user_id(user_id: Option<String>) -> Result<mxmod::types::OwnedUserId, MatrixError> {
@@ -435,7 +397,7 @@ impl AccountValidity {
     /// Cached per user; every write to the user's row invalidates the entry.
     #[cached(max_size = 10000, cache = expirations)]
     pub async fn get_expiration_ts_for_user(&self, user_id: String) -> Result<Option<i64>, CallbackError> {
-        self.core.store.expiration_ts(&user_id).await.map_err(db_error)
+        Ok(self.core.store.expiration_ts(&user_id).await?)
     }
 
     /// Sends the notices due now (what the periodic task does); how many users were
@@ -446,12 +408,12 @@ impl AccountValidity {
 
     /// Whether the user's notice for the current period went out (`None`: not tracked).
     pub async fn renewal_notice_sent(&self, user_id: &UserId) -> Result<Option<bool>, CallbackError> {
-        self.core.store.email_sent(user_id.as_str()).await.map_err(db_error)
+        Ok(self.core.store.email_sent(user_id.as_str()).await?)
     }
 
     /// The addresses the user's notices go to.
     pub async fn notice_addresses(&self, user_id: &UserId) -> Result<Vec<String>, CallbackError> {
-        self.core.store.addresses(user_id.as_str()).await.map_err(db_error)
+        Ok(self.core.store.addresses(user_id.as_str()).await?)
     }
 
     /// Expired once the expiration time has passed; see the module docs.
@@ -473,7 +435,7 @@ impl AccountValidity {
         let expiration_ts = now_ms().saturating_add(self.core.period);
         let stored = self.core.store.set_expiration_date(user_id.as_str(), expiration_ts).await;
         self.get_expiration_ts_for_user_cache().invalidate(&user_id.to_string());
-        stored.map_err(db_error)
+        Ok(stored?)
     }
 
     /// Remembers an email address for notices.
@@ -487,7 +449,7 @@ impl AccountValidity {
         if medium != "email" {
             return Ok(());
         }
-        self.core.store.add_address(user_id.as_str(), address).await.map_err(db_error)
+        Ok(self.core.store.add_address(user_id.as_str(), address).await?)
     }
 
     /// Forgets an email address.
@@ -501,24 +463,23 @@ impl AccountValidity {
         if medium != "email" {
             return Ok(());
         }
-        self.core.store.remove_address(user_id.as_str(), address).await.map_err(db_error)
+        Ok(self.core.store.remove_address(user_id.as_str(), address).await?)
     }
 
     /// # `GET /_synapse/client/account_validity/renew?token=T`
     ///
     /// Renews the account the link token belongs to.
-    #[web_resource("/_synapse/client/account_validity/renew")]
+    #[web_resource("/_synapse/client/account_validity/renew", method = "GET")]
     pub async fn renew(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
-        require_method(&request, http::Method::GET)?;
         let token = web::query_param(&request, "token")
             .ok_or_else(|| MatrixError::new(400, ErrCode::MISSING_PARAM, "Missing renewal token"))?;
         // Short codes need an authenticated request, which modules cannot check: only
         // link tokens can be valid here.
         if !is_link_token(&token) {
-            return Ok(html(400, notice::INVALID_TOKEN_PAGE.to_owned()));
+            return Ok(web::html(400, notice::INVALID_TOKEN_PAGE));
         }
-        let Some(owner) = self.core.store.token_owner(&token).await.map_err(db_error)? else {
-            return Ok(html(400, notice::INVALID_TOKEN_PAGE.to_owned()));
+        let Some(owner) = self.core.store.token_owner(&token).await? else {
+            return Ok(web::html(400, notice::INVALID_TOKEN_PAGE));
         };
         if owner.used_ts.is_some() {
             tracing::info!(
@@ -526,20 +487,19 @@ impl AccountValidity {
                 "{} tried to renew with a token used before",
                 owner.user_id
             );
-            return Ok(html(200, notice::previously_renewed_page(owner.expiration_ts)));
+            return Ok(web::html(200, notice::previously_renewed_page(owner.expiration_ts)));
         }
         let cache = self.get_expiration_ts_for_user_cache();
         // The token is kept (marked used) so that a second click shows the page again.
         let expiration_ts = self.core.renew_account_for_user(cache, &owner.user_id, None, false, Some(token)).await?;
-        Ok(html(200, notice::renewed_page(expiration_ts)))
+        Ok(web::html(200, notice::renewed_page(expiration_ts)))
     }
 
     /// # `POST /_synapse/client/account_validity/admin`
     ///
     /// Sets a user's expiration time (and notice addresses); needs `admin_secret`.
-    #[web_resource("/_synapse/client/account_validity/admin")]
+    #[web_resource("/_synapse/client/account_validity/admin", method = "POST")]
     pub async fn admin(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
-        require_method(&request, http::Method::POST)?;
         check_admin(self.admin_secret.as_deref(), &request)?;
         let body: AdminRequest = web::json_body(&request)?;
         let user_id = parse_user_id(body.user_id)?;
@@ -548,7 +508,7 @@ impl AccountValidity {
         let expiration_ts =
             self.core.renew_account_for_user(cache, user_id.as_str(), body.expiration_ts, email_sent, None).await?;
         if let Some(emails) = body.emails {
-            self.core.store.set_addresses(user_id.as_str(), emails).await.map_err(db_error)?;
+            self.core.store.set_addresses(user_id.as_str(), emails).await?;
         }
         Ok(web::json(200, &serde_json::json!({ "expiration_ts": expiration_ts })))
     }
@@ -556,9 +516,8 @@ impl AccountValidity {
     /// # `POST /_synapse/client/account_validity/send_mail`
     ///
     /// Sends a user a renewal notice now; needs `admin_secret`.
-    #[web_resource("/_synapse/client/account_validity/send_mail")]
+    #[web_resource("/_synapse/client/account_validity/send_mail", method = "POST")]
     pub async fn send_mail(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
-        require_method(&request, http::Method::POST)?;
         check_admin(self.admin_secret.as_deref(), &request)?;
         let body: SendMailRequest = web::json_body(&request)?;
         let user_id = parse_user_id(body.user_id)?;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use mxmod::{
     module, third_party_rules,
-    types::{Event, JsonObject, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
+    types::{Event, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
     CallbackError, ConfigError, Module, ModuleApi, ModuleError,
 };
 use serde::Deserialize;
@@ -102,7 +102,7 @@ async fn join_with_retries(api: ModuleApi, user: OwnedUserId, room: OwnedRoomId)
     let mut wait = Duration::ZERO;
     for attempt in 1..=JOIN_ATTEMPTS {
         tokio::time::sleep(wait).await;
-        match api.update_room_membership(&user, &user, &room, "join").await {
+        match api.update_room_membership(&user, &user, &room, Membership::Join).await {
             Ok(_) => {
                 tracing::info!(module = api.instance_name(), "{user} joined {room} (auto-accepted invite)");
                 return true;
@@ -127,8 +127,7 @@ impl AutoAcceptInvite {
         dm_user_id: &UserId,
         room_id: &RoomId,
     ) -> Result<(), CallbackError> {
-        let mut dm_map: JsonObject =
-            self.api.account_data(user_id, DIRECT).await.map_err(CallbackError::other)?.unwrap_or_default();
+        let mut dm_map: JsonObject = self.api.account_data(user_id, DIRECT).await?.unwrap_or_default();
         match dm_map.get_mut(dm_user_id.as_str()) {
             None => {
                 dm_map.insert(dm_user_id.to_string(), Value::Array(vec![Value::String(room_id.to_string())]));
@@ -143,7 +142,7 @@ impl AutoAcceptInvite {
                 return Ok(());
             }
         }
-        self.api.set_account_data(user_id, DIRECT, dm_map).await.map_err(CallbackError::other)
+        Ok(self.api.set_account_data(user_id, DIRECT, dm_map).await?)
     }
 }
 
@@ -153,7 +152,7 @@ impl AutoAcceptInvite {
     #[third_party_rules]
     pub async fn on_new_event(&self, event: &Event, _state_events: &StateMap) -> Result<(), CallbackError> {
         let invitee = match (event.membership(), event.state_key.as_deref()) {
-            (Some("invite"), Some(state_key)) => match UserId::parse(state_key) {
+            (Some(Membership::Invite), Some(state_key)) => match UserId::parse(state_key) {
                 Ok(invitee) if self.api.is_mine(&invitee) => invitee,
                 _ => return Ok(()),
             },

@@ -61,7 +61,7 @@ impl Demo {
     }
 
     /// `GET /_synapse/client/demo/hello?name=X` → `{"hello": "X"}`.
-    #[web_resource("/_synapse/client/demo/hello")]
+    #[web_resource("/_synapse/client/demo/hello", method = "GET")]
     pub async fn hello(&self, request: WebRequest) -> Result<WebResponse, MatrixError> {
         let name = web::query_param(&request, "name")
             .ok_or_else(|| MatrixError::new(400, ErrCode::MISSING_PARAM, "Missing query parameter `name`"))?;

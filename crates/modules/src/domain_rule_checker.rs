@@ -59,7 +59,7 @@ use std::collections::{HashMap, HashSet};
 use mxmod::{
     api::HostError,
     module, spam_checker,
-    types::{RoomId, StateMap, UserId},
+    types::{Membership, RoomId, StateMap, UserId},
     CallbackError, ConfigError, Module, ModuleApi, ModuleError, SpamCheck,
 };
 use regex::Regex;
@@ -213,7 +213,7 @@ fn looks_new(state: &StateMap) -> bool {
     let Some(create) = state.get("m.room.create", "") else { return false };
     let creator = &create.sender;
     state.iter().filter(|((kind, _), _)| kind == "m.room.member").all(|((_, state_key), event)| {
-        state_key == creator.as_str() || event.sender == *creator || event.membership() == Some("invite")
+        state_key == creator.as_str() || event.sender == *creator || event.membership() == Some(Membership::Invite)
     })
 }
 
@@ -249,10 +249,7 @@ impl DomainRuleChecker {
             Domains::Exact(names) => !names.is_empty(),
             Domains::Patterns(patterns) => !patterns.is_empty(),
         };
-        if prevents_any
-            && self.rules.prevented.matches(invitee_domain)
-            && self.api.is_room_published(room_id).await.map_err(CallbackError::other)?
-        {
+        if prevents_any && self.rules.prevented.matches(invitee_domain) && self.api.is_room_published(room_id).await? {
             return Ok(false);
         }
         Ok(match self.rules.mapping_allows(inviter_domain.as_str(), invitee_domain) {

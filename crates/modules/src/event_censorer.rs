@@ -56,12 +56,7 @@ impl EventCensorer {
     #[third_party_rules]
     pub async fn check_event_allowed(&self, event: &Event, _state: &StateMap) -> Result<EventAllowed, CallbackError> {
         let mut event_dict = event.get_dict();
-        let content: JsonObject = self
-            .api
-            .http_client()
-            .post_json_get_json(&self.endpoint, &event_dict, &[])
-            .await
-            .map_err(CallbackError::other)?;
+        let content: JsonObject = self.api.http_client().post_json_get_json(&self.endpoint, &event_dict, &[]).await?;
         event_dict.insert("content".to_owned(), content.into());
         Ok(EventAllowed::Replace(event_dict))
     }

@@ -438,8 +438,8 @@ impl HttpAntispam {
         request_info: &[RequestInfo],
         auth_provider_id: Option<&str>,
     ) -> SpamCheck {
-        let request_info: Vec<(&str, &str)> =
-            request_info.iter().map(|info| (info.user_agent.as_str(), info.ip.as_str())).collect();
+        let request_info: Vec<(&str, std::net::IpAddr)> =
+            request_info.iter().map(|info| (info.user_agent.as_str(), info.ip)).collect();
         let body = json!({
             "user_id": user_id,
             "device_id": device_id,

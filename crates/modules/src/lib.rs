@@ -39,9 +39,6 @@ pub mod list_spam_checker;
 #[cfg(feature = "user_department")]
 pub mod user_department;
 
-#[cfg(all(test, any(feature = "auto_accept_invite", feature = "domain_rule_checker", feature = "http_antispam")))]
-#[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
-mod test_host;
 #[cfg(all(test, any(feature = "event_censorer", feature = "http_antispam", feature = "user_department")))]
 #[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_http;

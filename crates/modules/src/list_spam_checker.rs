@@ -57,7 +57,7 @@ impl ListSpamChecker {
     }
 
     /// `GET /_synapse/client/list_spam_checker/is_evil?user=X` → `{"evil": bool}`.
-    #[web_resource("/_synapse/client/list_spam_checker/is_evil")]
+    #[web_resource("/_synapse/client/list_spam_checker/is_evil", method = "GET")]
     pub async fn is_evil(&self, request: WebRequest) -> Result<WebResponse, MatrixError> {
         let user = web::query_param(&request, "user")
             .ok_or_else(|| MatrixError::new(400, ErrCode::MISSING_PARAM, "Missing query parameter `user`"))?;

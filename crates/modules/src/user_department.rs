@@ -97,7 +97,7 @@ impl UserDepartment {
     pub async fn get_department_for_user(&self, user_id: String) -> Result<String, CallbackError> {
         let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("user_id", &user_id).finish();
         let uri = format!("{}?{query}", self.config.service);
-        let answer: DepartmentAnswer = self.api.http_client().get_json(&uri).await.map_err(CallbackError::other)?;
+        let answer: DepartmentAnswer = self.api.http_client().get_json(&uri).await?;
         Ok(answer.department)
     }
 
@@ -118,14 +118,10 @@ impl UserDepartment {
     }
 
     /// Drops a user's cached department.
-    #[web_resource("/_synapse/client/user_department/invalidate")]
+    #[web_resource("/_synapse/client/user_department/invalidate", method = "POST")]
     pub async fn invalidate(&self, request: WebRequest) -> Result<WebResponse, MatrixError> {
-        if request.method() != http::Method::POST {
-            return Err(MatrixError::new(405, ErrCode::UNRECOGNIZED, "Use POST"));
-        }
-        let expected = format!("Bearer {}", self.config.shared_secret);
-        let authorized =
-            request.headers().get(http::header::AUTHORIZATION).is_some_and(|value| value == expected.as_str());
+        let authorized = web::bearer_token(request.headers())
+            .is_some_and(|token| web::secret_matches(token, &self.config.shared_secret));
         if !authorized {
             return Err(MatrixError::new(403, ErrCode::FORBIDDEN, "Invalid or missing shared secret"));
         }
@@ -135,7 +131,7 @@ impl UserDepartment {
     }
 
     /// The cache's counters.
-    #[web_resource("/_synapse/client/user_department/stats")]
+    #[web_resource("/_synapse/client/user_department/stats", method = "GET")]
     pub async fn stats(&self, _request: WebRequest) -> WebResponse {
         let stats = self.get_department_for_user_cache().stats();
         web::json(

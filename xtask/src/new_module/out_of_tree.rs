@@ -1,8 +1,9 @@
 //! The files of an out-of-tree module crate: the module as `src/lib.rs`, a custom `mxmod`
 //! binary in `src/main.rs` that links it into `mxmod_app::main` (the xcaddy pattern), and a
-//! `Cargo.toml` with its own `[workspace]` depending on this checkout by absolute path.
+//! `Cargo.toml` with its own `[workspace]` depending on this checkout by a path relative to
+//! the crate, so the pair can be committed, moved and built anywhere together.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Value};
 
@@ -54,14 +55,41 @@ fn toml_string(text: &str) -> String {
     Value::from(text).to_string().trim().to_owned()
 }
 
-/// `Cargo.toml` of the crate.
+/// `target` as seen from `from` (both absolute and normalised): `../mxmod` for a checkout
+/// next to the crate.
+pub(crate) fn relative_path(target: &Path, from: &Path) -> PathBuf {
+    let target: Vec<Component<'_>> = target.components().collect();
+    let from: Vec<Component<'_>> = from.components().collect();
+    let common = target.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for component in &target[common..] {
+        relative.push(component);
+    }
+    if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    relative
+}
+
+/// A path in a manifest: `/` separators on every platform.
+fn manifest_path(path: &Path) -> String {
+    path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+}
+
+/// `Cargo.toml` of the crate; `workspace_root` is the checkout relative to the crate's
+/// directory (see [`relative_path`]).
 pub(crate) fn cargo_toml(name: &str, workspace_root: &Path, versions: &Versions, profiles: &str) -> String {
-    let core = toml_string(&workspace_root.join("crates/core").display().to_string());
-    let app = toml_string(&workspace_root.join("app").display().to_string());
+    let core = toml_string(&manifest_path(&workspace_root.join("crates/core")));
+    let app = toml_string(&manifest_path(&workspace_root.join("app")));
     let Versions { serde, serde_json, tokio } = versions;
     format!(
         r#"# `{name}`: an mxmod module in a crate of its own, plus an `mxmod` binary that runs it.
 # Scaffolded by `cargo xtask new-module {name} --out-of-tree ...` in the mxmod repository.
+# mxmod is found by a path relative to this directory: keep the two side by side as they
+# were (or change the two `path`s) when committing or moving them.
 #
 #   cargo test                      # the module's tests
 #   cargo run -- list-modules       # the binary lists `{name}`
@@ -127,16 +155,24 @@ mod tests {
     }
 
     #[test]
-    fn the_manifest_is_standalone_and_points_at_this_checkout() {
+    fn the_checkout_is_found_relative_to_the_crate() {
+        let relative = |target: &str, from: &str| manifest_path(&relative_path(Path::new(target), Path::new(from)));
+        assert_eq!(relative("/src/mxmod", "/src/geo_fence"), "../mxmod");
+        assert_eq!(relative("/src/mxmod", "/home/me/work/geo_fence"), "../../../../src/mxmod");
+        assert_eq!(relative("/a", "/a"), ".");
+    }
+
+    #[test]
+    fn the_manifest_is_standalone_and_points_at_this_checkout_relatively() {
         let versions = Versions { serde: "1".into(), serde_json: "1".into(), tokio: "1.40".into() };
         let profiles =
             profiles("[workspace]\n\n[profile.dev]\ndebug = 1\n\n[profile.dev.package.\"*\"]\ndebug = false\n");
-        let text = cargo_toml("geo_fence", Path::new("/src/mx \"mod\""), &versions, &profiles);
+        let text = cargo_toml("geo_fence", Path::new("../mx \"mod\""), &versions, &profiles);
         let document: DocumentMut = text.parse().expect("valid TOML");
         assert_eq!(document["package"]["name"].as_str(), Some("geo_fence"));
         assert!(document.get("workspace").is_some_and(Item::is_table), "needs its own [workspace]");
-        assert_eq!(document["dependencies"]["mxmod"]["path"].as_str(), Some("/src/mx \"mod\"/crates/core"));
-        assert_eq!(document["dependencies"]["mxmod-app"]["path"].as_str(), Some("/src/mx \"mod\"/app"));
+        assert_eq!(document["dependencies"]["mxmod"]["path"].as_str(), Some("../mx \"mod\"/crates/core"));
+        assert_eq!(document["dependencies"]["mxmod-app"]["path"].as_str(), Some("../mx \"mod\"/app"));
         assert_eq!(document["dependencies"]["mxmod-app"]["default-features"].as_bool(), Some(false));
         assert_eq!(document["bin"][0]["name"].as_str(), Some("mxmod"));
         assert_eq!(document["dev-dependencies"]["tokio"]["version"].as_str(), Some("1.40"));

@@ -468,7 +468,7 @@ fn methods(names: &Names, categories: &[Category]) -> String {
     /// # `GET /_synapse/client/{module}/hello?name=X`
     ///
     /// Answers `{{\"greeting\": \"<greeting>, X\"}}`; `name` defaults to `world`.
-    #[web_resource(\"/_synapse/client/{module}/hello\")]
+    #[web_resource(\"/_synapse/client/{module}/hello\", method = \"GET\")]
     pub async fn hello(&self, request: WebRequest) -> WebResponse {{
         let name = web::query_param(&request, \"name\").unwrap_or_else(|| \"world\".to_owned());
         web::json(200, &serde_json::json!({{ \"greeting\": format!(\"{{}}, {{name}}\", self.config.greeting) }}))
@@ -725,7 +725,7 @@ mod tests {
             ),
             (
                 Category::WebResource,
-                &["#[web_resource(\"/_synapse/client/probe/hello\")]\n    pub async fn hello(&self, request: WebRequest) -> WebResponse {"],
+                &["#[web_resource(\"/_synapse/client/probe/hello\", method = \"GET\")]\n    pub async fn hello(&self, request: WebRequest) -> WebResponse {"],
                 "const HELLO: &str = \"/_synapse/client/probe/hello\";",
             ),
             (

@@ -4,7 +4,7 @@
 
 use std::{future::Future, pin::Pin};
 
-use crate::types::{Event, JsonObject, OwnedUserId, ProfileInfo, RoomId, StateMap, UserId};
+use crate::types::{Event, JsonObject, Membership, OwnedUserId, ProfileInfo, RoomId, StateMap, UserId};
 
 /// What a host call returns.
 pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
@@ -72,7 +72,7 @@ pub trait Host: Send + Sync + 'static {
         sender: &'a UserId,
         target: &'a UserId,
         room_id: &'a RoomId,
-        membership: &'a str,
+        membership: Membership,
     ) -> HostFuture<'a, Event>;
 
     /// Sends an event into a room as a local user.
@@ -124,7 +124,7 @@ impl Host for NoHost {
         _: &'a UserId,
         _: &'a UserId,
         _: &'a RoomId,
-        _: &'a str,
+        _: Membership,
     ) -> HostFuture<'a, Event> {
         Box::pin(async { Err(HostError::Unavailable("membership updates")) })
     }

@@ -127,7 +127,11 @@ fn callback_entry(
 fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &MethodDef, n: usize, paths: &CorePaths) -> TokenStream {
     let (root, linkme) = (paths.root(), paths.linkme());
     let sig = &method.sig;
-    let path = method.web_path.as_deref().unwrap_or_default();
+    let (path, http_method) = method.web_path.clone().unwrap_or_default();
+    let http_method = match http_method {
+        Some(http_method) => quote!(::core::option::Option::Some(#http_method)),
+        None => quote!(::core::option::Option::None),
+    };
     let callback = &sig.ident;
     let shim = shim(ty, sig, paths);
     let static_name = format_ident!("__MXMOD_WEB_{}", n);
@@ -138,6 +142,7 @@ fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &MethodDef, n: usize, p
         static #static_name: #root::web::WebResourceDescriptor = #root::web::WebResourceDescriptor {
             module: #name,
             path: #path,
+            http_method: #http_method,
             method: ::core::stringify!(#callback),
             file: #file,
             line: #line,

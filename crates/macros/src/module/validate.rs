@@ -9,7 +9,7 @@ use crate::{
     category::MethodKind,
     ctxt::Ctxt,
     module::parse::{self, MarkedMethod, ModuleArgs},
-    web_path,
+    web_method, web_path,
 };
 
 /// A valid module: what expand generates from.
@@ -28,8 +28,8 @@ pub(crate) struct ModuleDef {
 pub(crate) struct MethodDef {
     /// What it is registered as.
     pub(crate) kind: MethodKind,
-    /// `#[web_resource("...")]` path, checked.
-    pub(crate) web_path: Option<String>,
+    /// `#[web_resource("...", method = "...")]` path, checked, and HTTP method if named.
+    pub(crate) web_path: Option<(String, Option<String>)>,
     /// `#[cached(...)]` size.
     pub(crate) max_size: usize,
     /// The signature as the user wrote it (spans for generated code).
@@ -169,9 +169,10 @@ fn check_web_resource_arguments(sig: &syn::Signature, cx: &mut Ctxt) {
     }
 }
 
-/// The mount path of `#[web_resource("/path")]`, if it is a valid string literal.
-fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<String> {
-    const EXAMPLE: &str = "`#[web_resource(\"/_synapse/client/my_module/path\")]`";
+/// The mount path and HTTP method of `#[web_resource("/path", method = "GET")]`, if the
+/// path is a valid string literal (argument rules in `web_method.rs`).
+fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<(String, Option<String>)> {
+    use web_method::EXAMPLE;
     let syn::Meta::List(list) = &attr.meta else {
         cx.error_spanned(attr, format!("`#[web_resource]` needs the path it serves: {EXAMPLE}"));
         return None;
@@ -180,17 +181,13 @@ fn web_resource_path(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<String> {
         cx.error_spanned(attr, format!("`#[web_resource]` needs the path it serves: {EXAMPLE}"));
         return None;
     }
-    // Rule: the path is one string literal, so the macro can check it.
-    let Ok(path) = syn::parse2::<syn::LitStr>(list.tokens.clone()) else {
-        cx.error_spanned(&list.tokens, format!("the web resource path must be a string literal: {EXAMPLE}"));
-        return None;
-    };
+    let web_method::WebArgs { path, method } = web_method::parse(list.tokens.clone(), cx)?;
     // Rule: the path passes the same check `ResourcePath::parse` makes at run time.
     match web_path::problem(&path.value()) {
         Some(reason) => {
             cx.error_spanned(&path, format!("invalid web resource path: {reason}"));
             None
         }
-        None => Some(path.value()),
+        None => Some((path.value(), method)),
     }
 }

@@ -1,80 +1,15 @@
-//! Renewal notices and pages for `account_validity`: Synapse-style durations, dates,
+//! Renewal notices and pages for `account_validity`: dates,
 //! the notice's text and HTML, the renewal pages, and how notices are delivered (SMTP
 //! through `lettre`, or the log).
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 use lettre::{
     message::{Mailbox, MultiPart},
     transport::smtp::{authentication::Credentials, extension::ClientId},
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
-use serde::{de, Deserialize, Deserializer};
-
-/// A duration in milliseconds, written as in Synapse's config: an integer number of
-/// milliseconds, or a string of digits with an optional unit suffix `s`, `m`, `h`, `d`,
-/// `w` or `y` (365 days); no suffix means milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Millis(pub u64);
-
-impl Millis {
-    /// Parses the string form.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        const SECOND: u64 = 1000;
-        let (digits, unit) = match text.char_indices().last() {
-            Some((at, suffix)) if suffix.is_ascii_alphabetic() => {
-                let unit = match suffix {
-                    's' => SECOND,
-                    'm' => 60 * SECOND,
-                    'h' => 3600 * SECOND,
-                    'd' => 86_400 * SECOND,
-                    'w' => 7 * 86_400 * SECOND,
-                    'y' => 365 * 86_400 * SECOND,
-                    other => return Err(format!("unknown duration unit `{other}`; use s, m, h, d, w or y")),
-                };
-                (&text[..at], unit)
-            }
-            _ => (text, 1),
-        };
-        let amount: u64 = digits
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration such as `6w`, `30m` or a number of milliseconds"))?;
-        amount.checked_mul(unit).map(Millis).ok_or_else(|| format!("`{text}` is too long"))
-    }
-
-    /// As a signed millisecond count (timestamps are `i64`).
-    pub fn as_i64(self) -> i64 {
-        i64::try_from(self.0).unwrap_or(i64::MAX)
-    }
-
-    /// As a [`Duration`].
-    pub fn as_duration(self) -> Duration {
-        Duration::from_millis(self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Millis {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl de::Visitor<'_> for Visitor {
-            type Value = Millis;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as `6w`, `30m`, or a number of milliseconds")
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Millis, E> {
-                Ok(Millis(value))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Millis, E> {
-                u64::try_from(value).map(Millis).map_err(|_| E::custom("a duration cannot be negative"))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Millis, E> {
-                Millis::parse(value).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
+use serde::Deserialize;
 
 /// `DD-MM-YYYY` (UTC) of a millisecond timestamp, the templates' `format_ts("%d-%m-%Y")`.
 pub fn format_date(ts_ms: i64) -> String {
@@ -268,20 +203,6 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_synapse() {
-        assert_eq!(Millis::parse("6w"), Ok(Millis(6 * 7 * 86_400_000)));
-        assert_eq!(Millis::parse("30m"), Ok(Millis(1_800_000)));
-        assert_eq!(Millis::parse("1y"), Ok(Millis(365 * 86_400_000)));
-        assert_eq!(Millis::parse("1500"), Ok(Millis(1500)));
-        assert!(Millis::parse("1.5d").is_err());
-        assert!(Millis::parse("3q").unwrap_err().contains("unknown duration unit"));
-        assert!(Millis::parse("").is_err());
-        let from_yaml: Millis = serde_yaml::from_str("250").unwrap();
-        assert_eq!(from_yaml, Millis(250));
-        assert!(serde_yaml::from_str::<Millis>("-5").is_err());
-    }
 
     #[test]
     fn dates_are_day_month_year() {

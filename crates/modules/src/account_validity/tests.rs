@@ -8,7 +8,6 @@ use std::{
 
 use bytes::Bytes;
 use mxmod::{
-    registry::StartOptions,
     testing::Harness,
     types::{OwnedUserId, UserId},
     web::WebResponse,
@@ -287,11 +286,7 @@ async fn send_mail_notifies_a_user_on_request() {
 #[tokio::test]
 async fn expiry_survives_a_restart_with_a_data_directory() {
     let dir = std::env::temp_dir().join(format!("mxmod-account-validity-{}", std::process::id()));
-    let start = || {
-        let mut options = StartOptions::new(mxmod::api::ServerInfo::new("example.com".try_into().unwrap()));
-        options.data_dir = Some(dir.clone());
-        Harness::start(&yaml(""), options).unwrap()
-    };
+    let start = || Harness::builder(&yaml("")).data_dir(&dir).start().unwrap();
     let erin = user("@erin:example.com");
     let first = start();
     admin(&first, json!({"user_id": erin, "expiration_ts": 12345})).await;

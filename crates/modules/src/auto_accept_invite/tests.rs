@@ -4,12 +4,15 @@
 use std::{sync::Arc, time::Duration};
 
 use mxmod::{
-    testing::Harness,
-    types::{Event, StateMap},
+    testing::{eventually, Harness, MembershipCall, TestHost},
+    types::{Event, Membership, StateMap},
 };
 use serde_json::{json, Value};
 
-use crate::test_host::{eventually, harness, FakeHost, MembershipCall};
+/// The modules of `yaml`, calling `host`.
+fn harness(yaml: &str, host: Arc<TestHost>) -> Harness {
+    Harness::builder(yaml).host(host).start().unwrap()
+}
 
 const INVITER: &str = "@peter:example.com";
 const INVITEE: &str = "@lesley:example.com";
@@ -37,7 +40,7 @@ fn join_call(user: &str) -> MembershipCall {
         sender: user.try_into().unwrap(),
         target: user.try_into().unwrap(),
         room_id: ROOM.try_into().unwrap(),
-        membership: "join".to_owned(),
+        membership: Membership::Join,
     }
 }
 
@@ -47,14 +50,14 @@ async fn deliver(harness: &Harness, event: &Event) {
 }
 
 /// Lets background work run for a (virtual) minute; returns the membership calls made.
-async fn settle(host: &Arc<FakeHost>) -> Vec<MembershipCall> {
+async fn settle(host: &Arc<TestHost>) -> Vec<MembershipCall> {
     tokio::time::sleep(Duration::from_secs(60)).await;
     host.membership_calls()
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_invite_for_a_local_user_is_accepted() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite"}))).await;
     assert_eq!(settle(&host).await, vec![join_call(INVITEE)]);
@@ -63,7 +66,7 @@ async fn an_invite_for_a_local_user_is_accepted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_join_is_retried_until_it_succeeds() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     host.fail_next_memberships(2);
     let harness = harness(&yaml(""), host.clone());
     let started = tokio::time::Instant::now();
@@ -77,7 +80,7 @@ async fn a_failing_join_is_retried_until_it_succeeds() {
 
 #[tokio::test(start_paused = true)]
 async fn a_join_that_keeps_failing_is_given_up_after_five_attempts() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     host.fail_next_memberships(100);
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite"}))).await;
@@ -86,7 +89,7 @@ async fn a_join_that_keeps_failing_is_given_up_after_five_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dm_invite_is_recorded_in_m_direct_next_to_existing_entries() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     host.put_account_data(INVITEE, "m.direct", json!({"@someone:random.org": ["!somewhere:random.org"]}));
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite", "is_direct": true}))).await;
@@ -107,7 +110,7 @@ async fn a_dm_invite_is_recorded_in_m_direct_next_to_existing_entries() {
 
 #[tokio::test(start_paused = true)]
 async fn m_direct_entries_that_are_not_lists_are_left_alone() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     host.put_account_data(INVITEE, "m.direct", json!({ INVITER: "!weird:example.com" }));
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite", "is_direct": true}))).await;
@@ -120,7 +123,7 @@ async fn m_direct_entries_that_are_not_lists_are_left_alone() {
 
 #[tokio::test(start_paused = true)]
 async fn invites_for_remote_users_and_other_events_are_ignored() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(INVITER, REMOTE, json!({"membership": "invite"}))).await;
     // Not a state event.
@@ -134,7 +137,7 @@ async fn invites_for_remote_users_and_other_events_are_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn invites_from_remote_users_are_accepted_by_default() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     let harness = harness(&yaml(""), host.clone());
     deliver(&harness, &invite(REMOTE, INVITEE, json!({"membership": "invite"}))).await;
     assert_eq!(settle(&host).await, vec![join_call(INVITEE)]);
@@ -142,7 +145,7 @@ async fn invites_from_remote_users_are_accepted_by_default() {
 
 #[tokio::test(start_paused = true)]
 async fn dm_only_accepts_invites_whose_is_direct_is_true() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     let harness = harness(&yaml("accept_invites_only_for_direct_messages: true"), host.clone());
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite"}))).await;
     deliver(&harness, &invite(INVITER, INVITEE, json!({"membership": "invite", "is_direct": "yes"}))).await;
@@ -154,7 +157,7 @@ async fn dm_only_accepts_invites_whose_is_direct_is_true() {
 
 #[tokio::test(start_paused = true)]
 async fn local_only_ignores_invites_from_remote_users() {
-    let host = FakeHost::new();
+    let host = TestHost::new();
     let harness = harness(&yaml("accept_invites_only_from_local_users: true"), host.clone());
     deliver(&harness, &invite(REMOTE, INVITEE, json!({"membership": "invite", "is_direct": true}))).await;
     assert_eq!(settle(&host).await, vec![]);

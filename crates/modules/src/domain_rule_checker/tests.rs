@@ -3,26 +3,29 @@
 use std::sync::Arc;
 
 use mxmod::{
-    testing::Harness,
-    types::{OwnedRoomId, RoomId, UserId},
+    testing::{Harness, TestHost},
+    types::{Membership, OwnedRoomId, RoomId, UserId},
 };
 
-use crate::test_host::{harness, FakeHost};
+/// The modules of `yaml`, calling `host`.
+fn harness(yaml: &str, host: Arc<TestHost>) -> Harness {
+    Harness::builder(yaml).host(host).start().unwrap()
+}
 
 const ROOM: &str = "!r:example.com";
 const CREATOR: &str = "@creator:example.com";
 
 /// The room `!r:example.com`: new (only the creator joined) unless `new_room` is off,
 /// in which case someone else joined; published if asked; absent if `unknown_room`.
-fn host(new_room: bool, published: bool, unknown_room: bool) -> (Arc<FakeHost>, OwnedRoomId) {
-    let host = FakeHost::new();
+fn host(new_room: bool, published: bool, unknown_room: bool) -> (Arc<TestHost>, OwnedRoomId) {
+    let host = TestHost::new();
     if unknown_room {
         return (host, RoomId::parse(ROOM).unwrap());
     }
     let room = host.create_room(ROOM, CREATOR);
-    host.set_membership(&room, CREATOR, "@invited:example.com", "invite");
+    host.set_membership(&room, CREATOR, "@invited:example.com", Membership::Invite);
     if !new_room {
-        host.set_membership(&room, "@joiner:example.com", "@joiner:example.com", "join");
+        host.set_membership(&room, "@joiner:example.com", "@joiner:example.com", Membership::Join);
     }
     if published {
         host.publish(&room);
@@ -44,7 +47,7 @@ async fn may_invite_in(
     config: &str,
     inviter: &str,
     invitee: Option<&str>,
-    (host, room): (Arc<FakeHost>, OwnedRoomId),
+    (host, room): (Arc<TestHost>, OwnedRoomId),
 ) -> bool {
     let harness = harness(&yaml(config), host);
     let spam = &harness.callbacks().spam_checker;
@@ -183,9 +186,9 @@ async fn invites_sent_by_the_creator_keep_the_room_new() {
     let (host, room) = host(true, false, false);
     // The creator invited someone who then joined: a join sent by that user, not the
     // creator, so the room no longer looks new.
-    host.set_membership(&room, CREATOR, "@friend:example.com", "invite");
+    host.set_membership(&room, CREATOR, "@friend:example.com", Membership::Invite);
     assert!(may_invite_in(config, CREATOR, Some("@bob:example.com"), (host.clone(), room.clone())).await);
-    host.set_membership(&room, "@friend:example.com", "@friend:example.com", "join");
+    host.set_membership(&room, "@friend:example.com", "@friend:example.com", Membership::Join);
     assert!(!may_invite_in(config, CREATOR, Some("@bob:example.com"), (host, room)).await);
 }
 
@@ -204,14 +207,14 @@ async fn joins_need_an_invite_only_when_configured() {
     let user = UserId::parse("@a:example.com").unwrap();
     let strict = harness(
         &yaml("can_invite_if_not_in_domain_mapping: false\ncan_only_join_rooms_with_invite: true"),
-        FakeHost::new(),
+        TestHost::new(),
     );
     let spam = &strict.callbacks().spam_checker;
     spam.user_may_join_room(&user, &room, true).await.unwrap();
     let error = spam.user_may_join_room(&user, &room, false).await.unwrap_err();
     assert_eq!((error.status, error.error.as_str()), (403, "Not allowed to join this room"));
 
-    let open = harness(&yaml("can_invite_if_not_in_domain_mapping: false"), FakeHost::new());
+    let open = harness(&yaml("can_invite_if_not_in_domain_mapping: false"), TestHost::new());
     open.callbacks().spam_checker.user_may_join_room(&user, &room, true).await.unwrap();
     open.callbacks().spam_checker.user_may_join_room(&user, &room, false).await.unwrap();
 }

@@ -9,14 +9,14 @@ use std::{
 };
 
 use mxmod::{
-    testing::Harness,
+    testing::{eventually, Harness},
     types::{Event, FileInfo, JsonObject, RequestInfo, RoomAliasId, RoomId, UserId, UserProfile},
     MatrixError,
 };
 use serde_json::{json, Value};
 
 use super::HttpAntispam;
-use crate::{test_host::eventually, test_http};
+use crate::test_http;
 
 /// One request the fake service received.
 #[derive(Clone, Debug)]
@@ -117,7 +117,7 @@ async fn every_callback_posts_its_arguments_with_the_bearer_token() {
     spam.user_may_publish_room(&alice, &room).await.unwrap();
     let profile = UserProfile { user_id: bob.clone(), display_name: Some("Bob".into()), avatar_url: None };
     assert!(!spam.check_username_for_spam(&profile, &alice).await.unwrap());
-    let info = [RequestInfo { user_agent: "curl".into(), ip: "127.0.0.1".into() }];
+    let info = [RequestInfo { user_agent: "curl".into(), ip: [127, 0, 0, 1].into() }];
     spam.check_login_for_spam(&alice, Some("DEV"), None, &info, None).await.unwrap();
     spam.check_event_for_spam(&message()).await.unwrap();
     spam.federated_user_may_invite(&message()).await.unwrap();

@@ -1,5 +1,6 @@
-//! An in-memory [`Host`] for module tests: rooms with state, the public room directory,
-//! memberships, account data and users, with scripted membership failures.
+//! [`TestHost`]: an in-memory [`Host`] for module tests: rooms with state, the public
+//! room directory, memberships, account data and users, with scripted membership
+//! failures. Test helpers: they panic on an invalid ID, as an assertion would.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -7,23 +8,25 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
-    time::Duration,
 };
 
-use mxmod::{
-    api::{Host, HostError, HostFuture, NewEvent, ServerInfo, UserInfo},
-    registry::StartOptions,
-    testing::{Harness, TEST_SERVER_NAME},
-    types::{Event, JsonObject, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, StateMap, UserId},
+use crate::{
+    api::{Host, HostError, HostFuture, NewEvent, UserInfo},
+    testing::json_object as object,
+    types::{Event, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
 };
 
-/// One call of `update_room_membership`, as the fake host saw it.
+/// One call of `update_room_membership`, as the test host saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct MembershipCall {
-    pub(crate) sender: OwnedUserId,
-    pub(crate) target: OwnedUserId,
-    pub(crate) room_id: OwnedRoomId,
-    pub(crate) membership: String,
+pub struct MembershipCall {
+    /// Who asked.
+    pub sender: OwnedUserId,
+    /// Whose membership.
+    pub target: OwnedUserId,
+    /// In which room.
+    pub room_id: OwnedRoomId,
+    /// The membership asked for.
+    pub membership: Membership,
 }
 
 #[derive(Default)]
@@ -37,26 +40,28 @@ struct State {
     sent: Vec<NewEvent>,
 }
 
-/// The fake server.
+/// A server in memory, for module tests: give it to [`Harness::builder`](crate::testing::Harness::builder)
+/// with `.host(host.clone())`, set up rooms and users, then assert on what the module did.
 #[derive(Default)]
-pub(crate) struct FakeHost {
+pub struct TestHost {
     state: Mutex<State>,
     next_event: AtomicU64,
 }
 
-impl FakeHost {
-    pub(crate) fn new() -> Arc<Self> {
+impl TestHost {
+    /// An empty server.
+    pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap()
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn event(&self, room_id: &RoomId, sender: &UserId, kind: &str, state_key: &str, content: JsonObject) -> Event {
         let n = self.next_event.fetch_add(1, Ordering::SeqCst);
         Event {
-            event_id: format!("$fake{n}").try_into().unwrap(),
+            event_id: format!("$test{n}").try_into().expect("a valid event ID"),
             room_id: room_id.to_owned(),
             sender: sender.to_owned(),
             event_type: kind.to_owned(),
@@ -68,9 +73,9 @@ impl FakeHost {
     }
 
     /// A room with its create event and the creator's join.
-    pub(crate) fn create_room(&self, room_id: &str, creator: &str) -> OwnedRoomId {
-        let room_id = RoomId::parse(room_id).unwrap();
-        let creator = UserId::parse(creator).unwrap();
+    pub fn create_room(&self, room_id: &str, creator: &str) -> OwnedRoomId {
+        let room_id = RoomId::parse(room_id).unwrap_or_else(|error| panic!("`{room_id}` is not a room ID: {error}"));
+        let creator = user(creator);
         let create = self.event(&room_id, &creator, "m.room.create", "", object(serde_json::json!({})));
         let join = self.event(
             &room_id,
@@ -84,41 +89,45 @@ impl FakeHost {
     }
 
     /// Adds a membership event (`sender` sets `target`'s membership) to a room's state.
-    pub(crate) fn set_membership(&self, room_id: &RoomId, sender: &str, target: &str, membership: &str) {
-        let sender = UserId::parse(sender).unwrap();
-        let content = object(serde_json::json!({ "membership": membership }));
+    pub fn set_membership(&self, room_id: &RoomId, sender: &str, target: &str, membership: Membership) {
+        let sender = user(sender);
+        let content = object(serde_json::json!({ "membership": membership.as_str() }));
         let event = self.event(room_id, &sender, "m.room.member", target, content);
-        self.lock().rooms.get_mut(room_id).expect("room exists").insert(event);
+        self.lock()
+            .rooms
+            .get_mut(room_id)
+            .unwrap_or_else(|| panic!("room {room_id} was not created with `create_room`"))
+            .insert(event);
     }
 
     /// Puts a room in the public room directory.
-    pub(crate) fn publish(&self, room_id: &RoomId) {
+    pub fn publish(&self, room_id: &RoomId) {
         self.lock().published.insert(room_id.to_owned());
     }
 
     /// Makes the next `n` membership updates fail.
-    pub(crate) fn fail_next_memberships(&self, n: usize) {
+    pub fn fail_next_memberships(&self, n: usize) {
         self.lock().failing_memberships = n;
     }
 
     /// Every membership update asked for, failed ones included.
-    pub(crate) fn membership_calls(&self) -> Vec<MembershipCall> {
+    pub fn membership_calls(&self) -> Vec<MembershipCall> {
         self.lock().membership_calls.clone()
     }
 
     /// A user's account data of one type.
-    pub(crate) fn account_data_of(&self, user_id: &str, data_type: &str) -> Option<JsonObject> {
-        self.lock().account_data.get(&(UserId::parse(user_id).unwrap(), data_type.to_owned())).cloned()
+    pub fn account_data_of(&self, user_id: &str, data_type: &str) -> Option<JsonObject> {
+        self.lock().account_data.get(&(user(user_id), data_type.to_owned())).cloned()
     }
 
     /// Stores account data as a client would.
-    pub(crate) fn put_account_data(&self, user_id: &str, data_type: &str, content: serde_json::Value) {
-        self.lock().account_data.insert((UserId::parse(user_id).unwrap(), data_type.to_owned()), object(content));
+    pub fn put_account_data(&self, user_id: &str, data_type: &str, content: serde_json::Value) {
+        self.lock().account_data.insert((user(user_id), data_type.to_owned()), object(content));
     }
 
     /// Registers a local user.
-    pub(crate) fn add_user(&self, user_id: &str, is_admin: bool) {
-        let user_id = UserId::parse(user_id).unwrap();
+    pub fn add_user(&self, user_id: &str, is_admin: bool) {
+        let user_id = user(user_id);
         let info = UserInfo {
             user_id: user_id.clone(),
             is_admin,
@@ -130,40 +139,17 @@ impl FakeHost {
     }
 
     /// Events sent through `send_event`.
-    pub(crate) fn sent_events(&self) -> Vec<NewEvent> {
+    pub fn sent_events(&self) -> Vec<NewEvent> {
         self.lock().sent.clone()
     }
 }
 
-/// A JSON value that must be an object.
-pub(crate) fn object(value: serde_json::Value) -> JsonObject {
-    match value {
-        serde_json::Value::Object(object) => object,
-        other => panic!("not an object: {other}"),
-    }
+/// A user ID a test wrote.
+fn user(user_id: &str) -> OwnedUserId {
+    UserId::parse(user_id).unwrap_or_else(|error| panic!("`{user_id}` is not a user ID: {error}"))
 }
 
-/// Starts the modules of a YAML snippet on `example.com` with this host.
-pub(crate) fn harness(yaml: &str, host: Arc<FakeHost>) -> Harness {
-    let server_name = OwnedServerName::try_from(TEST_SERVER_NAME).unwrap();
-    let mut options = StartOptions::new(ServerInfo::new(server_name));
-    options.host = host;
-    Harness::start(yaml, options).unwrap()
-}
-
-/// Waits (polling) until `done` holds, for at most `limit`.
-pub(crate) async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    done()
-}
-
-impl Host for FakeHost {
+impl Host for TestHost {
     fn room_state<'a>(&'a self, room_id: &'a RoomId) -> HostFuture<'a, StateMap> {
         Box::pin(async move { self.lock().rooms.get(room_id).cloned().ok_or(HostError::NotFound(room_id.to_string())) })
     }
@@ -177,7 +163,7 @@ impl Host for FakeHost {
         sender: &'a UserId,
         target: &'a UserId,
         room_id: &'a RoomId,
-        membership: &'a str,
+        membership: Membership,
     ) -> HostFuture<'a, Event> {
         Box::pin(async move {
             {
@@ -186,14 +172,14 @@ impl Host for FakeHost {
                     sender: sender.to_owned(),
                     target: target.to_owned(),
                     room_id: room_id.to_owned(),
-                    membership: membership.to_owned(),
+                    membership,
                 });
                 if state.failing_memberships > 0 {
                     state.failing_memberships -= 1;
                     return Err(HostError::NotFound(format!("{room_id} (scripted failure)")));
                 }
             }
-            let content = object(serde_json::json!({ "membership": membership }));
+            let content = object(serde_json::json!({ "membership": membership.as_str() }));
             let event = self.event(room_id, sender, "m.room.member", target.as_str(), content);
             self.lock().rooms.entry(room_id.to_owned()).or_default().insert(event.clone());
             Ok(event)
