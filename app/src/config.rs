@@ -13,6 +13,10 @@ use mxmod::{
 };
 use serde::{de, Deserialize, Deserializer};
 
+mod limits;
+
+pub use self::limits::LimitsConfig;
+
 /// The embedded default configuration (`mxmod generate-config` prints it).
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 
@@ -48,6 +52,9 @@ pub struct HomeserverConfig {
     /// `presence`.
     #[serde(default)]
     pub presence: PresenceConfig,
+    /// `limits`: connections, read timeouts, the shadow-ban delay (mxmod's own section).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// `modules`: read by `mxmod::config::load_modules`.
     #[serde(default, rename = "modules")]
     _modules: de::IgnoredAny,

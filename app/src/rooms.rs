@@ -128,6 +128,7 @@ pub(crate) async fn persist(
             _ => return Err(ApiError::new(500, ErrCode::UNKNOWN, "A module returned an invalid replacement event")),
         }
     }
+    crate::validate::event(&event, &room_state)?;
     if spam_check {
         callbacks.spam_checker.check_event_for_spam(&event).await?;
     }
@@ -172,6 +173,11 @@ pub(crate) async fn send(
             return EventId::parse(existing.as_str()).map_err(|_| ApiError(mxmod::MatrixError::internal()));
         }
     }
+    if actor.shadow_banned && event_type != "m.room.member" {
+        // As Synapse: before any membership or power check, a delay and a made-up event ID.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return Ok(new_event_id(state));
+    }
     if event_type == "m.room.member" {
         let target = state_key.ok_or_else(|| ApiError::bad_json("m.room.member needs a state key"))?;
         let target: OwnedUserId = crate::http::extract_user(target)?;
@@ -194,10 +200,6 @@ pub(crate) async fn send(
             user_level(&room_state, &actor.user_id)
         )));
     }
-    if actor.shadow_banned {
-        // Synapse answers shadow-banned senders with a made-up event ID and sends nothing.
-        return Ok(new_event_id(state));
-    }
     let event = build_event(state, room_id, &actor.user_id, event_type, state_key, content);
     let txn = match (txn_id, actor.device_id.as_deref()) {
         (Some(txn_id), Some(device)) => Some((&*actor.user_id, device, txn_id)),
@@ -216,6 +218,11 @@ pub(crate) async fn update_membership(
     membership: &str,
     extra: JsonObject,
 ) -> ApiResult<Event> {
+    if membership == "invite" && actor.shadow_banned {
+        // As Synapse: before any other check, a delay, then an answer as if invited.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return Ok(build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), extra));
+    }
     let room_state = require_room(state, room_id)?;
     let callbacks = state.modules.callbacks();
     let current = membership_of(&room_state, target);
@@ -257,10 +264,6 @@ pub(crate) async fn update_membership(
                 return Err(ApiError::forbidden("You don't have permission to invite users"));
             }
             callbacks.spam_checker.user_may_invite(&actor.user_id, target, room_id).await?;
-            if actor.shadow_banned {
-                // Invites from shadow-banned users are dropped silently.
-                return Ok(build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), extra));
-            }
         }
         "leave" => {
             if target == actor.user_id {
@@ -317,6 +320,7 @@ pub(crate) async fn create_room(
     requester.device_id = actor.device_id.clone();
     requester.shadow_banned = actor.shadow_banned;
     callbacks.third_party_rules.on_create_room(&requester, &mut request, actor.is_admin).await?;
+    crate::validate::create_room_request(&request, &actor.user_id, state.settings.server_name.as_str())?;
     callbacks.spam_checker.user_may_create_room(&actor.user_id, &request).await?;
 
     let string = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -354,6 +358,13 @@ pub(crate) async fn create_room(
             })
             .collect::<ApiResult<_>>()?,
         Some(_) => return Err(ApiError::bad_json("`invite` must be a list of user IDs")),
+    };
+    let invites = if actor.shadow_banned && !invites.is_empty() {
+        // As Synapse: the room is made, without its invites, after a delay.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        Vec::new()
+    } else {
+        invites
     };
     let initial_state: Vec<JsonObject> = match request.get("initial_state") {
         None => Vec::new(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::{extract::State, Json};
-use mxmod::types::{PresenceKind, UserPresenceState};
+use mxmod::types::{PresenceKind, UserId, UserPresenceState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -55,13 +55,30 @@ pub(super) async fn put_status(
 /// `GET /presence/{user_id}/status`.
 pub(super) async fn get_status(
     State(state): State<Arc<AppState>>,
-    _auth: Auth,
+    auth: Auth,
     MPath(user): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     require_enabled(&state)?;
     let user_id = extract_user(&user)?;
+    if !presence_visible(&state, &auth.user_id, &user_id)? {
+        return Err(ApiError::forbidden("You are not allowed to see their presence."));
+    }
     let record = state.storage.presence(&user_id)?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
     Ok(Json(presence_content(&record.state)))
+}
+
+/// Whether `observer` may see `observed`'s presence: themselves, or a user they share a
+/// joined room with (Synapse's `is_visible`; a stranger gets 403).
+fn presence_visible(state: &AppState, observer: &UserId, observed: &UserId) -> ApiResult<bool> {
+    if observer == observed {
+        return Ok(true);
+    }
+    let theirs = state.storage.rooms_with_membership(observed, "join")?;
+    if theirs.is_empty() {
+        return Ok(false);
+    }
+    let mine = state.storage.rooms_with_membership(observer, "join")?;
+    Ok(mine.iter().any(|room| theirs.contains(room)))
 }
 
 /// The `content` of an `m.presence` event.
