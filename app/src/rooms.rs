@@ -218,6 +218,7 @@ pub(crate) async fn update_membership(
     membership: &str,
     extra: JsonObject,
 ) -> ApiResult<Event> {
+    crate::validate::membership_content(&extra)?;
     if membership == "invite" && actor.shadow_banned {
         // As Synapse: before any other check, a delay, then an answer as if invited.
         crate::shadow_ban::delay(&state.settings.limits).await;

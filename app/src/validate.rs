@@ -118,7 +118,7 @@ fn state_rules(
 
 /// The profile fields a membership event may carry (400 `M_BAD_JSON`, as Synapse's
 /// membership handler answers).
-fn membership_content(content: &JsonObject) -> ApiResult<()> {
+pub(crate) fn membership_content(content: &JsonObject) -> ApiResult<()> {
     if let Some(name) = content.get("displayname").and_then(Value::as_str) {
         if name.chars().count() > MAX_DISPLAYNAME {
             return Err(ApiError::bad_json(format!("Displayname is too long (max {MAX_DISPLAYNAME})")));

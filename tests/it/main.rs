@@ -2,6 +2,7 @@
 
 mod support;
 
+mod abuse;
 mod callbacks;
 mod cli;
 mod client;
