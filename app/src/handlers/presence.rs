@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use axum::{extract::State, Json};
-use mxmod::types::{PresenceKind, UserId, UserPresenceState};
+use mxmod::{
+    types::{PresenceKind, UserId, UserPresenceState},
+    InterestedUsers,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -60,18 +63,25 @@ pub(super) async fn get_status(
 ) -> ApiResult<Json<Value>> {
     require_enabled(&state)?;
     let user_id = extract_user(&user)?;
-    if !presence_visible(&state, &auth.user_id, &user_id)? {
+    if !presence_visible(&state, &auth.user_id, &user_id).await? {
         return Err(ApiError::forbidden("You are not allowed to see their presence."));
     }
     let record = state.storage.presence(&user_id)?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
     Ok(Json(presence_content(&record.state)))
 }
 
-/// Whether `observer` may see `observed`'s presence: themselves, or a user they share a
-/// joined room with (Synapse's `is_visible`; a stranger gets 403).
-fn presence_visible(state: &AppState, observer: &UserId, observed: &UserId) -> ApiResult<bool> {
+/// Whether `observer` may see `observed`'s presence: themselves, a user they share a
+/// joined room with (Synapse's `is_visible`; a stranger gets 403), or one the presence
+/// router says they are interested in.
+async fn presence_visible(state: &AppState, observer: &UserId, observed: &UserId) -> ApiResult<bool> {
     if observer == observed {
         return Ok(true);
+    }
+    let router = &state.modules.callbacks().presence_router;
+    match router.get_interested_users(observer).await? {
+        InterestedUsers::All => return Ok(true),
+        InterestedUsers::Users(users) if users.contains(observed) => return Ok(true),
+        InterestedUsers::Users(_) => {}
     }
     let theirs = state.storage.rooms_with_membership(observed, "join")?;
     if theirs.is_empty() {
