@@ -12,7 +12,7 @@ pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
 const MAX_FLOW_DEPTH: usize = 128;
 
 /// Refuses, before any parsing, a document over [`MAX_DOCUMENT_SIZE`] or nested deeper
-/// than [`MAX_FLOW_DEPTH`] (a file of `[[[[...`), with the position where it goes wrong.
+/// than 128 levels of `[`/`{` (a file of `[[[[...`), with the position where it goes wrong.
 /// One pass over the bytes; quoted strings and comments are skipped.
 pub fn precheck(document: &str) -> Result<(), ConfigProblem> {
     if document.len() > MAX_DOCUMENT_SIZE {
