@@ -13,6 +13,10 @@ use mxmod::{
 };
 use serde::{de, Deserialize, Deserializer};
 
+mod limits;
+
+pub use self::limits::LimitsConfig;
+
 /// The embedded default configuration (`mxmod generate-config` prints it).
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 
@@ -48,6 +52,9 @@ pub struct HomeserverConfig {
     /// `presence`.
     #[serde(default)]
     pub presence: PresenceConfig,
+    /// `limits`: connections, read timeouts, the shadow-ban delay (mxmod's own section).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// `modules`: read by `mxmod::config::load_modules`.
     #[serde(default, rename = "modules")]
     _modules: de::IgnoredAny,
@@ -215,6 +222,14 @@ impl Loaded {
 /// Reads a config file; every problem is listed.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigProblems> {
     let file = path.display().to_string();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > modconfig::yaml::MAX_DOCUMENT_SIZE as u64 {
+        let message = format!(
+            "the config file is {size} bytes; at most {} (16 MiB) are read",
+            modconfig::yaml::MAX_DOCUMENT_SIZE
+        );
+        return Err(ConfigProblems { file, problems: vec![ConfigProblem::at("", (1, 1), &message)] });
+    }
     let text = std::fs::read_to_string(path).map_err(|error| ConfigProblems {
         file: file.clone(),
         problems: vec![ConfigProblem::unlocated("", &format!("cannot read the config file: {error}"))],
@@ -241,6 +256,8 @@ pub fn load_default() -> Result<Loaded, ConfigProblems> {
 
 /// Parses config text; `file` names it in messages.
 pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, ConfigProblems> {
+    modconfig::yaml::precheck(text)
+        .map_err(|problem| ConfigProblems { file: file.to_owned(), problems: vec![problem] })?;
     let mut problems = Vec::new();
     let mut unknown = Vec::new();
     let homeserver = {

@@ -65,9 +65,19 @@ fn client_routes() -> Router<Arc<AppState>> {
         .route("/sync", get(sync::sync))
 }
 
+/// `/_matrix/media/{v3,r0}`: upload; downloads there are refused as Synapse refuses
+/// authenticated media on them.
 fn media_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/upload", post(media::upload))
+        .route("/download/{server_name}/{media_id}", get(media::legacy_download))
+        .route("/download/{server_name}/{media_id}/{file_name}", get(media::legacy_download))
+        .route("/config", get(media::config))
+}
+
+/// `/_matrix/client/v1/media`: authenticated media.
+fn authenticated_media_routes() -> Router<Arc<AppState>> {
+    Router::new()
         .route("/download/{server_name}/{media_id}", get(media::download))
         .route("/download/{server_name}/{media_id}/{file_name}", get(media::download_named))
         .route("/config", get(media::config))
@@ -82,9 +92,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/_matrix/client/r0", client_routes())
         .nest("/_matrix/media/v3", media_routes())
         .nest("/_matrix/media/r0", media_routes())
-        .nest("/_matrix/client/v1/media", media_routes())
+        .nest("/_matrix/client/v1/media", authenticated_media_routes())
         .fallback(module_resources)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(crate::http::cors::cors))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }

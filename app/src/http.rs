@@ -1,11 +1,13 @@
 //! HTTP plumbing shared by the handlers: the Matrix error response and the extractors
 //! that turn bad input into the Matrix answer (never a panic).
 
+pub(crate) mod connections;
+pub(crate) mod cors;
 mod error;
 mod extract;
 
 pub(crate) use self::{
     error::{error_chain, ApiError, ApiResult},
-    extract::{extract_user, parse_id},
+    extract::{body_error, extract_user, parse_id},
     extract::{Auth, AuthNoExpiry, JsonBody, MPath, MQuery, OptionalJsonBody},
 };

@@ -20,8 +20,10 @@ mod http;
 mod metrics;
 mod rooms;
 mod server;
+mod shadow_ban;
 mod state;
 pub mod storage;
+mod validate;
 
 use std::process::ExitCode;
 

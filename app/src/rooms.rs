@@ -224,6 +224,7 @@ async fn persist(
     if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, room_state).await? {
         event.content = replacement_content(&replacement)?;
     }
+    crate::validate::event(&event, room_state)?;
     if spam_check {
         callbacks.spam_checker.check_event_for_spam(&event).await?;
     }
@@ -282,6 +283,11 @@ pub(crate) async fn send(
             return Ok(existing);
         }
     }
+    if actor.shadow_banned && event_type != "m.room.member" {
+        // As Synapse: before any membership or power check, a delay and a made-up event ID.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return Ok(new_event_id(state));
+    }
     if event_type == "m.room.member" {
         let target = state_key.ok_or_else(|| ApiError::bad_json("m.room.member needs a state key"))?;
         let target: OwnedUserId = crate::http::extract_user(target)?;
@@ -295,10 +301,6 @@ pub(crate) async fn send(
     }
     let room_state = require_room(state, room_id).await?;
     authorise_send(&room_state, &actor.user_id, event_type, state_key.is_some())?;
-    if actor.shadow_banned {
-        // Synapse answers shadow-banned senders with a made-up event ID and sends nothing.
-        return Ok(new_event_id(state));
-    }
     let event = build_event(state, room_id, &actor.user_id, event_type, state_key, content);
     let (sender, kind, is_state) = (actor.user_id.clone(), event_type.to_owned(), state_key.is_some());
     let authorise: Authorise =
@@ -316,6 +318,12 @@ pub(crate) async fn update_membership(
     membership: &str,
     extra: JsonObject,
 ) -> ApiResult<Event> {
+    crate::validate::membership_content(&extra)?;
+    if membership == "invite" && actor.shadow_banned {
+        // As Synapse: before any other check, a delay, then an answer as if invited.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return Ok(build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), extra));
+    }
     let room_state = require_room(state, room_id).await?;
     let callbacks = state.modules.callbacks();
     let current = membership_of(&room_state, target);
@@ -332,10 +340,6 @@ pub(crate) async fn update_membership(
         }
         "invite" => {
             callbacks.spam_checker.user_may_invite(&actor.user_id, target, room_id).await?;
-            if actor.shadow_banned {
-                // Invites from shadow-banned users are dropped silently.
-                return Ok(build_event(state, room_id, &actor.user_id, "m.room.member", Some(target.as_str()), extra));
-            }
         }
         _ => {}
     }
@@ -357,6 +361,25 @@ pub(crate) async fn update_membership(
     persist(state, event, &room_state, None, false, authorise).await
 }
 
+/// Carries a profile change into the user's own join event in one room (Synapse's
+/// `_update_join_states`): `content` is the new membership content. No spam check runs,
+/// and the append is refused if the user is no longer joined when it lands.
+pub(crate) async fn update_own_join(
+    state: &Arc<AppState>,
+    user: &UserId,
+    room_id: &RoomId,
+    room_state: &StateMap,
+    content: JsonObject,
+) -> ApiResult<Event> {
+    let event = build_event(state, room_id, user, "m.room.member", Some(user.as_str()), content);
+    let member = user.to_owned();
+    let authorise: Authorise = Box::new(move |now| match membership_of(now, &member).as_deref() {
+        Some("join") => Ok(()),
+        _ => Err(ApiError::forbidden(format!("User {member} not in room")).0),
+    });
+    persist(state, event, room_state, None, false, authorise).await
+}
+
 /// What `POST /createRoom` produced.
 pub(crate) struct CreatedRoom {
     pub(crate) room_id: OwnedRoomId,
@@ -375,6 +398,7 @@ pub(crate) async fn create_room(
     requester.device_id = actor.device_id.as_deref().map(Into::into);
     requester.shadow_banned = actor.shadow_banned;
     callbacks.third_party_rules.on_create_room(&requester, &mut request, actor.is_admin).await?;
+    crate::validate::create_room_request(&request, &actor.user_id, state.settings.server_name.as_str())?;
     callbacks.spam_checker.user_may_create_room(&actor.user_id, &request).await?;
 
     let string = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -412,6 +436,13 @@ pub(crate) async fn create_room(
             })
             .collect::<ApiResult<_>>()?,
         Some(_) => return Err(ApiError::bad_json("`invite` must be a list of user IDs")),
+    };
+    let invites = if actor.shadow_banned && !invites.is_empty() {
+        // As Synapse: the room is made, without its invites, after a delay.
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        Vec::new()
+    } else {
+        invites
     };
     let initial_state: Vec<JsonObject> = match request.get("initial_state") {
         None => Vec::new(),

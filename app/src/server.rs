@@ -90,6 +90,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         presence_enabled: config.presence.enabled,
         enable_metrics: config.enable_metrics,
         media_store,
+        limits: config.limits.clone(),
     };
     let listeners: Vec<SocketAddr> = config.listeners.iter().flat_map(|l| l.addresses()).collect();
     let modules = Registry::start(loaded.modules, &options)?;
@@ -113,12 +114,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             let bound = socket.local_addr().map_err(|source| ServeError::Bind { address, source })?;
             addresses.push(bound);
             let router = router.clone();
-            tasks.push(tokio::spawn(async move {
-                let serving = axum::serve(socket, router).with_graceful_shutdown(shutdown_signal());
-                if let Err(error) = serving.await {
-                    tracing::error!("listener {bound} failed: {error}");
-                }
-            }));
+            let limits = state.settings.limits.clone();
+            tasks.push(tokio::spawn(crate::http::connections::serve(socket, router, limits, shutdown_signal())));
         }
     }
     Ok(Server { addresses, tasks })

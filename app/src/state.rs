@@ -16,6 +16,7 @@ pub(crate) struct Settings {
     pub(crate) presence_enabled: bool,
     pub(crate) enable_metrics: bool,
     pub(crate) media_store: PathBuf,
+    pub(crate) limits: crate::config::LimitsConfig,
 }
 
 /// Everything a request handler needs.

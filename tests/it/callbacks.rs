@@ -86,7 +86,8 @@ fn media_deny_is_400_bad_content() {
     assert_eq!(status, 200);
     let answer: Value = serde_json::from_slice(&body).unwrap();
     let media = answer["content_uri"].as_str().unwrap().trim_start_matches("mxc://").to_owned();
-    let (status, bytes) = server.call_raw("GET", &format!("/_matrix/media/v3/download/{media}"), None, None, None);
+    let (status, bytes) =
+        server.call_raw("GET", &format!("/_matrix/client/v1/media/download/{media}"), Some(&token), None, None);
     assert_eq!((status, bytes.as_slice()), (200, b"a fine picture".as_slice()));
 }
 

@@ -30,7 +30,8 @@ fn acknowledged_writes_survive_kill_9() {
     assert_eq!(status, 200, "{event}");
     assert_eq!(event["content"]["body"], "hello");
     let media = upload["content_uri"].as_str().unwrap().trim_start_matches("mxc://").to_owned();
-    let (status, bytes) = server.call_raw("GET", &format!("/_matrix/media/v3/download/{media}"), None, None, None);
+    let (status, bytes) =
+        server.call_raw("GET", &format!("/_matrix/client/v1/media/download/{media}"), Some(&token), None, None);
     assert_eq!((status, bytes.as_slice()), (200, b"file body".as_slice()));
     let (status, again) =
         server.call("PUT", &path, Some(&token), Some(&json!({ "msgtype": "m.text", "body": "hello" })));

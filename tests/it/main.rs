@@ -2,11 +2,14 @@
 
 mod support;
 
+mod abuse;
 mod callbacks;
 mod cli;
 mod client;
+mod config_load;
 mod dashboard;
 mod durability;
+mod faulty;
 mod races;
 mod server;
 mod shipped;

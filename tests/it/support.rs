@@ -56,6 +56,8 @@ media_store_path: DATA/media
 max_upload_size: 64K
 enable_registration: true
 enable_metrics: true
+limits:
+  shadow_ban_delay_ms: [10, 50]
 modules:
 {modules_yaml}"
     )
@@ -84,6 +86,16 @@ impl Server {
     pub(crate) fn start_policy(policy_config: &str) -> Server {
         let modules = format!("  - module: policy\n    config:\n{policy_config}");
         Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), &config_with_modules(&modules))
+    }
+
+    /// Starts `mxmod-policy-server` on a whole config of the test's choosing.
+    pub(crate) fn start_policy_with_config(config: &str) -> Server {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), config)
+    }
+
+    /// The server's process ID.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn start_binary(binary: &Path, config: &str) -> Server {

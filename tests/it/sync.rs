@@ -161,6 +161,9 @@ fn presence_is_routed_by_the_presence_router() {
     assert!(senders(&carol).is_empty(), "carol is not routed bob's presence");
     let (status, presence) =
         server.call("GET", &format!("/_matrix/client/v3/presence/{}/status", enc(&bob_id)), Some(&carol), None);
+    assert_eq!((status, &presence["errcode"]), (403, &json!("M_FORBIDDEN")), "a stranger does not see it");
+    let (status, presence) =
+        server.call("GET", &format!("/_matrix/client/v3/presence/{}/status", enc(&bob_id)), Some(&bob), None);
     assert_eq!((status, &presence["presence"], &presence["status_msg"]), (200, &json!("online"), &json!("here")));
 }
 

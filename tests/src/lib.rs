@@ -3,4 +3,5 @@
 //! linked into the custom binary `mxmod-policy-server` (`src/bin/`), the way an
 //! operator adds their own modules with `mxmod_app`.
 
+pub mod faulty;
 pub mod policy;

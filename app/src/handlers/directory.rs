@@ -49,6 +49,7 @@ pub(super) async fn put_alias(
     MPath(alias): MPath<String>,
     JsonBody(body): JsonBody<PutAlias>,
 ) -> ApiResult<Json<Value>> {
+    crate::validate::alias(&alias)?;
     let alias = alias_id(&alias)?;
     if alias.server_name() != state.settings.server_name {
         return Err(ApiError::invalid_param("Room alias must be local"));

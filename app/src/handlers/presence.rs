@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use axum::{extract::State, Json};
-use mxmod::types::{PresenceKind, UserPresenceState};
+use mxmod::{
+    types::{PresenceKind, UserId, UserPresenceState},
+    InterestedUsers,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -56,14 +59,38 @@ pub(super) async fn put_status(
 /// `GET /presence/{user_id}/status`.
 pub(super) async fn get_status(
     State(state): State<Arc<AppState>>,
-    _auth: Auth,
+    auth: Auth,
     MPath(user): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     require_enabled(&state)?;
     let user_id = extract_user(&user)?;
+    if !presence_visible(&state, &auth.user_id, &user_id).await? {
+        return Err(ApiError::forbidden("You are not allowed to see their presence."));
+    }
     let record =
         state.storage.presence(&user_id).await?.ok_or_else(|| ApiError::not_found("Presence state not found"))?;
     Ok(Json(presence_content(&record.state)))
+}
+
+/// Whether `observer` may see `observed`'s presence: themselves, a user they share a
+/// joined room with (Synapse's `is_visible`; a stranger gets 403), or one the presence
+/// router says they are interested in.
+async fn presence_visible(state: &AppState, observer: &UserId, observed: &UserId) -> ApiResult<bool> {
+    if observer == observed {
+        return Ok(true);
+    }
+    let router = &state.modules.callbacks().presence_router;
+    match router.get_interested_users(observer).await? {
+        InterestedUsers::All => return Ok(true),
+        InterestedUsers::Users(users) if users.contains(observed) => return Ok(true),
+        InterestedUsers::Users(_) => {}
+    }
+    let theirs = state.storage.rooms_with_membership(observed, "join").await?;
+    if theirs.is_empty() {
+        return Ok(false);
+    }
+    let mine = state.storage.rooms_with_membership(observer, "join").await?;
+    Ok(mine.iter().any(|room| theirs.contains(room)))
 }
 
 /// The `content` of an `m.presence` event.

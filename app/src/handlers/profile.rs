@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use crate::{
     http::{extract_user, ApiError, ApiResult, Auth, JsonBody, MPath},
+    rooms,
     state::AppState,
+    storage::Profile,
 };
 
 async fn known_user(state: &AppState, user: &str) -> ApiResult<OwnedUserId> {
@@ -68,7 +70,10 @@ pub(super) async fn put_profile_field(
         return Err(ApiError::forbidden("Cannot set another user's profile"));
     }
     let value = match body.get(&field) {
-        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::String(text)) => {
+            crate::validate::profile_field(&field, text)?;
+            Some(text.clone())
+        }
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_json(format!("`{field}` must be a string"))),
     };
@@ -82,7 +87,36 @@ pub(super) async fn put_profile_field(
     let avatar_url = profile.avatar_url.as_deref().map(Into::into);
     let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url };
     state.modules.callbacks().third_party_rules.on_profile_update(&user_id, &info, false, false).await?;
+    update_join_states(&state, &auth, &profile).await;
     Ok(Json(json!({})))
+}
+
+/// Carries a profile change into the user's membership event in every room they are
+/// joined to (Synapse's `_update_join_states`); a room that refuses is logged and
+/// skipped. A shadow-banned user's change is saved but not carried, after the delay.
+async fn update_join_states(state: &Arc<AppState>, auth: &Auth, profile: &Profile) {
+    if auth.shadow_banned {
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return;
+    }
+    let rooms = match state.storage.rooms_with_membership(&auth.user_id, "join").await {
+        Ok(rooms) => rooms,
+        Err(error) => return tracing::warn!("cannot list the rooms of {}: {error}", auth.user_id),
+    };
+    for room_id in rooms {
+        let Ok(Some(room_state)) = state.storage.current_state(&room_id).await else { continue };
+        let Some(current) = room_state.get("m.room.member", auth.user_id.as_str()) else { continue };
+        let mut content = current.content.clone();
+        for (key, value) in [("displayname", &profile.displayname), ("avatar_url", &profile.avatar_url)] {
+            match value {
+                Some(value) => content.insert(key.to_owned(), value.clone().into()),
+                None => content.remove(key),
+            };
+        }
+        if let Err(error) = rooms::update_own_join(state, &auth.user_id, &room_id, &room_state, content).await {
+            tracing::warn!("cannot update the membership of {} in {room_id}: {:?}", auth.user_id, error.0);
+        }
+    }
 }
 
 /// The `POST /user_directory/search` body.

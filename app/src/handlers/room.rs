@@ -250,6 +250,7 @@ pub(super) async fn invite(
             let room_state = visible_state(&state, &auth, &room_id).await?;
             callbacks.third_party_rules.check_threepid_can_be_invited(&medium, &address, &room_state).await?;
             if auth.shadow_banned {
+                crate::shadow_ban::delay(&state.settings.limits).await;
                 return Ok(Json(json!({})));
             }
             // No identity server is configured: the invite is recorded as a

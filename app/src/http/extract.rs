@@ -76,9 +76,23 @@ impl FromRequestParts<Arc<AppState>> for AuthNoExpiry {
 }
 
 async fn body_bytes(request: Request, limit: usize) -> ApiResult<bytes::Bytes> {
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::new(413, ErrCode::TOO_LARGE, format!("Request body is larger than {limit} bytes")))
+    axum::body::to_bytes(request.into_body(), limit).await.map_err(|error| body_error(&error))
+}
+
+/// The answer to a request body that could not be read: 413 `M_TOO_LARGE` past a limit,
+/// 408 `M_UNKNOWN` when the client was too slow sending it, 400 otherwise.
+pub(crate) fn body_error(error: &axum::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(413, ErrCode::TOO_LARGE, "Request body is too large");
+        }
+        if current.is::<super::connections::BodyTimedOut>() {
+            return ApiError::new(408, ErrCode::UNKNOWN, "Timed out reading the request body");
+        }
+        cause = current.source();
+    }
+    ApiError::new(400, ErrCode::UNKNOWN, format!("Cannot read the request body: {error}"))
 }
 
 /// A JSON object body parsed as `T`: 400 `M_NOT_JSON` if it is not JSON, 400

@@ -64,7 +64,8 @@ impl Notifier {
     pub fn wake_room(&self, state: &StateMap, invited: bool) {
         let members = state.iter().filter_map(|((event_type, state_key), event)| {
             let wanted = event_type == "m.room.member"
-                && matches!(event.membership(), Some(Membership::Join)) | (invited && event.membership() == Some(Membership::Invite));
+                && matches!(event.membership(), Some(Membership::Join))
+                    | (invited && event.membership() == Some(Membership::Invite));
             wanted.then_some(state_key.as_str())
         });
         self.wake(members);

@@ -369,11 +369,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn search_users(&self, term: &str, limit: usize) -> StorageResult<Vec<(OwnedUserId, Profile)>> {
-        let pattern = format!("%{}%", term.to_lowercase().replace(['%', '_'], ""));
+        // A substring match with `instr`: wildcards in the term are plain characters, and
+        // no term length makes a pattern too complex.
+        let pattern = term.to_lowercase();
         self.read(move |c| {
             let mut statement = c.prepare_cached(
                 "SELECT u.user_id, p.displayname, p.avatar_url FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
-                 WHERE u.deactivated = 0 AND (lower(u.user_id) LIKE ?1 OR lower(coalesce(p.displayname, '')) LIKE ?1)
+                 WHERE u.deactivated = 0 AND (instr(lower(u.user_id), ?1) > 0 OR instr(lower(coalesce(p.displayname, '')), ?1) > 0)
                  ORDER BY u.user_id LIMIT ?2",
             )?;
             let rows = statement.query_map(params![pattern, limit as i64], |row| {

@@ -10,10 +10,10 @@ mod locate;
 mod problem;
 pub mod yaml;
 
-use std::{any::Any, fmt, marker::PhantomData, time::Duration};
+use std::{any::Any, fmt, time::Duration};
 
 use serde::{
-    de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor},
+    de::{self, DeserializeOwned, IgnoredAny},
     Deserialize,
 };
 
@@ -47,15 +47,52 @@ pub struct ModuleEntry {
     pub timeout: Option<Duration>,
 }
 
+/// A config document parsed once: its text (for positions in messages) and the
+/// entries of its `modules:` list, which each module's config parser reads from.
+pub struct ConfigSource<'a> {
+    document: &'a str,
+    entries: Vec<serde_yaml::Value>,
+}
+
+impl ConfigSource<'_> {
+    /// Deserializes entry `index` (or a part of it, picked by `part`) as `T`; a problem
+    /// carries `modules[index]...` and line:column.
+    fn entry<T: DeserializeOwned>(
+        &self,
+        index: usize,
+        part: Option<&str>,
+        on_unknown: &mut dyn FnMut(String),
+    ) -> Result<Option<T>, ConfigProblem> {
+        let Some(entry) = self.entries.get(index) else {
+            return Err(ConfigProblem::unlocated(&format!("modules[{index}]"), "entry not found"));
+        };
+        let (value, base) = match part {
+            None => (entry, format!("modules[{index}]")),
+            Some(key) => match entry.get(key) {
+                Some(value) => (value, format!("modules[{index}].{key}")),
+                None => return Ok(None),
+            },
+        };
+        let mut track = serde_path_to_error::Track::new();
+        let deserializer = serde_path_to_error::Deserializer::new(value, &mut track);
+        serde_ignored::deserialize(deserializer, |path| on_unknown(path.to_string())).map(Some).map_err(|error| {
+            let inner = yaml::render_path(&track.path());
+            let path = if inner.is_empty() { base.clone() } else { format!("{base}.{inner}") };
+            ConfigProblem::located(self.document, &path, &yaml::message(&error))
+        })
+    }
+}
+
 /// Reads the `modules:` list of a YAML document; other top-level keys are left to the
-/// caller. Every problem of every entry is reported, not just the first.
+/// caller. Every problem of every entry is reported, not just the first. The document
+/// is parsed once, so loading is linear in its size.
 pub fn load_modules(document: &str, file: &str) -> Result<Vec<ModuleEntry>, ConfigProblems> {
     let fail = |problems: Vec<ConfigProblem>| ConfigProblems { file: file.to_owned(), problems };
-    let count = count_entries(document).map_err(|problem| fail(vec![problem]))?;
-    let mut entries = Vec::with_capacity(count);
+    let source = ConfigSource { document, entries: module_entries(document).map_err(|problem| fail(vec![problem]))? };
+    let mut entries = Vec::with_capacity(source.entries.len());
     let mut problems = Vec::new();
-    for index in 0..count {
-        match load_entry(document, index) {
+    for index in 0..source.entries.len() {
+        match load_entry(&source, index) {
             Ok(entry) => entries.push(entry),
             Err(mut found) => problems.append(&mut found),
         }
@@ -67,21 +104,28 @@ pub fn load_modules(document: &str, file: &str) -> Result<Vec<ModuleEntry>, Conf
     }
 }
 
-fn count_entries(document: &str) -> Result<usize, ConfigProblem> {
+fn module_entries(document: &str) -> Result<Vec<serde_yaml::Value>, ConfigProblem> {
     let value: serde_yaml::Value = yaml::parse(document)?;
-    match value.get("modules") {
-        None | Some(serde_yaml::Value::Null) => Ok(0),
-        Some(serde_yaml::Value::Sequence(list)) => Ok(list.len()),
+    let modules = match value {
+        serde_yaml::Value::Mapping(mut top) => top.remove("modules"),
+        _ => None,
+    };
+    match modules {
+        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
+        Some(serde_yaml::Value::Sequence(list)) => Ok(list),
         Some(_) => {
             Err(ConfigProblem::located(document, "modules", "`modules` must be a list of `- module: NAME` entries"))
         }
     }
 }
 
-fn load_entry(document: &str, index: usize) -> Result<ModuleEntry, Vec<ConfigProblem>> {
-    let head: EntryHead = deserialize_entry(document, index, PhantomData).map_err(|problem| vec![problem])?;
+fn load_entry(source: &ConfigSource<'_>, index: usize) -> Result<ModuleEntry, Vec<ConfigProblem>> {
+    let head: EntryHead = source
+        .entry(index, None, &mut |_| {})
+        .and_then(|head| head.ok_or_else(|| ConfigProblem::unlocated(&format!("modules[{index}]"), "entry not found")))
+        .map_err(|problem| vec![problem])?;
     let descriptor = head.module.0;
-    let config = (descriptor.parse_config)(document, index)?;
+    let config = (descriptor.parse_config)(source, index)?;
     Ok(ModuleEntry { index, descriptor, config, on_error: head.on_error, timeout: head.timeout.map(|t| t.0) })
 }
 
@@ -140,12 +184,16 @@ impl<'de> Deserialize<'de> for Timeout {
 
 /// The typed-config half of an entry, for module `M`: called through
 /// [`ModuleDescriptor::parse_config`].
-pub fn parse_module_config<M: crate::Module>(document: &str, index: usize) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+pub fn parse_module_config<M: crate::Module>(
+    source: &ConfigSource<'_>,
+    index: usize,
+) -> Result<ParsedConfig, Vec<ConfigProblem>> {
+    let document = source.document;
     let base = format!("modules[{index}].config");
     let mut ignored = Vec::new();
-    let parsed =
-        deserialize_entry(document, index, ConfigOnly::<M::Config> { ignored: &mut ignored, marker: PhantomData })
-            .map_err(|problem| vec![problem])?;
+    let parsed = source
+        .entry::<M::Config>(index, Some("config"), &mut |key| ignored.push(key))
+        .map_err(|problem| vec![problem])?;
     let config = match parsed {
         Some(config) => config,
         None => {
@@ -184,150 +232,6 @@ pub fn parse_module_config<M: crate::Module>(document: &str, index: usize) -> Re
             }
             Err(vec![ConfigProblem::located(document, &path, &error.message)])
         }
-    }
-}
-
-/// Deserializes `modules[index]` of the document with `seed`, ignoring everything else.
-fn deserialize_entry<'de, S>(document: &'de str, index: usize, seed: S) -> Result<S::Value, ConfigProblem>
-where
-    S: DeserializeSeed<'de>,
-{
-    let mut track = serde_path_to_error::Track::new();
-    let deserializer = serde_yaml::Deserializer::from_str(document);
-    let found =
-        DocumentSeed { index, seed }.deserialize(serde_path_to_error::Deserializer::new(deserializer, &mut track));
-    match found {
-        Ok(Some(value)) => Ok(value),
-        Ok(None) => Err(ConfigProblem::unlocated(&format!("modules[{index}]"), "entry not found")),
-        Err(error) => Err(ConfigProblem::from_yaml(document, &track.path(), &error)),
-    }
-}
-
-struct DocumentSeed<S> {
-    index: usize,
-    seed: S,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for DocumentSeed<S> {
-    type Value = Option<S::Value>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for DocumentSeed<S> {
-    type Value = Option<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping of configuration keys")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut seed = Some(self.seed);
-        let mut found = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match (key.as_str(), seed.take()) {
-                ("modules", Some(inner)) => found = map.next_value_seed(ListSeed { index: self.index, seed: inner })?,
-                (_, unused) => {
-                    seed = unused;
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-struct ListSeed<S> {
-    index: usize,
-    seed: S,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for ListSeed<S> {
-    type Value = Option<S::Value>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for ListSeed<S> {
-    type Value = Option<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of `- module: NAME` entries")
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut seed = Some(self.seed);
-        let mut found = None;
-        let mut position = 0;
-        loop {
-            if position == self.index {
-                if let Some(inner) = seed.take() {
-                    match seq.next_element_seed(inner)? {
-                        Some(value) => found = Some(value),
-                        None => break,
-                    }
-                    position += 1;
-                    continue;
-                }
-            }
-            if seq.next_element::<IgnoredAny>()?.is_none() {
-                break;
-            }
-            position += 1;
-        }
-        Ok(found)
-    }
-}
-
-/// Reads only an entry's `config`, as `T`, recording keys `T` does not know.
-struct ConfigOnly<'a, T> {
-    ignored: &'a mut Vec<String>,
-    marker: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for ConfigOnly<'_, T> {
-    type Value = Option<T>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, T: DeserializeOwned> Visitor<'de> for ConfigOnly<'_, T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a module entry: `module`, `config`, `on_error`, `timeout`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut config = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "config" {
-                config =
-                    Some(map.next_value_seed(TrackIgnored::<T> { ignored: &mut *self.ignored, marker: PhantomData })?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(config)
-    }
-}
-
-struct TrackIgnored<'a, T> {
-    ignored: &'a mut Vec<String>,
-    marker: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for TrackIgnored<'_, T> {
-    type Value = T;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        serde_ignored::deserialize(deserializer, |path| self.ignored.push(path.to_string()))
     }
 }
 

@@ -32,7 +32,8 @@ pub trait Module: Sized + Send + Sync + 'static {
 }
 
 /// Parses entry `index` of the document's `modules:` list into this module's config.
-pub type ParseConfigFn = fn(document: &str, index: usize) -> Result<ParsedConfig, Vec<ConfigProblem>>;
+pub type ParseConfigFn =
+    fn(source: &crate::config::ConfigSource<'_>, index: usize) -> Result<ParsedConfig, Vec<ConfigProblem>>;
 
 /// Builds an instance from a parsed config.
 pub type InstantiateFn = fn(Box<dyn Any + Send>, ModuleApi) -> Result<Arc<ModuleObject>, ModuleError>;

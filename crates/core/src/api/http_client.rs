@@ -36,6 +36,14 @@ pub enum HttpError {
         /// The limit.
         timeout: Duration,
     },
+    /// The answer's body was larger than the client's limit.
+    #[error("{uri} answered more than {limit} bytes")]
+    TooLarge {
+        /// Where to.
+        uri: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The server answered with a non-2xx status (Synapse's `HttpResponseException`).
     #[error("{uri} answered {status}")]
     Status {
@@ -61,6 +69,7 @@ pub enum HttpError {
 pub struct HttpClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    max_answer_size: usize,
 }
 
 impl Default for HttpClient {
@@ -70,7 +79,12 @@ impl Default for HttpClient {
 }
 
 impl HttpClient {
-    /// A client with a 30 s per-request timeout.
+    /// The default cap on an answer's body: a module asking a service for JSON never
+    /// needs more, and a hostile service cannot make the server hold more.
+    pub const DEFAULT_MAX_ANSWER_SIZE: usize = 10 * 1024 * 1024;
+
+    /// A client with a 30 s total time per request (connecting, sending, reading the
+    /// whole answer) and answers capped at [`Self::DEFAULT_MAX_ANSWER_SIZE`].
     pub fn new() -> Self {
         // The provider is named, not taken from the process default, so a binary that also
         // links another rustls provider still builds this client.
@@ -80,7 +94,11 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .build();
-        Self { client: Client::builder(TokioExecutor::new()).build(connector), timeout: Duration::from_secs(30) }
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout: Duration::from_secs(30),
+            max_answer_size: Self::DEFAULT_MAX_ANSWER_SIZE,
+        }
     }
 
     /// Whether this client can request `url`: an absolute `http://` or `https://` URL
@@ -109,7 +127,14 @@ impl HttpClient {
         self
     }
 
-    /// Sends a request and reads the whole answer, whatever its status.
+    /// The same client with another cap on an answer's body, in bytes.
+    pub fn with_max_answer_size(mut self, bytes: usize) -> Self {
+        self.max_answer_size = bytes;
+        self
+    }
+
+    /// Sends a request and reads the whole answer, whatever its status; an answer over
+    /// the size cap is [`HttpError::TooLarge`], read no further.
     pub async fn request(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, HttpError> {
         let uri = request.uri().to_string();
         let request = request.map(Full::new);
@@ -120,10 +145,14 @@ impl HttpClient {
                 .await
                 .map_err(|error| HttpError::Connection { uri: uri.clone(), message: error_chain(&error) })?;
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|error| HttpError::Connection { uri: uri.clone(), message: error_chain(&error) })?;
+            let limit = self.max_answer_size;
+            let body = http_body_util::Limited::new(body, limit).collect().await.map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    HttpError::TooLarge { uri: uri.clone(), limit }
+                } else {
+                    HttpError::Connection { uri: uri.clone(), message: error_chain(&*error) }
+                }
+            })?;
             Ok(http::Response::from_parts(parts, body.to_bytes()))
         };
         match tokio::time::timeout(self.timeout, send).await {
@@ -231,5 +260,45 @@ mod tests {
         let answer: serde_json::Value =
             HttpClient::new().get_json(&format!("http://127.0.0.1:{port}/ping")).await.unwrap();
         assert_eq!(answer, serde_json::json!({"ok": true}));
+    }
+
+    /// Answers a request with headers announcing `length` bytes, then writes
+    /// 64 KiB pieces, one every `every`, until the client hangs up.
+    async fn endless_answer(length: u64, every: Duration) -> u16 {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+            let chunk = vec![b' '; 64 * 1024];
+            while stream.write_all(&chunk).await.is_ok() {
+                tokio::time::sleep(every).await;
+            }
+        });
+        port
+    }
+
+    /// A 300 MiB answer is cut at the cap, not read whole.
+    #[tokio::test]
+    async fn answers_over_the_cap_are_refused() {
+        let port = endless_answer(300 * 1024 * 1024, Duration::ZERO).await;
+        let client = HttpClient::new().with_max_answer_size(1024 * 1024);
+        let answer = client.get_json::<serde_json::Value>(&format!("http://127.0.0.1:{port}/big")).await;
+        assert!(matches!(answer, Err(HttpError::TooLarge { limit: 1_048_576, .. })), "{answer:?}");
+    }
+
+    /// An answer that trickles in is cut at the total time, however steadily it comes.
+    #[tokio::test]
+    async fn a_trickling_answer_is_cut_at_the_total_time() {
+        let port = endless_answer(1024 * 1024 * 1024, Duration::from_millis(100)).await;
+        let client = HttpClient::new().with_timeout(Duration::from_millis(700)).with_max_answer_size(usize::MAX);
+        let started = std::time::Instant::now();
+        let answer = client.get_json::<serde_json::Value>(&format!("http://127.0.0.1:{port}/slow")).await;
+        assert!(matches!(answer, Err(HttpError::Timeout { .. })), "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     }
 }

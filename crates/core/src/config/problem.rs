@@ -18,9 +18,21 @@ pub struct ConfigProblem {
 }
 
 impl ConfigProblem {
-    /// A problem whose position is found from its key path in the document.
+    /// A problem at a known position.
+    pub fn at(path: &str, (line, column): (usize, usize), message: &str) -> Self {
+        Self { path: path.to_owned(), line: Some(line), column: Some(column), message: message.to_owned() }
+    }
+
+    /// A problem whose position is found from its key path in the document; a key that
+    /// is missing is placed at its nearest ancestor that is there.
     pub fn located(document: &str, path: &str, message: &str) -> Self {
-        let position = locate::find(document, path);
+        let mut position = locate::find(document, path);
+        let mut ancestor = path;
+        while position.is_none() {
+            let Some(cut) = ancestor.rfind(['.', '[']) else { break };
+            ancestor = &ancestor[..cut];
+            position = locate::find(document, ancestor);
+        }
         Self {
             path: path.to_owned(),
             line: position.map(|(line, _)| line),
@@ -41,7 +53,8 @@ impl ConfigProblem {
         let position = (!path.is_empty())
             .then(|| locate::find(document, &path))
             .flatten()
-            .or_else(|| error.location().map(|l| (l.line(), l.column())));
+            .or_else(|| error.location().map(|l| (l.line(), l.column())))
+            .or_else(|| Some(yaml::fallback_position(document, error)));
         Self {
             line: position.map(|(line, _)| line),
             column: position.map(|(_, column)| column),

@@ -1,0 +1,295 @@
+//! Serving connections so that strangers cannot hold the server: a header read timeout
+//! (hyper's), a body read timeout (no progress for a while ends the body with
+//! [`BodyTimedOut`]), an idle timeout between requests, and a cap on open connections.
+//! At the cap the connection that has been idle longest is closed to make room; when
+//! every connection has a request in flight the newcomer is refused.
+//!
+//! Per request this costs two relaxed atomic writes on the connection's own counters;
+//! the shared table is touched only when a connection opens or closes.
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::{Body, HttpBody},
+    extract::ConnectInfo,
+    Router,
+};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
+use tower_service::Service;
+
+use crate::config::LimitsConfig;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body that made no progress for the body read timeout.
+#[derive(Debug)]
+pub(crate) struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client sent no part of the request body in time")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+/// One open connection, as the table and its own task see it.
+struct Connection {
+    id: u64,
+    /// Requests whose answer is not yet fully written.
+    in_flight: AtomicUsize,
+    /// Milliseconds since the table's start when the connection last became idle.
+    idle_since_ms: AtomicU64,
+    /// Told when the connection is shed.
+    close: Notify,
+}
+
+/// The open connections of one listener.
+struct Table {
+    start: Instant,
+    open: Mutex<HashMap<u64, Arc<Connection>>>,
+    next_id: AtomicU64,
+}
+
+impl Table {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Admits a connection, shedding the longest-idle one at the cap; `None` when every
+    /// open connection is busy.
+    fn admit(&self, max: usize) -> Option<Arc<Connection>> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.len() >= max.max(1) {
+            let victim = open
+                .values()
+                .filter(|c| c.in_flight.load(Ordering::Relaxed) == 0)
+                .min_by_key(|c| c.idle_since_ms.load(Ordering::Relaxed))
+                .cloned()?;
+            open.remove(&victim.id);
+            victim.close.notify_one();
+            tracing::debug!("connection cap reached: closed the longest-idle connection");
+        }
+        let connection = Arc::new(Connection {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            in_flight: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(self.now_ms()),
+            close: Notify::new(),
+        });
+        open.insert(connection.id, connection.clone());
+        Some(connection)
+    }
+
+    fn remove(&self, id: u64) {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    }
+}
+
+/// Marks a request in flight until its answer's body is dropped.
+struct InFlight {
+    connection: Arc<Connection>,
+    table: Arc<Table>,
+}
+
+impl InFlight {
+    fn start(connection: &Arc<Connection>, table: &Arc<Table>) -> Self {
+        connection.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self { connection: connection.clone(), table: table.clone() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.connection.idle_since_ms.store(self.table.now_ms(), Ordering::Relaxed);
+        self.connection.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An answer body that keeps its request in flight until it is written.
+struct Tracked {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that fails with [`BodyTimedOut`] after `timeout` without progress.
+/// The timer exists only while the body is waited on.
+struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl HttpBody for TimedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some(deadline) = &mut this.deadline {
+                    deadline.as_mut().reset(tokio::time::Instant::now() + this.timeout);
+                }
+                Poll::Ready(frame.map(|result| result.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` completes; then stops
+/// accepting, lets in-flight requests finish and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: LimitsConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let table = Arc::new(Table { start: Instant::now(), open: Mutex::new(HashMap::new()), next_id: AtomicU64::new(0) });
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout()).keep_alive(true);
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut last_refusal_log: Option<Instant> = None;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: wait for connections to close.
+                tracing::warn!("accepting a connection failed: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(connection) = table.admit(limits.max_connections) else {
+            if last_refusal_log.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+                tracing::warn!(
+                    "refusing connections: all {} connections have a request in flight (limits.max_connections)",
+                    limits.max_connections
+                );
+                last_refusal_log = Some(Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tasks.spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            builder.clone(),
+            ConnectionScope { table: table.clone(), connection, limits: limits.clone(), stop: stop.clone() },
+        ));
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// What one connection's task shares with the listener.
+struct ConnectionScope {
+    table: Arc<Table>,
+    connection: Arc<Connection>,
+    limits: LimitsConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    builder: http1::Builder,
+    mut scope: ConnectionScope,
+) {
+    let body_timeout = scope.limits.body_read_timeout();
+    let service = {
+        let (connection, table) = (scope.connection.clone(), scope.table.clone());
+        hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let in_flight = InFlight::start(&connection, &table);
+            let mut request =
+                request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut router = router.clone();
+            async move {
+                let response = match router.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok::<_, Infallible>(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
+            }
+        })
+    };
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    let idle_timeout = scope.limits.idle_timeout();
+    let mut idle_check = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => break,
+            () = scope.connection.close.notified() => break,
+            _ = scope.stop.changed() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.as_mut().await;
+                break;
+            }
+            _ = idle_check.tick() => {
+                let idle = scope.connection.in_flight.load(Ordering::Relaxed) == 0;
+                let since = scope.connection.idle_since_ms.load(Ordering::Relaxed);
+                if idle && scope.table.now_ms().saturating_sub(since) > u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX) {
+                    break;
+                }
+            }
+        }
+    }
+    scope.table.remove(scope.connection.id);
+}
