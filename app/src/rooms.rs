@@ -520,6 +520,7 @@ pub(crate) async fn create_room(
         if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, &room_state).await? {
             event.content = replacement_content(&replacement)?;
         }
+        crate::validate::event(&event, &room_state)?;
         room_state.insert(event.clone());
         initial.push(event);
     }
