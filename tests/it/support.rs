@@ -136,6 +136,11 @@ impl Server {
         Self::launch(binary, dir, config)
     }
 
+    /// The server's process ID (benchmarks read its CPU time).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the server logged so far.
     pub(crate) fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
