@@ -137,6 +137,7 @@ impl Server {
     }
 
     /// The server's process ID (benchmarks read its CPU time).
+    #[allow(dead_code, reason = "only the benchmarks, which include this file, use it")]
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
