@@ -101,39 +101,58 @@ fn a_create_room_refused_midway_leaves_no_room_behind() {
     assert_eq!(status, 404, "the alias was not stored");
 }
 
+/// Polls `token`'s incremental `/sync` (`timeout=0`) from `since` until `expected`
+/// message events arrived or 120 s passed; every message event ID received, in order.
+fn sync_until(server: &Server, token: &str, mut since: String, expected: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let started = std::time::Instant::now();
+    while seen.len() < expected && started.elapsed() < Duration::from_secs(120) {
+        let path = format!("/_matrix/client/v3/sync?since={since}&timeout=0");
+        let (status, answer) = server.call("GET", &path, Some(token), None);
+        assert_eq!(status, 200, "{answer}");
+        for room in answer["rooms"]["join"].as_object().into_iter().flat_map(|rooms| rooms.values()) {
+            let events = room["timeline"]["events"].as_array().into_iter().flatten();
+            let messages = events.filter(|e| e["type"] == "m.room.message");
+            seen.extend(messages.filter_map(|e| e["event_id"].as_str().map(str::to_owned)));
+        }
+        since = answer["next_batch"].as_str().unwrap().to_owned();
+    }
+    seen
+}
+
+/// Sends into many rooms while two clients poll incremental syncs: an event committed
+/// while a sync reads its rooms one by one must come in exactly one sync.
 #[test]
 fn incremental_sync_during_a_send_burst_delivers_every_event_once() {
-    const SENDERS: usize = 4;
-    const PER_SENDER: usize = 60;
+    const ROOMS: usize = 24;
+    const SENDERS: usize = 8;
+    const PER_SENDER: usize = 40;
     let server = Server::start(&config_with_modules("  []\n"));
     let (_, alice) = server.register("alice");
-    let room = server.create_room(&alice, json!({}));
-    let (_, initial) = server.call("GET", "/_matrix/client/v3/sync", Some(&alice), None);
-    let mut since = initial["next_batch"].as_str().unwrap().to_owned();
-    let seen: Vec<String> = std::thread::scope(|scope| {
+    let rooms: Vec<String> = (0..ROOMS).map(|_| server.create_room(&alice, json!({}))).collect();
+    let since = || {
+        let (_, initial) = server.call("GET", "/_matrix/client/v3/sync", Some(&alice), None);
+        initial["next_batch"].as_str().unwrap().to_owned()
+    };
+    let starts = [since(), since()];
+    let expected = SENDERS * PER_SENDER;
+    let seen_by: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let (server, alice, rooms) = (&server, &alice, &rooms);
         for sender in 0..SENDERS {
-            let (server, alice, room) = (&server, &alice, &room);
             scope.spawn(move || {
                 for n in 0..PER_SENDER {
+                    let room = &rooms[(sender + n) % ROOMS];
                     let (status, answer) = server.send_text(alice, room, &format!("{sender}-{n}"), "burst");
                     assert_eq!(status, 200, "{answer}");
                 }
             });
         }
-        let mut seen = Vec::new();
-        let started = std::time::Instant::now();
-        while seen.len() < SENDERS * PER_SENDER && started.elapsed() < Duration::from_secs(120) {
-            let path = format!("/_matrix/client/v3/sync?since={since}&timeout=2000");
-            let (status, answer) = server.call("GET", &path, Some(&alice), None);
-            assert_eq!(status, 200, "{answer}");
-            if let Some(events) = answer["rooms"]["join"][&room]["timeline"]["events"].as_array() {
-                seen.extend(events.iter().filter_map(|e| e["event_id"].as_str().map(str::to_owned)));
-            }
-            since = answer["next_batch"].as_str().unwrap().to_owned();
-        }
-        seen
+        let syncers = starts.map(|since| scope.spawn(move || sync_until(server, alice, since, expected)));
+        syncers.map(|syncer| syncer.join().unwrap()).into()
     });
-    let distinct: HashSet<&String> = seen.iter().collect();
-    assert_eq!(distinct.len(), seen.len(), "an incremental sync repeated an event");
-    assert_eq!(seen.len(), SENDERS * PER_SENDER, "every message arrived");
+    for seen in seen_by {
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert_eq!(distinct.len(), seen.len(), "an incremental sync repeated an event");
+        assert_eq!(seen.len(), expected, "every message arrived");
+    }
 }

@@ -148,6 +148,12 @@ impl Server {
         Self::launch(binary, dir, config)
     }
 
+    /// The server's process ID (benchmarks read its CPU time).
+    #[allow(dead_code, reason = "only the benchmarks, which include this file, use it")]
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the server logged so far.
     pub(crate) fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
