@@ -8,4 +8,5 @@ mod client;
 mod durability;
 mod server;
 mod shipped;
+mod startup;
 mod sync;

@@ -6,10 +6,6 @@
 //! wins. When two modules mount the same path, the first in YAML order serves it and the
 //! other is reported as shadowed.
 
-/// The path rules, shared with the macros' compile-time check.
-#[path = "../../macros/src/web_path.rs"]
-mod path_rules;
-
 use std::{fmt, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use bytes::Bytes;
@@ -59,7 +55,7 @@ pub struct ResourcePath(String);
 impl ResourcePath {
     /// Checks a path; the same rules the macro applies to literals at compile time.
     pub fn parse(path: &str) -> Result<Self, WebError> {
-        match path_rules::problem(path) {
+        match mxmod_common::web_path::problem(path) {
             Some(reason) => Err(WebError::InvalidPath { path: path.to_owned(), reason }),
             None => Ok(Self(path.to_owned())),
         }

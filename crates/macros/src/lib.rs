@@ -10,7 +10,6 @@ mod category;
 mod ctxt;
 mod module;
 mod paths;
-mod web_path;
 
 use proc_macro::TokenStream;
 
