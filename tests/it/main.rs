@@ -13,4 +13,5 @@ mod faulty;
 mod races;
 mod server;
 mod shipped;
+mod startup;
 mod sync;

@@ -93,7 +93,7 @@ impl Server {
         Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), config)
     }
 
-    /// The server's process ID.
+    /// The server's process ID (tests read its memory, benchmarks its CPU time).
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -146,12 +146,6 @@ impl Server {
         let binary = self.binary.clone();
         drop(self);
         Self::launch(binary, dir, config)
-    }
-
-    /// The server's process ID (benchmarks read its CPU time).
-    #[allow(dead_code, reason = "only the benchmarks, which include this file, use it")]
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// What the server logged so far.

@@ -1,22 +1,27 @@
 //! [`ModuleApi`]: what a module instance may ask of the server (Synapse's `ModuleApi`).
 //! One per instance, handed to [`Module::new`](crate::Module::new).
 
+#[cfg(feature = "sqlite")]
 mod database;
 mod host;
+#[cfg(feature = "http-client")]
 mod http_client;
 
 use std::{
     future::Future,
     path::PathBuf,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-pub use self::{
-    database::{rusqlite, DatabaseError, ModuleDatabase},
-    host::{Host, HostError, HostFuture, NewEvent, NoHost, UserInfo},
-    http_client::{HttpClient, HttpError},
-};
+#[cfg(feature = "sqlite")]
+use std::sync::OnceLock;
+
+#[cfg(feature = "sqlite")]
+pub use self::database::{rusqlite, DatabaseError, ModuleDatabase};
+pub use self::host::{Host, HostError, HostFuture, NewEvent, NoHost, UserInfo};
+#[cfg(feature = "http-client")]
+pub use self::http_client::{HttpClient, HttpError};
 use crate::{
     cache::CacheSet,
     error::{CallbackError, WebError},
@@ -45,15 +50,23 @@ impl ServerInfo {
 /// The server side shared by every instance's API.
 pub(crate) struct ServerContext {
     pub(crate) info: ServerInfo,
+    #[cfg(feature = "http-client")]
     pub(crate) http: HttpClient,
     pub(crate) host: Arc<dyn Host>,
     /// Where module databases live; `None` keeps them in memory.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code, reason = "only module databases live there"))]
     pub(crate) data_dir: Option<PathBuf>,
 }
 
 impl ServerContext {
     pub(crate) fn new(info: ServerInfo, host: Arc<dyn Host>, data_dir: Option<PathBuf>) -> Arc<Self> {
-        Arc::new(Self { info, http: HttpClient::new(), host, data_dir })
+        Arc::new(Self {
+            info,
+            #[cfg(feature = "http-client")]
+            http: HttpClient::new(),
+            host,
+            data_dir,
+        })
     }
 }
 
@@ -69,6 +82,7 @@ struct Inner {
     server: Arc<ServerContext>,
     pending_web: Mutex<Option<Vec<PendingResource>>>,
     caches: CacheSet,
+    #[cfg(feature = "sqlite")]
     database: OnceLock<ModuleDatabase>,
     /// Tasks started through [`ModuleApi::spawn`] and [`ModuleApi::spawn_periodic`]
     /// (still running or not), and the shutdown hooks; both end with the registry.
@@ -95,6 +109,7 @@ impl ModuleApi {
                 server,
                 pending_web: Mutex::new(Some(Vec::new())),
                 caches: CacheSet::default(),
+                #[cfg(feature = "sqlite")]
                 database: OnceLock::new(),
                 shutdown: Mutex::new(Shutdown::default()),
             }),
@@ -128,6 +143,7 @@ impl ModuleApi {
     }
 
     /// A shared HTTP client (Synapse's `api.http_client`).
+    #[cfg(feature = "http-client")]
     pub fn http_client(&self) -> &HttpClient {
         &self.inner.server.http
     }
@@ -266,6 +282,7 @@ impl ModuleApi {
 
     /// This instance's own SQLite database: `modules/<instance>.db` under the server's
     /// data directory (in memory under `mxmod::testing`). Opened on first use.
+    #[cfg(feature = "sqlite")]
     pub fn database(&self) -> Result<ModuleDatabase, DatabaseError> {
         if let Some(database) = self.inner.database.get() {
             return Ok(database.clone());

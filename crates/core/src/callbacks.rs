@@ -2,14 +2,14 @@
 //!
 //! A row gives the Synapse name and arguments, what one module answers, the combination
 //! rule ([`rules`]), how a deny reaches the client ([`DenySpec`]) and Synapse's failure
-//! policy ([`FailurePolicy`]). From it [`define_category!`] generates the shim type, the
+//! policy ([`FailurePolicy`]). From it `define_category!` generates the shim type, the
 //! constructor the `#[module]` macro names, the linkme slice entry variant, the hook field
 //! and the dispatcher method. Adding a callback is one row.
 //!
 
 pub mod account_validity;
 pub mod hook;
-pub mod invoke;
+mod invoke;
 pub mod outcome;
 pub mod presence_router;
 pub mod reference;
@@ -24,12 +24,8 @@ pub use outcome::DenySpec;
 /// Static facts about one callback, from its table row.
 #[derive(Clone, Debug)]
 pub struct CallbackSpec {
-    /// The category (`spam_checker`, ...).
-    pub category: &'static str,
     /// The Synapse callback name.
     pub name: &'static str,
-    /// The combination rule, for documentation and `list-modules`.
-    pub rule: &'static str,
     /// How a deny reaches the client.
     pub deny: DenySpec,
     /// What a failing callback does by default (Synapse's policy).
@@ -74,9 +70,8 @@ pub struct CallbackDescriptor<C: 'static> {
     pub callback: C,
 }
 
-/// Declares one callback category from its table of rows. See the category files.
-#[doc(hidden)]
-#[macro_export]
+/// Declares one callback category from its table of rows. See the category files. Only
+/// core uses it: its expansion names hook internals that are not public.
 macro_rules! define_category {
     (
         $(#[$category_doc:meta])*
@@ -125,9 +120,7 @@ macro_rules! define_category {
 
                 /// What the table says of this callback.
                 pub static SPEC: $crate::callbacks::CallbackSpec = $crate::callbacks::CallbackSpec {
-                    category: stringify!($category),
                     name: stringify!($name),
-                    rule: stringify!($rule),
                     deny: $deny,
                     failure: $failure,
                 };
@@ -147,6 +140,9 @@ macro_rules! define_category {
         }
 
         impl $hooks {
+            /// The category's name (its attribute), as `mxmod_common::CATEGORIES` lists it.
+            pub const CATEGORY: &'static str = stringify!($category);
+
             /// Every callback of this category, in table order.
             pub fn specs() -> Vec<&'static $crate::callbacks::CallbackSpec> {
                 vec![$(&$name::SPEC),*]
@@ -276,6 +272,8 @@ macro_rules! define_category {
     };
 }
 
+pub(crate) use define_category;
+
 /// Every category's hooks: what the server calls.
 #[derive(Default)]
 pub struct Callbacks {
@@ -302,10 +300,10 @@ impl Callbacks {
     pub fn stats(&self) -> Vec<(&'static str, &'static str, std::sync::Arc<str>, hook::CallStats)> {
         let mut out = Vec::new();
         for (category, stats) in [
-            ("spam_checker", self.spam_checker.stats()),
-            ("third_party_rules", self.third_party_rules.stats()),
-            ("account_validity", self.account_validity.stats()),
-            ("presence_router", self.presence_router.stats()),
+            (spam_checker::SpamCheckerCallbacks::CATEGORY, self.spam_checker.stats()),
+            (third_party_rules::ThirdPartyRulesCallbacks::CATEGORY, self.third_party_rules.stats()),
+            (account_validity::AccountValidityCallbacks::CATEGORY, self.account_validity.stats()),
+            (presence_router::PresenceRouterCallbacks::CATEGORY, self.presence_router.stats()),
         ] {
             out.extend(stats.into_iter().map(|(name, module, stats)| (category, name, module, stats)));
         }
@@ -316,10 +314,45 @@ impl Callbacks {
 /// The callbacks a module implements, as (category, callback), from the link-time slices.
 pub fn implemented_by(module: &str) -> Vec<(&'static str, &'static str)> {
     let per_category = [
-        ("spam_checker", spam_checker::SpamCheckerCallbacks::implemented_by(module)),
-        ("third_party_rules", third_party_rules::ThirdPartyRulesCallbacks::implemented_by(module)),
-        ("account_validity", account_validity::AccountValidityCallbacks::implemented_by(module)),
-        ("presence_router", presence_router::PresenceRouterCallbacks::implemented_by(module)),
+        (spam_checker::SpamCheckerCallbacks::CATEGORY, spam_checker::SpamCheckerCallbacks::implemented_by(module)),
+        (
+            third_party_rules::ThirdPartyRulesCallbacks::CATEGORY,
+            third_party_rules::ThirdPartyRulesCallbacks::implemented_by(module),
+        ),
+        (
+            account_validity::AccountValidityCallbacks::CATEGORY,
+            account_validity::AccountValidityCallbacks::implemented_by(module),
+        ),
+        (
+            presence_router::PresenceRouterCallbacks::CATEGORY,
+            presence_router::PresenceRouterCallbacks::implemented_by(module),
+        ),
     ];
     per_category.into_iter().flat_map(|(category, names)| names.into_iter().map(move |name| (category, name))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{account_validity, presence_router, spam_checker, third_party_rules};
+
+    /// The macros know the categories and their callbacks from `mxmod_common`; the tables
+    /// here must say the same, in the same order.
+    #[test]
+    fn the_tables_match_the_shared_category_list() {
+        let tables = [
+            (spam_checker::SpamCheckerCallbacks::CATEGORY, spam_checker::SpamCheckerCallbacks::specs()),
+            (
+                third_party_rules::ThirdPartyRulesCallbacks::CATEGORY,
+                third_party_rules::ThirdPartyRulesCallbacks::specs(),
+            ),
+            (account_validity::AccountValidityCallbacks::CATEGORY, account_validity::AccountValidityCallbacks::specs()),
+            (presence_router::PresenceRouterCallbacks::CATEGORY, presence_router::PresenceRouterCallbacks::specs()),
+        ];
+        assert_eq!(tables.len(), mxmod_common::CATEGORIES.len());
+        for ((category, specs), shared) in tables.iter().zip(&mxmod_common::CATEGORIES) {
+            assert_eq!(*category, shared.name);
+            let names: Vec<&str> = specs.iter().map(|spec| spec.name).collect();
+            assert_eq!(names, shared.callbacks, "the callbacks of `{category}`");
+        }
+    }
 }

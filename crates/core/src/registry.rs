@@ -154,7 +154,6 @@ pub enum StartupError {
 /// One running module instance.
 pub struct Instance {
     descriptor: &'static ModuleDescriptor,
-    index: usize,
     label: Arc<str>,
     object: Arc<ModuleObject>,
     api: ModuleApi,
@@ -162,33 +161,18 @@ pub struct Instance {
 
 impl Instance {
     /// The module's `#[module(name = ...)]`.
-    pub fn module_name(&self) -> &'static str {
+    pub(crate) fn module_name(&self) -> &'static str {
         self.descriptor.name
     }
 
     /// The instance label (`name`, or `name#2` for a second listing).
-    pub fn label(&self) -> Arc<str> {
+    pub(crate) fn label(&self) -> Arc<str> {
         self.label.clone()
     }
 
-    /// Position in `modules:`.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
     /// The module object.
-    pub fn object(&self) -> &Arc<ModuleObject> {
+    pub(crate) fn object(&self) -> &Arc<ModuleObject> {
         &self.object
-    }
-
-    /// The instance's API.
-    pub fn api(&self) -> &ModuleApi {
-        &self.api
-    }
-
-    /// The module's descriptor.
-    pub fn descriptor(&self) -> &'static ModuleDescriptor {
-        self.descriptor
     }
 }
 
@@ -259,7 +243,7 @@ impl Registry {
                 StartupError::Construct { module: label.to_string(), index: entry.index, error }
             })?;
             let dynamic = api.seal_web_resources();
-            let instance = Instance { descriptor, index: entry.index, label: label.clone(), object, api };
+            let instance = Instance { descriptor, label: label.clone(), object, api };
             let settings = EntrySettings { on_error: entry.on_error, timeout: entry.timeout, timed: options.timed };
             callbacks.attach(&instance, &settings);
             let object = instance.object.clone();

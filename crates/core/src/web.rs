@@ -6,10 +6,6 @@
 //! wins. When two modules mount the same path, the first in YAML order serves it and the
 //! other is reported as shadowed.
 
-/// The path rules, shared with the macros' compile-time check.
-#[path = "../../macros/src/web_path.rs"]
-mod path_rules;
-
 mod auth;
 mod methods;
 
@@ -69,7 +65,7 @@ pub struct ResourcePath(String);
 impl ResourcePath {
     /// Checks a path; the same rules the macro applies to literals at compile time.
     pub fn parse(path: &str) -> Result<Self, WebError> {
-        match path_rules::problem(path) {
+        match mxmod_common::web_path::problem(path) {
             Some(reason) => Err(WebError::InvalidPath { path: path.to_owned(), reason }),
             None => Ok(Self(path.to_owned())),
         }
@@ -91,7 +87,7 @@ impl ResourcePath {
 /// The HTTP method a web resource names, checked with the rules the macro applies to
 /// `method = "..."` at compile time.
 pub fn parse_method(method: &str) -> Result<Method, WebError> {
-    match path_rules::method_problem(method) {
+    match mxmod_common::web_path::method_problem(method) {
         Some(reason) => Err(WebError::InvalidMethod { method: method.to_owned(), reason }),
         None => Method::from_bytes(method.as_bytes())
             .map_err(|_| WebError::InvalidMethod { method: method.to_owned(), reason: "not an HTTP method" }),

@@ -60,6 +60,8 @@ pub(crate) fn parse_args(args: TokenStream, cx: &mut Ctxt) -> CachedArgs {
 pub(crate) fn expand_standalone(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let parsed_args = parse_args(args, &mut cx);
+    // After an argument error the rest of the list was not read: no "missing field" too.
+    let args_read = cx.is_ok();
     let method: ImplItemFn = match syn::parse2(item.clone()) {
         Ok(method) => method,
         Err(_) => {
@@ -72,7 +74,7 @@ pub(crate) fn expand_standalone(args: TokenStream, item: TokenStream) -> TokenSt
         }
     };
     let plan = validate(&method, &mut cx);
-    let field = check_field(parsed_args.field.clone(), &method, &mut cx);
+    let field = if args_read { check_field(parsed_args.field.clone(), &method, &mut cx) } else { None };
     match (plan, field) {
         (Some(plan), Some(field)) if cx.is_ok() => expand(&method, &plan, &parsed_args, &field),
         _ => {

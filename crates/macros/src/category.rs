@@ -1,34 +1,11 @@
-//! The method attributes `#[module]` understands, and where each category's generated
-//! items live in `mxmod`.
+//! The method attributes `#[module]` understands. The categories themselves (names,
+//! slices, callbacks) come from `mxmod-common`, which `mxmod` shares.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// A callback category: its attribute and its table's names in `mxmod::callbacks`.
-pub(crate) struct Category {
-    /// The attribute and the module of `mxmod::callbacks` holding the table.
-    pub(crate) name: &'static str,
-    /// The linkme slice.
-    pub(crate) slice: &'static str,
-    /// The enum of shims.
-    pub(crate) shim_enum: &'static str,
-}
-
-/// The four callback categories.
-pub(crate) const CATEGORIES: [Category; 4] = [
-    Category { name: "spam_checker", slice: "MXMOD_SPAM_CHECKER_CALLBACKS", shim_enum: "SpamCheckerCallback" },
-    Category {
-        name: "third_party_rules",
-        slice: "MXMOD_THIRD_PARTY_RULES_CALLBACKS",
-        shim_enum: "ThirdPartyRulesCallback",
-    },
-    Category {
-        name: "account_validity",
-        slice: "MXMOD_ACCOUNT_VALIDITY_CALLBACKS",
-        shim_enum: "AccountValidityCallback",
-    },
-    Category { name: "presence_router", slice: "MXMOD_PRESENCE_ROUTER_CALLBACKS", shim_enum: "PresenceRouterCallback" },
-];
+pub(crate) use mxmod_common::Category;
+use mxmod_common::CATEGORIES;
 
 /// What a method attribute asks for.
 pub(crate) enum MethodKind {

@@ -11,7 +11,6 @@ mod ctxt;
 mod module;
 mod paths;
 mod web_method;
-mod web_path;
 
 use proc_macro::TokenStream;
 

@@ -1,7 +1,7 @@
 //! Where generated code finds `mxmod`: `::mxmod` unless the macro is given `crate = path`
 //! (for crates that re-export `mxmod`, as linkme's and serde's `crate` overrides).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 
 /// The root path of `mxmod` in generated code; every generated path starts from it.
@@ -31,6 +31,18 @@ impl CorePaths {
     pub(crate) fn private(&self) -> TokenStream {
         let root = &self.root;
         quote!(#root::__private)
+    }
+
+    /// `mxmod::__private` with every token spanned at `span` (the user's), so an error
+    /// in code that names it lands on the user's tokens, not on `#[module]`.
+    pub(crate) fn private_at(&self, span: Span) -> TokenStream {
+        self.private()
+            .into_iter()
+            .map(|mut token| {
+                token.set_span(span);
+                token
+            })
+            .collect()
     }
 
     /// `mxmod::__private::linkme`, so module crates never depend on linkme.

@@ -4,7 +4,9 @@
 use proc_macro2::TokenStream;
 use syn::{parse::Parser, punctuated::Punctuated, Token};
 
-use crate::{ctxt::Ctxt, web_path};
+use mxmod_common::web_path;
+
+use crate::ctxt::Ctxt;
 
 /// What `#[web_resource(...)]` says, before the path is checked.
 pub(crate) struct WebArgs {

@@ -11,7 +11,7 @@ use crate::{
     types::UserId,
 };
 
-crate::define_category! {
+crate::callbacks::define_category! {
     /// The account-validity callbacks every module implements, in YAML order.
     category account_validity, slice MXMOD_ACCOUNT_VALIDITY_CALLBACKS, enum AccountValidityCallback, struct AccountValidityCallbacks;
 

@@ -73,7 +73,7 @@ pub struct EntrySettings {
 
 /// How a hook's calls are run, picked once at start-up from its entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Each call is the shim's future, polled: nothing else.
     Plain,
     /// As plain, and each call's latency is measured (metrics on).
@@ -84,15 +84,15 @@ pub enum Plan {
 }
 
 /// What a call reads: the generated shim and the instance it is called on.
-pub struct HotEntry<F> {
+pub(crate) struct HotEntry<F> {
     /// The generated shim.
-    pub call: F,
+    pub(crate) call: F,
     /// The module instance the shim is called on.
-    pub object: Arc<ModuleObject>,
+    pub(crate) object: Arc<ModuleObject>,
 }
 
 /// What only the cold paths read (failures, timeouts, statistics).
-pub struct ColdEntry {
+pub(crate) struct ColdEntry {
     /// The instance label (`name`, `name#2`).
     pub(crate) module: Arc<str>,
     pub(crate) on_error: Option<OnError>,
@@ -102,7 +102,7 @@ pub struct ColdEntry {
 }
 
 /// The ordered implementations of one callback.
-pub struct Hook<F> {
+pub(crate) struct Hook<F> {
     hot: Vec<HotEntry<F>>,
     cold: Vec<ColdEntry>,
     plan: Plan,
@@ -118,48 +118,48 @@ impl<F> Default for Hook<F> {
 impl<F> Hook<F> {
     /// Whether no module implements this callback.
     #[inline(always)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.hot.is_empty()
     }
 
     /// How many instances implement it.
     #[inline]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.hot.len()
     }
 
     /// How calls are run.
     #[inline]
-    pub fn plan(&self) -> Plan {
+    pub(crate) fn plan(&self) -> Plan {
         self.plan
     }
 
     /// The `index`-th implementation's shim and instance.
     #[inline(always)]
-    pub fn hot(&self, index: usize) -> &HotEntry<F> {
+    pub(crate) fn hot(&self, index: usize) -> &HotEntry<F> {
         &self.hot[index]
     }
 
     /// The `index`-th implementation's cold data.
     #[inline(always)]
-    pub fn cold(&self, index: usize) -> &ColdEntry {
+    pub(crate) fn cold(&self, index: usize) -> &ColdEntry {
         &self.cold[index]
     }
 
     /// Counts one dispatch (a hook with entries), on this thread's shard.
     #[inline(always)]
-    pub fn count_dispatch(&self) {
+    pub(crate) fn count_dispatch(&self) {
         self.dispatches.add();
     }
 
     /// The chain ended at entry `index`.
     #[inline(always)]
-    pub fn stopped_at(&self, index: usize) {
+    pub(crate) fn stopped_at(&self, index: usize) {
         self.cold[index].counters.stop();
     }
 
     /// Per-instance statistics, in call order.
-    pub fn stats(&self) -> Vec<(Arc<str>, CallStats)> {
+    pub(crate) fn stats(&self) -> Vec<(Arc<str>, CallStats)> {
         let snapshots = stats::snapshots(&self.dispatches, self.cold.iter().map(|cold| &*cold.counters));
         self.cold.iter().map(|cold| cold.module.clone()).zip(snapshots).collect()
     }
@@ -185,7 +185,7 @@ impl<F> Hook<F> {
     /// Entry `index` panicked: its failure policy decides the next step.
     #[cold]
     #[inline(never)]
-    pub fn panicked<R: Rule>(
+    pub(crate) fn panicked<R: Rule>(
         &self,
         index: usize,
         panic: Box<dyn Any + Send>,
@@ -199,7 +199,7 @@ impl<F> Hook<F> {
     /// callback and counted; a failure that ends the chain counts as its stop.
     #[cold]
     #[inline(never)]
-    pub fn failed<R: Rule>(&self, index: usize, failure: Failure, spec: &CallbackSpec) -> FailureStep<R::Value> {
+    pub(crate) fn failed<R: Rule>(&self, index: usize, failure: Failure, spec: &CallbackSpec) -> FailureStep<R::Value> {
         let cold = &self.cold[index];
         cold.counters.error();
         tracing::warn!(
@@ -229,7 +229,7 @@ impl<F> Hook<F> {
 }
 
 /// What the chain does after a failed call.
-pub enum FailureStep<V> {
+pub(crate) enum FailureStep<V> {
     /// Ask the next module.
     Continue,
     /// Treat the module as having answered this.
@@ -258,7 +258,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 
 /// Re-lends one dispatcher argument to each module in turn, so `&mut` arguments (the
 /// `on_create_room` request body) reach every module.
-pub trait Reborrow {
+pub(crate) trait Reborrow {
     /// The argument with a shorter lifetime.
     type Out<'b>
     where

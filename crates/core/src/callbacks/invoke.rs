@@ -21,15 +21,15 @@ use crate::{
 /// One call's context: the entry's cold data, the callback's name, the hook's plan, and
 /// whether the `module_callback` debug span is on (checked once per dispatch).
 #[derive(Clone, Copy)]
-pub struct Call<'h> {
+pub(crate) struct Call<'h> {
     /// The entry's cold data.
-    pub cold: &'h ColdEntry,
+    pub(crate) cold: &'h ColdEntry,
     /// The callback's Synapse name.
-    pub callback: &'static str,
+    pub(crate) callback: &'static str,
     /// How calls of this hook run.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
     /// Whether each poll runs inside the `module_callback` debug span.
-    pub traced: bool,
+    pub(crate) traced: bool,
 }
 
 /// Polls once, inside the debug span if it is on.
@@ -62,7 +62,7 @@ fn poll_traced<T>(
 
 pin_project_lite::pin_project! {
     /// One call of a chain: the pinned callback future, run by the plan.
-    pub struct Invoke<'f, 'c, T> {
+    pub(crate) struct Invoke<'f, 'c, T> {
         call: Call<'f>,
         future: Pin<&'f mut CallbackFuture<'c, Result<T, CallbackError>>>,
         started: Option<Instant>,
@@ -74,7 +74,7 @@ pin_project_lite::pin_project! {
 impl<'f, 'c, T> Invoke<'f, 'c, T> {
     /// Runs `future` to its answer or its failure.
     #[inline(always)]
-    pub fn new(call: Call<'f>, future: Pin<&'f mut CallbackFuture<'c, Result<T, CallbackError>>>) -> Self {
+    pub(crate) fn new(call: Call<'f>, future: Pin<&'f mut CallbackFuture<'c, Result<T, CallbackError>>>) -> Self {
         Self { call, future, started: None, timer: None }
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     types::{UserId, UserPresenceState},
 };
 
-crate::define_category! {
+crate::callbacks::define_category! {
     /// The presence-router callbacks every module implements, in YAML order.
     category presence_router, slice MXMOD_PRESENCE_ROUTER_CALLBACKS, enum PresenceRouterCallback, struct PresenceRouterCallbacks;
 

@@ -16,7 +16,7 @@ use crate::{
     },
 };
 
-crate::define_category! {
+crate::callbacks::define_category! {
     /// The spam-checker callbacks every module implements, in YAML order.
     category spam_checker, slice MXMOD_SPAM_CHECKER_CALLBACKS, enum SpamCheckerCallback, struct SpamCheckerCallbacks;
 

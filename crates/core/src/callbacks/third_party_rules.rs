@@ -11,7 +11,7 @@ use crate::{
     types::{Event, JsonObject, ProfileInfo, Requester, RoomId, StateMap, UserId},
 };
 
-crate::define_category! {
+crate::callbacks::define_category! {
     /// The third-party-rules callbacks every module implements, in YAML order.
     category third_party_rules, slice MXMOD_THIRD_PARTY_RULES_CALLBACKS, enum ThirdPartyRulesCallback, struct ThirdPartyRulesCallbacks;
 

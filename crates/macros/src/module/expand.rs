@@ -14,8 +14,9 @@ use crate::{
 /// The slice entries of the module and its methods.
 pub(crate) fn registrations(def: &ModuleDef, paths: &CorePaths) -> TokenStream {
     let ModuleDef { ty, name, methods, .. } = def;
-    let (root, private, linkme) = (paths.root(), paths.private(), paths.linkme());
+    let (root, linkme) = (paths.root(), paths.linkme());
     let ty_span = ty.span();
+    let private = paths.private_at(ty_span);
     // One trait, one error if the type is not a `Module`, on the type.
     let parse_config = quote_spanned!(ty_span=> <#ty as #private::ModuleType>::PARSE_CONFIG);
     let instantiate = quote_spanned!(ty_span=> <#ty as #private::ModuleType>::INSTANTIATE);
@@ -68,7 +69,7 @@ fn shim_args(sig: &syn::Signature) -> Vec<syn::Ident> {
 /// type on the argument, a wrong return type (an unmet `CallbackReturn` bound) on the
 /// return type.
 fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream {
-    let private = paths.private();
+    let private = paths.private_at(sig.ident.span());
     let method = &sig.ident;
     let args = shim_args(sig);
     let call = quote_spanned! {sig.ident.span()=>
@@ -78,6 +79,7 @@ fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream 
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
+    let private = paths.private_at(output_span);
     let body = quote_spanned! {output_span=>
         #private::callback_future(#call)
     };

@@ -252,3 +252,47 @@ fn a_web_resource_takes_the_request() {
     );
     assert!(error.starts_with("a web resource takes `&self` and the request"), "{error}");
 }
+
+#[test]
+fn a_callback_under_the_wrong_category_names_its_category() {
+    let error = only_error(
+        name(),
+        module_with(quote! {
+            #[spam_checker]
+            async fn on_new_event(&self, event: &Event, state: &StateMap) {}
+        }),
+    );
+    assert_eq!(
+        error,
+        "`on_new_event` is a `third_party_rules` callback, not a `spam_checker` one: mark it `#[third_party_rules]`"
+    );
+}
+
+#[test]
+fn cfg_attributes_gate_the_registrations() {
+    let out = expand(
+        name(),
+        module_with(quote! {
+            #[cfg(feature = "x")]
+            #[spam_checker]
+            async fn user_may_invite(&self, a: &UserId, b: &UserId, r: &RoomId) -> SpamCheck { body() }
+        }),
+    );
+    let text = out.to_string();
+    let gated = text.find("# [cfg (feature = \"x\")] # [:: mxmod :: __private :: linkme :: distributed_slice");
+    assert!(gated.is_some(), "the slice entry carries the method's cfg: {text}");
+}
+
+#[test]
+fn a_crate_override_roots_every_generated_path() {
+    let out = expand(
+        quote!(name = "demo", crate = my::reexport),
+        module_with(quote! {
+            #[spam_checker]
+            async fn user_may_invite(&self, a: &UserId, b: &UserId, r: &RoomId) -> SpamCheck { body() }
+        }),
+    );
+    let text = out.to_string();
+    assert!(text.contains("my :: reexport :: registry :: MXMOD_MODULES"), "{text}");
+    assert!(!text.contains(":: mxmod ::"), "{text}");
+}

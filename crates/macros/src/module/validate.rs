@@ -4,12 +4,14 @@
 use proc_macro2::TokenStream;
 use syn::{FnArg, ItemImpl};
 
+use mxmod_common::{category_of, web_path};
+
 use crate::{
     cached,
     category::MethodKind,
     ctxt::Ctxt,
     module::parse::{self, MarkedMethod, ModuleArgs},
-    web_method, web_path,
+    web_method,
 };
 
 /// A valid module: what expand generates from.
@@ -114,6 +116,9 @@ fn method(marked: MarkedMethod, cx: &mut Ctxt) -> Option<MethodDef> {
         }
         MethodKind::Callback(category) => {
             check_callback_shape(&sig, category.name, cx);
+            if !check_category(&sig, category.name, &attr, cx) {
+                return None;
+            }
             Some(MethodDef { kind, web_path: None, max_size: 0, sig, cfgs })
         }
     }
@@ -134,6 +139,26 @@ fn check_one_mark(marks: &[(MethodKind, syn::Attribute)], cx: &mut Ctxt) -> bool
         );
     }
     extras.is_empty()
+}
+
+/// Rule: a callback is marked with the category it belongs to. A name of another
+/// category says which; a name of none is left to rustc ("cannot find function `x` in
+/// module `spam_checker`", with its similar-name suggestion).
+fn check_category(sig: &syn::Signature, marked: &str, attr: &syn::Attribute, cx: &mut Ctxt) -> bool {
+    let name = sig.ident.to_string();
+    match category_of(&name) {
+        Some(category) if category.name != marked => {
+            cx.error_spanned(
+                attr,
+                format!(
+                    "`{name}` is a `{}` callback, not a `{marked}` one: mark it `#[{}]`",
+                    category.name, category.name
+                ),
+            );
+            false
+        }
+        _ => true,
+    }
 }
 
 /// Rule: callbacks and web resources are non-generic `async fn`s taking `&self` first.

@@ -8,7 +8,7 @@ mod reexported {
 
 use mxmod::{
     module, spam_checker,
-    types::{JsonObject, RoomId, UserId},
+    types::{JsonObject, UserId},
     Module, ModuleApi, ModuleError, SpamCheck,
 };
 
@@ -26,7 +26,7 @@ impl Module for Gated {
 impl Gated {
     #[cfg(any())]
     #[spam_checker]
-    async fn user_may_invite(&self, _inviter: &UserId, _invitee: &UserId, _room: &RoomId) -> SpamCheck {
+    async fn user_may_invite(&self, _inviter: &UserId, _invitee: &UserId, _room: &mxmod::types::RoomId) -> SpamCheck {
         SpamCheck::NOT_SPAM
     }
 
@@ -43,7 +43,7 @@ struct NeverBuilt;
 #[cfg(any())]
 impl NeverBuilt {
     #[spam_checker]
-    async fn user_may_invite(&self, _inviter: &UserId, _invitee: &UserId, _room: &RoomId) -> SpamCheck {
+    async fn user_may_invite(&self, _inviter: &UserId, _invitee: &UserId, _room: &mxmod::types::RoomId) -> SpamCheck {
         SpamCheck::NOT_SPAM
     }
 }

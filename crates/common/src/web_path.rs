@@ -1,9 +1,9 @@
 //! The rules for a web-resource mount path, in one place: the macros check
-//! `#[web_resource("/path")]` literals with them at compile time, and `mxmod` includes
-//! this file for `ResourcePath::parse`, which checks run-time paths.
+//! `#[web_resource("/path")]` literals with them at compile time, and `mxmod`'s
+//! `ResourcePath::parse` checks run-time paths with them.
 
 /// What is wrong with a mount path, if anything.
-pub(crate) fn problem(path: &str) -> Option<&'static str> {
+pub fn problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         Some("it must start with `/`")
     } else if path == "/_matrix" || path.starts_with("/_matrix/") {
@@ -21,10 +21,10 @@ pub(crate) fn problem(path: &str) -> Option<&'static str> {
 
 /// The HTTP methods a web resource may name (`method = "GET"`); `HEAD` is answered from
 /// `GET`.
-pub(crate) const METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+pub const METHODS: [&str; 6] = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 /// What is wrong with a `method = "..."` value, if anything.
-pub(crate) fn method_problem(method: &str) -> Option<&'static str> {
+pub fn method_problem(method: &str) -> Option<&'static str> {
     if METHODS.contains(&method) {
         None
     } else if method == "HEAD" {

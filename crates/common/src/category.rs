@@ -1,0 +1,94 @@
+//! The callback categories and the Synapse callbacks of each. `mxmod`'s category tables
+//! (`mxmod::callbacks::*`) are checked against this list by a test, and the macros use it
+//! to recognise category attributes and to say which category a misplaced callback
+//! belongs to.
+
+/// A callback category: its attribute, its table's names in `mxmod::callbacks`, and its
+/// callbacks.
+#[derive(Debug)]
+pub struct Category {
+    /// The attribute and the module of `mxmod::callbacks` holding the table.
+    pub name: &'static str,
+    /// The linkme slice.
+    pub slice: &'static str,
+    /// The enum of shims.
+    pub shim_enum: &'static str,
+    /// The Synapse names of its callbacks, in table order.
+    pub callbacks: &'static [&'static str],
+}
+
+/// The four callback categories, in the order `mxmod` lists them.
+pub const CATEGORIES: [Category; 4] = [
+    Category {
+        name: "spam_checker",
+        slice: "MXMOD_SPAM_CHECKER_CALLBACKS",
+        shim_enum: "SpamCheckerCallback",
+        callbacks: &[
+            "check_event_for_spam",
+            "should_drop_federated_event",
+            "user_may_join_room",
+            "user_may_invite",
+            "federated_user_may_invite",
+            "user_may_send_3pid_invite",
+            "user_may_create_room",
+            "user_may_create_room_alias",
+            "user_may_publish_room",
+            "user_may_send_state_event",
+            "check_username_for_spam",
+            "check_registration_for_spam",
+            "check_media_file_for_spam",
+            "check_login_for_spam",
+        ],
+    },
+    Category {
+        name: "third_party_rules",
+        slice: "MXMOD_THIRD_PARTY_RULES_CALLBACKS",
+        shim_enum: "ThirdPartyRulesCallback",
+        callbacks: &[
+            "check_event_allowed",
+            "on_create_room",
+            "check_threepid_can_be_invited",
+            "check_visibility_can_be_modified",
+            "on_new_event",
+            "check_can_shutdown_room",
+            "check_can_deactivate_user",
+            "on_profile_update",
+            "on_user_deactivation_status_changed",
+            "on_threepid_bind",
+            "on_add_user_third_party_identifier",
+            "on_remove_user_third_party_identifier",
+        ],
+    },
+    Category {
+        name: "account_validity",
+        slice: "MXMOD_ACCOUNT_VALIDITY_CALLBACKS",
+        shim_enum: "AccountValidityCallback",
+        callbacks: &["is_user_expired", "on_user_registration", "on_user_login"],
+    },
+    Category {
+        name: "presence_router",
+        slice: "MXMOD_PRESENCE_ROUTER_CALLBACKS",
+        shim_enum: "PresenceRouterCallback",
+        callbacks: &["get_users_for_states", "get_interested_users"],
+    },
+];
+
+/// The category a callback name belongs to, if any.
+pub fn category_of(callback: &str) -> Option<&'static Category> {
+    CATEGORIES.iter().find(|category| category.callbacks.contains(&callback))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{category_of, CATEGORIES};
+
+    #[test]
+    fn every_callback_belongs_to_exactly_one_category() {
+        for category in &CATEGORIES {
+            for callback in category.callbacks {
+                assert_eq!(category_of(callback).map(|c| c.name), Some(category.name), "{callback}");
+            }
+        }
+        assert!(category_of("user_may_fly").is_none());
+    }
+}

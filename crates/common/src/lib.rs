@@ -1,0 +1,8 @@
+//! What `mxmod`'s macros (at compile time) and `mxmod` itself (at run time) both need to
+//! know, written once: the callback categories with their callbacks, and the rules for a
+//! web-resource mount path. No dependencies, so the proc-macro crate can use it too.
+
+pub mod category;
+pub mod web_path;
+
+pub use category::{category_of, Category, CATEGORIES};
