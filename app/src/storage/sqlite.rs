@@ -260,7 +260,7 @@ impl Storage for SqliteStorage {
                 tx.execute(
                     "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
-                    params![event.room_id.as_str(), event.event_type, state_key, event.event_id.as_str(), event.membership().map(mxmod::types::Membership::as_str)],
+                    params![event.room_id.as_str(), event.event_type.as_str(), state_key, event.event_id.as_str(), event.membership().map(mxmod::types::Membership::as_str)],
                 )?;
             }
             if let Some((user, device, txn_id)) = txn {
