@@ -2,7 +2,7 @@
 //!
 //! A row gives the Synapse name and arguments, what one module answers, the combination
 //! rule ([`rules`]), how a deny reaches the client ([`DenySpec`]) and Synapse's failure
-//! policy ([`FailurePolicy`]). From it [`define_category!`] generates the shim type, the
+//! policy ([`FailurePolicy`]). From it [`define_category!`](crate::define_category) generates the shim type, the
 //! constructor the `#[module]` macro names, the linkme slice entry variant, the hook field
 //! and the dispatcher method. Adding a callback is one row.
 //!
