@@ -61,7 +61,7 @@ pub(crate) fn build_event(
         event_id: new_event_id(state),
         room_id: room_id.to_owned(),
         sender: sender.to_owned(),
-        event_type: event_type.to_owned(),
+        event_type: event_type.into(),
         state_key: state_key.map(str::to_owned),
         content,
         origin_server_ts: now_ms(),
@@ -297,7 +297,10 @@ pub(crate) async fn send(
     }
     let callbacks = state.modules.callbacks();
     if let Some(key) = state_key {
-        callbacks.spam_checker.user_may_send_state_event(&actor.user_id, room_id, event_type, key, &content).await?;
+        callbacks
+            .spam_checker
+            .user_may_send_state_event(&actor.user_id, room_id, &event_type.into(), key, &content)
+            .await?;
     }
     let room_state = require_room(state, room_id).await?;
     authorise_send(&room_state, &actor.user_id, event_type, state_key.is_some())?;

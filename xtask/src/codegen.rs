@@ -322,9 +322,24 @@ fn deny(expr: &syn::Expr) -> String {
 fn failure(on_error: &syn::Expr) -> String {
     let text = rust(on_error);
     if text == "FailurePolicy::INTERNAL" {
-        "500 `M_UNKNOWN`".to_owned()
+        "500 `UNKNOWN` \"Internal server error\"".to_owned()
     } else if text == "FailurePolicy::Ignore" {
         "ignored (fail open)".to_owned()
+    } else if let syn::Expr::Struct(fields) = on_error {
+        // `Propagate { status, errcode, error }`: the error the request fails with.
+        let field = |name: &str| {
+            fields
+                .fields
+                .iter()
+                .find(|f| matches!(&f.member, syn::Member::Named(n) if n == name))
+                .map(|f| rust(&f.expr))
+        };
+        match (field("status"), field("errcode"), field("error")) {
+            (Some(status), Some(errcode), Some(error)) => {
+                format!("{status} `{}` {error}", errcode.trim_start_matches("ErrCode::"))
+            }
+            _ => format!("`{text}`"),
+        }
     } else {
         format!("`{text}`")
     }

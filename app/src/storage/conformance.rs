@@ -70,7 +70,7 @@ fn event(
         event_id: EventId::new_v1(<&ServerName>::try_from("test.local").unwrap()),
         room_id: room.to_owned(),
         sender: sender.to_owned(),
-        event_type: event_type.to_owned(),
+        event_type: event_type.into(),
         state_key: state_key.map(str::to_owned),
         content,
         origin_server_ts: 1,

@@ -2,11 +2,12 @@
 //!
 //! A module is a Rust type. Its `impl` block carries `#[module(name = "...")]`, and its
 //! methods carry one category attribute each: [`spam_checker`], [`third_party_rules`],
-//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`]. The macros
+//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`](macro@cached). The macros
 //! put one entry per method into link-time slices ([linkme]); the server instantiates the
 //! modules its `homeserver.yaml` names, in listed order, and calls them through
 //! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
-//! string at call time.
+//! string at call time. The Rust signature of every callback is in
+//! [`callbacks::reference`]; [`testing`] runs modules in tests without a server.
 //!
 //! The headline example of Synapse's documentation, in Rust: `@evilguy` may not create
 //! rooms, and `/_synapse/client/demo/hello?name=Bob` answers `{"hello": "Bob"}`.
@@ -49,7 +50,7 @@
 //!         }
 //!     }
 //!
-//!     #[web_resource("/_synapse/client/demo/hello")]
+//!     #[web_resource("/_synapse/client/demo/hello", method = "GET")]
 //!     async fn hello(&self, request: WebRequest) -> WebResponse {
 //!         let name = web::query_param(&request, "name").unwrap_or_default();
 //!         web::json(200, &serde_json::json!({ "hello": name }))
@@ -65,6 +66,8 @@
 //!
 //! let reply = harness.get("/_synapse/client/demo/hello?name=Bob").await.unwrap();
 //! assert_eq!(reply.body().as_ref(), br#"{"hello":"Bob"}"#);
+//! let post = mxmod::http::Request::post("/_synapse/client/demo/hello").body(Default::default()).unwrap();
+//! assert_eq!(harness.request(post).await.unwrap().status(), 405, "only GET (and HEAD) are served");
 //! # }
 //! ```
 
@@ -110,6 +113,8 @@ pub use mxmod_macros::presence_router;
 pub use mxmod_macros::spam_checker;
 /// Registers an `async` method as a third-party-rules callback (inside `#[module]`).
 pub use mxmod_macros::third_party_rules;
-/// Serves an `async` method at a path: `#[web_resource("/_synapse/client/...")]`.
+/// Serves an `async` method at a path: `#[web_resource("/_synapse/client/...")]` for every
+/// HTTP method, or `#[web_resource("/_synapse/client/...", method = "GET")]` for one (other
+/// methods of the path get 405 with `Allow`; `HEAD` is answered by the `GET` handler).
 pub use mxmod_macros::web_resource;
 pub use web::{WebRequest, WebResponse};

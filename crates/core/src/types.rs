@@ -1,6 +1,6 @@
 //! The values callbacks receive: Matrix identifiers (ruma's), events, room state, presence.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{borrow::Cow, collections::BTreeMap, fmt, net::IpAddr, ops::Deref};
 
 pub use ruma_common::{
     DeviceId, EventId, MxcUri, OwnedDeviceId, OwnedEventId, OwnedMxcUri, OwnedRoomAliasId, OwnedRoomId,
@@ -11,6 +11,99 @@ use serde_json::{Map, Value};
 
 /// A JSON object, as Synapse's `JsonDict`.
 pub type JsonObject = Map<String, Value>;
+
+/// An event type such as `m.room.message`, compared by value with strings and other
+/// event types. The associated constants are the types the server itself gives meaning to.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventType(Cow<'static, str>);
+
+macro_rules! event_types {
+    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+        impl EventType {
+            $($(#[$doc])* pub const $name: EventType = EventType(Cow::Borrowed($text));)*
+        }
+    };
+}
+
+event_types! {
+    /// `m.room.create`.
+    ROOM_CREATE = "m.room.create";
+    /// `m.room.member`.
+    ROOM_MEMBER = "m.room.member";
+    /// `m.room.message`.
+    ROOM_MESSAGE = "m.room.message";
+    /// `m.room.power_levels`.
+    ROOM_POWER_LEVELS = "m.room.power_levels";
+    /// `m.room.join_rules`.
+    ROOM_JOIN_RULES = "m.room.join_rules";
+    /// `m.room.name`.
+    ROOM_NAME = "m.room.name";
+    /// `m.room.topic`.
+    ROOM_TOPIC = "m.room.topic";
+    /// `m.room.canonical_alias`.
+    ROOM_CANONICAL_ALIAS = "m.room.canonical_alias";
+    /// `m.room.history_visibility`.
+    ROOM_HISTORY_VISIBILITY = "m.room.history_visibility";
+    /// `m.room.encryption`.
+    ROOM_ENCRYPTION = "m.room.encryption";
+}
+
+impl EventType {
+    /// The type as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for EventType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for EventType {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for EventType {
+    fn from(text: &str) -> Self {
+        Self(Cow::Owned(text.to_owned()))
+    }
+}
+
+impl From<String> for EventType {
+    fn from(text: String) -> Self {
+        Self(Cow::Owned(text))
+    }
+}
+
+impl PartialEq<str> for EventType {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for EventType {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
 
 /// A room event as a callback sees it (Synapse's `EventBase`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,7 +116,7 @@ pub struct Event {
     pub sender: OwnedUserId,
     /// The event type, e.g. `m.room.message`.
     #[serde(rename = "type")]
-    pub event_type: String,
+    pub event_type: EventType,
     /// Present for state events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_key: Option<String>,
@@ -54,7 +147,7 @@ impl Event {
     /// `content.membership` for `m.room.member` events (`None` for other events and for
     /// a membership that is not one of the five).
     pub fn membership(&self) -> Option<Membership> {
-        if self.event_type != "m.room.member" {
+        if self.event_type != EventType::ROOM_MEMBER {
             return None;
         }
         self.content.get("membership").and_then(Value::as_str).and_then(Membership::parse)
@@ -95,8 +188,8 @@ impl Membership {
     }
 }
 
-impl std::fmt::Display for Membership {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
@@ -119,7 +212,7 @@ impl StateMap {
     /// Adds or replaces a state event; events without a state key are ignored.
     pub fn insert(&mut self, event: Event) {
         if let Some(state_key) = event.state_key.clone() {
-            self.0.insert((event.event_type.clone(), state_key), event);
+            self.0.insert((event.event_type.to_string(), state_key), event);
         }
     }
 

@@ -50,7 +50,7 @@ pub struct NewEvent {
     /// The sender (a local user).
     pub sender: OwnedUserId,
     /// The type.
-    pub event_type: String,
+    pub event_type: crate::types::EventType,
     /// `Some` for a state event.
     pub state_key: Option<String>,
     /// The content.

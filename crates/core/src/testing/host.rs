@@ -64,7 +64,7 @@ impl TestHost {
             event_id: format!("$test{n}").try_into().expect("a valid event ID"),
             room_id: room_id.to_owned(),
             sender: sender.to_owned(),
-            event_type: kind.to_owned(),
+            event_type: kind.into(),
             state_key: Some(state_key.to_owned()),
             content,
             origin_server_ts: n,

@@ -1,0 +1,27 @@
+//! A method that is not one a web resource may serve.
+
+use mxmod::{
+    module,
+    web::{WebRequest, WebResponse},
+    web_resource, Module, ModuleApi, ModuleError,
+};
+
+struct Demo;
+
+impl Module for Demo {
+    type Config = serde_json::Value;
+
+    fn new(_config: serde_json::Value, _api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Demo)
+    }
+}
+
+#[module(name = "demo")]
+impl Demo {
+    #[web_resource("/_synapse/client/demo/hello", method = "FETCH")]
+    async fn hello(&self, _request: WebRequest) -> WebResponse {
+        mxmod::web::json(200, &serde_json::json!({}))
+    }
+}
+
+fn main() {}
