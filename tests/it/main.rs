@@ -6,6 +6,7 @@ mod callbacks;
 mod cli;
 mod client;
 mod durability;
+mod metrics;
 mod server;
 mod shipped;
 mod sync;

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the repository's own tooling. One file per subcommand: scaffold a module
 //! (`new_module.rs`), build a binary with chosen modules (`build.rs`), list the modules
-//! (`list.rs`), run what CI runs (`ci.rs`). Shared helpers live in `workspace.rs`.
+//! (`list.rs`), run what CI runs (`ci.rs`), measure the request hot path against bare hyper
+//! (`bench_http.rs`). Shared helpers live in `workspace.rs`.
 
+mod bench_http;
 mod build;
 mod ci;
 mod list;
@@ -30,6 +32,8 @@ enum Command {
     List,
     /// Run what CI runs: `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test`.
     Ci,
+    /// Compare the release server with a bare hyper server under `wrk` (median ratios).
+    BenchHttp(bench_http::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(&workspace, &args),
         Command::List => list::run(&workspace),
         Command::Ci => ci::run(&workspace),
+        Command::BenchHttp(args) => bench_http::run(&workspace, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,7 +86,7 @@ mod tests {
     fn the_cli_is_well_formed_and_lists_every_subcommand() {
         Cli::command().debug_assert();
         let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-        assert_eq!(names, ["new-module", "build", "list", "ci"]);
+        assert_eq!(names, ["new-module", "build", "list", "ci", "bench-http"]);
         for mut subcommand in Cli::command().get_subcommands().cloned() {
             let help = subcommand.render_long_help().to_string();
             assert!(help.contains("Usage:"), "{help}");
