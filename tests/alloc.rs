@@ -145,11 +145,13 @@ fn allocations_per_request_on_the_hot_path() {
     drop(runtime);
     // The counts after the hot-path work (BENCHMARKS.md lists each allocation); a change
     // that adds one per request fails here and has to say why in BENCHMARKS.md.
-    assert!(per_hello <= MAX_PER_HELLO, "module resource: {per_hello:.2} allocations per request");
-    assert!(per_versions <= MAX_PER_VERSIONS, "/versions: {per_versions:.2} allocations per request");
+    // Rounded: a runtime timer or a buffer growing once in a thousand requests is not a
+    // per-request allocation.
+    assert!(per_hello.round() <= MAX_PER_HELLO, "module resource: {per_hello:.2} allocations per request");
+    assert!(per_versions.round() <= MAX_PER_VERSIONS, "/versions: {per_versions:.2} allocations per request");
 }
 
 /// At most this many allocations per module-resource request.
 const MAX_PER_HELLO: f64 = 19.0;
 /// At most this many allocations per `/versions` request.
-const MAX_PER_VERSIONS: f64 = 34.0;
+const MAX_PER_VERSIONS: f64 = 16.0;

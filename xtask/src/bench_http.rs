@@ -8,7 +8,7 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -41,6 +41,10 @@ pub(crate) struct Args {
     /// Use the binaries already in the release target directory.
     #[arg(long)]
     no_build: bool,
+    /// Measure this `mxmod` binary instead of the release build (an earlier commit's,
+    /// to compare before and after).
+    #[arg(long, value_name = "PATH")]
+    mxmod: Option<PathBuf>,
 }
 
 /// One endpoint compared: the `mxmod` URL and the bare server answering the same bytes.
@@ -50,12 +54,15 @@ struct Pair {
     bare: String,
 }
 
-/// Requests per second of every round, per (pair, connections).
+/// Requests per second and server CPU time per request (µs) of every round, per (pair,
+/// connections).
 struct Row {
     name: &'static str,
     connections: u32,
     mxmod: Vec<f64>,
     bare: Vec<f64>,
+    mxmod_cpu: Vec<f64>,
+    bare_cpu: Vec<f64>,
 }
 
 /// Runs the benchmark.
@@ -86,7 +93,8 @@ pub(crate) fn run(workspace: &Workspace, args: &Args) -> Result<()> {
 }
 
 fn measure(release: &Path, scratch: &Path, args: &Args) -> Result<Vec<Row>> {
-    let (mxmod, mxmod_base) = start_mxmod(&release.join("mxmod"), scratch)?;
+    let binary = args.mxmod.clone().unwrap_or_else(|| release.join("mxmod"));
+    let (mxmod, mxmod_base) = start_mxmod(&binary, scratch)?;
     let versions_body = get(&mxmod_base, VERSIONS_PATH)?;
     let hello_body = get(&mxmod_base, HELLO_PATH)?;
     if hello_body != HELLO_BODY {
@@ -113,7 +121,14 @@ fn measure(release: &Path, scratch: &Path, args: &Args) -> Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
     for pair in &pairs {
         for &connections in &args.connections {
-            rows.push(Row { name: pair.name, connections, mxmod: Vec::new(), bare: Vec::new() });
+            rows.push(Row {
+                name: pair.name,
+                connections,
+                mxmod: Vec::new(),
+                bare: Vec::new(),
+                mxmod_cpu: Vec::new(),
+                bare_cpu: Vec::new(),
+            });
         }
     }
     for round in 0..args.rounds {
@@ -122,18 +137,31 @@ fn measure(release: &Path, scratch: &Path, args: &Args) -> Result<Vec<Row>> {
                 let row = &mut rows[p * args.connections.len() + c];
                 // Alternate which server goes first, so drift in the machine's load
                 // does not always favour the same side.
-                let mxmod_first = (round + c as u32) % 2 == 0;
+                let mxmod_first = (round + c as u32).is_multiple_of(2);
                 for mxmod_turn in [mxmod_first, !mxmod_first] {
-                    let url = if mxmod_turn { &pair.mxmod } else { &pair.bare };
-                    let rate = wrk(url, connections, args.seconds)?;
+                    let (url, server) = match (mxmod_turn, p) {
+                        (true, _) => (&pair.mxmod, &mxmod),
+                        (false, 0) => (&pair.bare, &bare_hello),
+                        (false, _) => (&pair.bare, &bare_versions),
+                    };
+                    let cpu_before = cpu_seconds(server.0.id());
+                    let run = wrk(url, connections, args.seconds)?;
+                    let cpu = (cpu_seconds(server.0.id()) - cpu_before) / run.requests * 1e6;
                     eprintln!(
-                        "round {} {:>2} conns {:<6} {:<52} {rate:>9.0} req/s",
+                        "round {} {:>2} conns {:<6} {:<52} {:>9.0} req/s {cpu:>6.1} µs CPU/request",
                         round + 1,
                         connections,
                         if mxmod_turn { "mxmod" } else { "bare" },
-                        pair.name
+                        pair.name,
+                        run.rate
                     );
-                    if mxmod_turn { &mut row.mxmod } else { &mut row.bare }.push(rate);
+                    if mxmod_turn {
+                        row.mxmod.push(run.rate);
+                        row.mxmod_cpu.push(cpu);
+                    } else {
+                        row.bare.push(run.rate);
+                        row.bare_cpu.push(cpu);
+                    }
                 }
             }
         }
@@ -146,19 +174,26 @@ fn measure(release: &Path, scratch: &Path, args: &Args) -> Result<Vec<Row>> {
 fn print_table(rows: &[Row], args: &Args) {
     println!("wrk -t1, {} alternating rounds of {} s per server and connection count", args.rounds, args.seconds);
     println!();
-    println!("| request | connections | mxmod (median) | bare hyper (median) | ratio per round | median ratio |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| request | conns | mxmod (median) | bare hyper (median) | ratio per round | median ratio | \
+         server CPU µs/request, mxmod / bare (median) | CPU ratio bare/mxmod |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for row in rows {
         let ratios: Vec<f64> = row.mxmod.iter().zip(&row.bare).map(|(m, b)| m / b).collect();
         let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let cpu_ratios: Vec<f64> = row.bare_cpu.iter().zip(&row.mxmod_cpu).map(|(b, m)| b / m).collect();
         println!(
-            "| `{}` | {} | {:.0}/s | {:.0}/s | {} | **{:.2}** |",
+            "| `{}` | {} | {:.0}/s | {:.0}/s | {} | **{:.2}** | {:.1} / {:.1} | {:.2} |",
             row.name,
             row.connections,
             median(&row.mxmod),
             median(&row.bare),
             shown.join(", "),
-            median(&ratios)
+            median(&ratios),
+            median(&row.mxmod_cpu),
+            median(&row.bare_cpu),
+            median(&cpu_ratios)
         );
     }
 }
@@ -296,8 +331,32 @@ fn get(base: &str, path: &str) -> Result<String> {
     Ok(body.to_owned())
 }
 
-/// One `wrk` run; requests per second. A run with socket errors or non-2xx answers fails.
-fn wrk(url: &str, connections: u32, seconds: u32) -> Result<f64> {
+/// What one `wrk` run measured.
+#[derive(Debug, PartialEq)]
+struct WrkRun {
+    /// Requests completed.
+    requests: f64,
+    /// Requests per second.
+    rate: f64,
+}
+
+/// CPU time (user + system) a process has used so far, in seconds, from
+/// `/proc/PID/stat`; 0 where that cannot be read. On a machine shared with other work
+/// this is steadier than throughput: it is what each request cost the server.
+fn cpu_seconds(pid: u32) -> f64 {
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every architecture.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // The command name (field 2) is parenthesised and may hold spaces; count after it.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, so 11 and 12 after the name and state.
+    let ticks = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+/// One `wrk` run. A run with socket errors or non-2xx answers fails.
+fn wrk(url: &str, connections: u32, seconds: u32) -> Result<WrkRun> {
     let mut command = Command::new("wrk");
     command.args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "2s", url]);
     let shown = workspace::show(&command);
@@ -324,18 +383,25 @@ fn wrk(url: &str, connections: u32, seconds: u32) -> Result<f64> {
     parse_wrk(&output).map_err(|problem| Error::new(format!("`{shown}`: {problem}\n{output}")))
 }
 
-/// Requests/sec from `wrk`'s report; an error if any request failed.
-fn parse_wrk(output: &str) -> std::result::Result<f64, String> {
+/// Requests and requests/sec from `wrk`'s report; an error if any request failed.
+fn parse_wrk(output: &str) -> std::result::Result<WrkRun, String> {
     for bad in ["Socket errors", "Non-2xx or 3xx responses"] {
         if output.contains(bad) {
             return Err(format!("requests failed ({bad})"));
         }
     }
-    output
+    let rate = output
         .lines()
         .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
         .and_then(|rate| rate.trim().parse().ok())
-        .ok_or_else(|| "no `Requests/sec:` line".to_owned())
+        .ok_or_else(|| "no `Requests/sec:` line".to_owned())?;
+    let requests = output
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in ").map(|(count, _)| count.trim().parse().ok()))
+        .flatten()
+        .filter(|&count: &f64| count > 0.0)
+        .ok_or_else(|| "no `N requests in` line".to_owned())?;
+    Ok(WrkRun { requests, rate })
 }
 
 #[cfg(test)]
@@ -346,10 +412,22 @@ mod tests {
     fn wrk_reports_are_read_and_failed_runs_refused() {
         let good = "Running 5s test @ http://127.0.0.1:1/\n  1 threads and 16 connections\n  \
                     150000 requests in 5.00s, 20.00MB read\nRequests/sec:  30123.45\nTransfer/sec:      4.00MB\n";
-        assert_eq!(parse_wrk(good), Ok(30123.45));
+        assert_eq!(parse_wrk(good), Ok(WrkRun { requests: 150_000.0, rate: 30123.45 }));
         let failed = format!("{good}  Non-2xx or 3xx responses: 12\n");
         assert!(parse_wrk(&failed).unwrap_err().contains("Non-2xx"));
         assert!(parse_wrk("nothing").is_err());
+    }
+
+    #[test]
+    fn the_cpu_time_of_a_busy_process_grows() {
+        let (pid, started) = (std::process::id(), Instant::now());
+        let before = cpu_seconds(pid);
+        let mut spin = 0u64;
+        while cpu_seconds(pid) <= before && started.elapsed() < Duration::from_secs(10) {
+            spin = (0..100_000u64).fold(spin, |a, b| a.wrapping_add(b * b));
+        }
+        assert!(cpu_seconds(pid) > before, "{spin}");
+        assert_eq!(cpu_seconds(u32::MAX), 0.0, "no such process");
     }
 
     #[test]

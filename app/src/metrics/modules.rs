@@ -81,6 +81,9 @@ struct CacheLabels {
     cache: &'static str,
 }
 
+/// Which number of a cache's statistics a family exports.
+type CacheValue = fn(&CacheStats) -> u64;
+
 /// Cache statistics, read when the scrape starts.
 #[derive(Debug)]
 pub(super) struct CacheCollector {
@@ -101,7 +104,7 @@ impl CacheCollector {
 
 impl Collector for CacheCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let families: [(&str, &str, fn(&CacheStats) -> u64); 3] = [
+        let families: [(&str, &str, CacheValue); 3] = [
             ("mxmod_module_cache_hits", "Hits of a #[cached] method's cache.", |s| s.hits),
             ("mxmod_module_cache_misses", "Misses of a #[cached] method's cache.", |s| s.misses),
             (
