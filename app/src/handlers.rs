@@ -12,22 +12,54 @@ mod sync;
 use std::sync::Arc;
 
 use axum::{
-    extract::{MatchedPath, Request, State},
-    middleware::{self, Next},
+    extract::{Request, State},
+    handler::Handler,
+    middleware,
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{get, post, put, MethodRouter},
     Router,
 };
 use mxmod::ErrCode;
+use tower_layer::Layer;
 
 use crate::{
     http::{ApiError, ApiResult},
+    metrics::{CountLayer, RequestMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE},
     state::AppState,
 };
 
-/// The client API routes, mounted under each of `/_matrix/client/{v3,r0}`.
-fn client_routes() -> Router<Arc<AppState>> {
-    Router::new()
+/// The router being built: each route is added under the current prefix with its
+/// 405 answer and, when metrics are on, its own request counters (registered here, once,
+/// so a request never looks its label up).
+struct Routes<'m> {
+    router: Router<Arc<AppState>>,
+    prefix: &'static str,
+    metrics: Option<&'m RequestMetrics>,
+}
+
+impl Routes<'_> {
+    /// Adds `path` (under the current prefix).
+    fn route(mut self, path: &str, methods: MethodRouter<Arc<AppState>>) -> Self {
+        let path = format!("{}{path}", self.prefix);
+        let methods = methods.fallback(method_not_allowed);
+        let methods = match self.metrics {
+            Some(metrics) => methods.layer(CountLayer::route(metrics, &path)),
+            None => methods,
+        };
+        self.router = self.router.route(&path, methods);
+        self
+    }
+
+    /// Routes added next go under `prefix`.
+    fn under(mut self, prefix: &'static str) -> Self {
+        self.prefix = prefix;
+        self
+    }
+}
+
+/// The client API routes, added under each of `/_matrix/client/{v3,r0}`.
+fn client_routes(routes: Routes<'_>) -> Routes<'_> {
+    routes
         .route("/login", get(account::login_flows).post(account::login))
         .route("/logout", post(account::logout))
         .route("/register", post(account::register))
@@ -67,8 +99,8 @@ fn client_routes() -> Router<Arc<AppState>> {
 
 /// `/_matrix/media/{v3,r0}`: upload; downloads there are refused as Synapse refuses
 /// authenticated media on them.
-fn media_routes() -> Router<Arc<AppState>> {
-    Router::new()
+fn media_routes(routes: Routes<'_>) -> Routes<'_> {
+    routes
         .route("/upload", post(media::upload))
         .route("/download/{server_name}/{media_id}", get(media::legacy_download))
         .route("/download/{server_name}/{media_id}/{file_name}", get(media::legacy_download))
@@ -76,8 +108,8 @@ fn media_routes() -> Router<Arc<AppState>> {
 }
 
 /// `/_matrix/client/v1/media`: authenticated media.
-fn authenticated_media_routes() -> Router<Arc<AppState>> {
-    Router::new()
+fn authenticated_media_routes(routes: Routes<'_>) -> Routes<'_> {
+    routes
         .route("/download/{server_name}/{media_id}", get(media::download))
         .route("/download/{server_name}/{media_id}/{file_name}", get(media::download_named))
         .route("/config", get(media::config))
@@ -85,19 +117,22 @@ fn authenticated_media_routes() -> Router<Arc<AppState>> {
 
 /// The whole router.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let counted = state.settings.enable_metrics.then(|| state.metrics.requests());
+    let routes = Routes { router: Router::new(), prefix: "", metrics: counted }
         .route("/_matrix/client/versions", get(account::versions))
-        .route("/_synapse/metrics", get(metrics))
-        .nest("/_matrix/client/v3", client_routes())
-        .nest("/_matrix/client/r0", client_routes())
-        .nest("/_matrix/media/v3", media_routes())
-        .nest("/_matrix/media/r0", media_routes())
-        .nest("/_matrix/client/v1/media", authenticated_media_routes())
-        .fallback(module_resources)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(crate::http::cors::cors))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
-        .with_state(state)
+        .route("/_synapse/metrics", get(metrics));
+    let routes = client_routes(routes.under("/_matrix/client/v3"));
+    let routes = client_routes(routes.under("/_matrix/client/r0"));
+    let routes = media_routes(routes.under("/_matrix/media/v3"));
+    let routes = media_routes(routes.under("/_matrix/media/r0"));
+    let routes = authenticated_media_routes(routes.under("/_matrix/client/v1/media"));
+    // The fallback is a service built once, not a handler turned into one per request.
+    let fallback = module_resources.with_state(state.clone());
+    let router = match counted {
+        Some(metrics) => routes.router.fallback_service(CountLayer::fallback(metrics).layer(fallback)),
+        None => routes.router.fallback_service(fallback),
+    };
+    router.layer(middleware::from_fn(crate::http::cors::cors)).with_state(state)
 }
 
 /// Everything outside the Matrix routes: a module's web resource, or 404 `M_UNRECOGNIZED`.
@@ -124,20 +159,5 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
         return Err(ApiError::unrecognized());
     }
     let text = state.metrics.render(&state.modules);
-    Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
-}
-
-/// Counts requests by route and status.
-async fn count_requests(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| {
-        if request.uri().path().starts_with("/_synapse/client/") {
-            "module".to_owned()
-        } else {
-            "unmatched".to_owned()
-        }
-    });
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    state.metrics.request(&method, &route, response.status().as_u16());
-    response
+    Ok(([(http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
 }

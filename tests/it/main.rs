@@ -10,6 +10,7 @@ mod config_load;
 mod dashboard;
 mod durability;
 mod faulty;
+mod metrics;
 mod races;
 mod server;
 mod shipped;

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the repository's own tooling. One file per subcommand: scaffold a module
 //! (`new_module.rs`), build a binary with chosen modules (`build.rs`), list the modules
-//! (`list.rs`), run what CI runs (`ci.rs`). Shared helpers live in `workspace.rs`.
+//! (`list.rs`), run what CI runs (`ci.rs`), measure the request hot path against bare hyper
+//! (`bench_http.rs`). Shared helpers live in `workspace.rs`.
 
+mod bench_http;
 mod build;
 mod ci;
 mod codegen;
@@ -33,6 +35,8 @@ enum Command {
     Ci,
     /// Generate the callback signature reference (crates/core/docs/callbacks.md) from the callback tables.
     Codegen(codegen::Args),
+    /// Compare the release server with a bare hyper server under `wrk` (median ratios).
+    BenchHttp(bench_http::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::List => list::run(&workspace),
         Command::Ci => ci::run(&workspace),
         Command::Codegen(args) => codegen::run(&workspace, &args),
+        Command::BenchHttp(args) => bench_http::run(&workspace, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,7 +90,7 @@ mod tests {
     fn the_cli_is_well_formed_and_lists_every_subcommand() {
         Cli::command().debug_assert();
         let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-        assert_eq!(names, ["new-module", "build", "list", "ci", "codegen"]);
+        assert_eq!(names, ["new-module", "build", "list", "ci", "codegen", "bench-http"]);
         for mut subcommand in Cli::command().get_subcommands().cloned() {
             let help = subcommand.render_long_help().to_string();
             assert!(help.contains("Usage:"), "{help}");

@@ -27,12 +27,19 @@ use crate::{
     storage::{NewAccount, Profile, TokenOwner, UserRecord},
 };
 
-/// `GET /_matrix/client/versions`.
-pub(super) async fn versions() -> Json<Value> {
-    Json(json!({
+/// The `/versions` answer, serialized once: it never changes while the server runs.
+static VERSIONS: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let versions = json!({
         "versions": ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10"],
         "unstable_features": {}
-    }))
+    });
+    serde_json::to_vec(&versions).unwrap_or_default()
+});
+
+/// `GET /_matrix/client/versions`.
+pub(super) async fn versions() -> Response {
+    let body = bytes::Bytes::from_static(VERSIONS.as_slice());
+    ([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// `GET /login`.

@@ -141,6 +141,9 @@ pub struct Shadowed {
 pub struct WebRoutes {
     routes: Vec<Route>,
     shadowed: Vec<Shadowed>,
+    /// The mounts as a radix tree: a request path resolves to its route in one walk,
+    /// with no scan of the table. See [`WebRoutes::index`] for how mounts are entered.
+    tree: matchit::Router<usize>,
 }
 
 impl WebRoutes {
@@ -174,12 +177,32 @@ impl WebRoutes {
             });
             return;
         }
+        Self::index(&mut self.tree, &route.path, self.routes.len());
         self.routes.push(route);
+    }
+
+    /// Enters one mount in the tree: the path itself, the path with a trailing `/`, and
+    /// everything below it (a catch-all, which matches one character or more). A static
+    /// segment takes priority over a catch-all, so the longest mount covering a request
+    /// path wins, as [`ResourcePath::serves`] defines it; a mount already taken never
+    /// gets here (it is shadowed), so an insert cannot conflict.
+    fn index(tree: &mut matchit::Router<usize>, path: &ResourcePath, route: usize) {
+        // `{` and `}` are matchit's parameter syntax; a literal one is doubled.
+        let literal = path.as_str().replace('{', "{{").replace('}', "}}");
+        let base = if literal == "/" { "" } else { literal.as_str() };
+        let entries = [literal.clone(), format!("{base}/"), format!("{base}/{{*below}}")];
+        for entry in entries.iter().skip(usize::from(base.is_empty())) {
+            if let Err(error) = tree.insert(entry.as_str(), route) {
+                // Unreachable for valid, unshadowed mounts; logged rather than trusted.
+                tracing::error!("web resource `{path}` could not be routed: {error}");
+            }
+        }
     }
 
     /// The route serving `request_path`: the longest mount that covers it.
     pub fn find(&self, request_path: &str) -> Option<&Route> {
-        self.routes.iter().filter(|route| route.path.serves(request_path)).max_by_key(|route| route.path.0.len())
+        let route = *self.tree.at(request_path).ok()?.value;
+        self.routes.get(route)
     }
 
     /// Every mounted route, in YAML order of their modules.
@@ -274,6 +297,77 @@ mod tests {
         assert!(path.serves("/_synapse/client/demo"));
         assert!(path.serves("/_synapse/client/demo/hello"));
         assert!(!path.serves("/_synapse/client/demonic"));
+    }
+
+    fn mounted(paths: &[(&str, &str)]) -> WebRoutes {
+        let mut routes = WebRoutes::default();
+        for (module, path) in paths {
+            let handler: DynHandler = Arc::new(|_| Box::pin(async { Ok(WebResponse::new(Bytes::new())) }));
+            routes.mount(Route {
+                path: ResourcePath::parse(path).unwrap(),
+                module: Arc::from(*module),
+                methods: MethodTable::new(None, Handler::Dynamic(handler)),
+            });
+        }
+        routes
+    }
+
+    /// What the tree answers is what the rule says: of the mounts that serve the path,
+    /// the longest; the first module in YAML order keeps a path.
+    #[test]
+    fn the_tree_finds_the_longest_mount_and_the_first_module_keeps_a_path() {
+        let routes = mounted(&[
+            ("a", "/_synapse/client/x"),
+            ("b", "/_synapse/client/x/deeper"),
+            ("c", "/_synapse/client/x"),
+            ("d", "/_synapse/client/xy"),
+            ("e", "/_synapse/{odd}"),
+            ("f", "/_synapse"),
+        ]);
+        let by_rule =
+            |path: &str| routes.routes().iter().filter(|r| r.path.serves(path)).max_by_key(|r| r.path.as_str().len());
+        for path in [
+            "/_synapse/client/x",
+            "/_synapse/client/x/",
+            "/_synapse/client/x/hello",
+            "/_synapse/client/x//hello",
+            "/_synapse/client/x/deeper",
+            "/_synapse/client/x/deeper/still",
+            "/_synapse/client/x/deeperer",
+            "/_synapse/client/xy",
+            "/_synapse/client/xyz",
+            "/_synapse/client/y",
+            "/_synapse/client",
+            "/_synapse/{odd}",
+            "/_synapse/{odd}/below",
+            "/_synapse/odd",
+            "/_synapse",
+            "/_synapsex",
+            "/other",
+            "/",
+        ] {
+            let found = routes.find(path).map(|r| (&*r.module, r.path.as_str()));
+            let expected = by_rule(path).map(|r| (&*r.module, r.path.as_str()));
+            assert_eq!(found, expected, "{path}");
+        }
+        assert_eq!(routes.find("/_synapse/client/x/hello").map(|r| &*r.module), Some("a"));
+        assert_eq!(routes.find("/_synapse/client/x/deeper/z").map(|r| &*r.module), Some("b"));
+        assert_eq!(routes.shadowed().len(), 1);
+        assert_eq!(&*routes.shadowed()[0].loser, "c");
+    }
+
+    #[test]
+    fn a_root_mount_serves_every_path_no_longer_mount_serves() {
+        let routes = mounted(&[("root", "/"), ("demo", "/_synapse/client/demo")]);
+        for (path, module) in [
+            ("/", "root"),
+            ("/anything/at/all", "root"),
+            ("/_synapse/client/demonic", "root"),
+            ("/_synapse/client/demo", "demo"),
+            ("/_synapse/client/demo/hello", "demo"),
+        ] {
+            assert_eq!(routes.find(path).map(|r| &*r.module), Some(module), "{path}");
+        }
     }
 
     #[test]

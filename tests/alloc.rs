@@ -1,0 +1,157 @@
+//! Heap allocations per request on the hot path, counted by a counting global allocator:
+//! the server runs in this process (the `mxmod` binary's runtime: tokio multi-threaded,
+//! default config with metrics on and the `demo` module), a client thread sends keep-alive
+//! requests from fixed bytes and reads the answers into a fixed buffer (allocating
+//! nothing itself), and every allocation any thread makes between the first and the last
+//! counted request is charged to those requests.
+//!
+//! `cargo test -p mxmod-tests --test alloc -- --nocapture` prints the counts; what each
+//! allocation is for is in `BENCHMARKS.md`.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
+
+/// Counts allocations (not frees) while [`COUNTING`] is set.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+#[allow(unsafe_code, reason = "a global allocator is an unsafe trait; this one forwards to `System`")]
+// SAFETY: every method forwards to `System` unchanged; counting touches only atomics.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Requests before counting (connection set-up, first-use caches, buffer growth).
+const WARM_UP: u32 = 200;
+/// Requests counted.
+const COUNTED: u32 = 1000;
+
+/// A keep-alive connection that sends one fixed request and reads answers in place.
+struct Client {
+    stream: TcpStream,
+    buffer: [u8; 8192],
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> Self {
+        let stream = TcpStream::connect(address).expect("the server accepts");
+        stream.set_nodelay(true).expect("nodelay");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("a read timeout");
+        Client { stream, buffer: [0; 8192] }
+    }
+
+    /// Sends `request` and reads one whole answer; its status. Allocates nothing.
+    fn exchange(&mut self, request: &[u8]) -> u16 {
+        self.stream.write_all(request).expect("the request is sent");
+        let mut filled = 0;
+        loop {
+            let read = self.stream.read(&mut self.buffer[filled..]).expect("the answer arrives");
+            assert!(read > 0, "the server closed the connection");
+            filled += read;
+            let received = &self.buffer[..filled];
+            let Some(head_end) = received.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let length = content_length(&received[..head_end]).expect("a content-length");
+            if filled >= head_end + 4 + length {
+                assert_eq!(filled, head_end + 4 + length, "one answer per request");
+                return status(received);
+            }
+        }
+    }
+}
+
+fn status(answer: &[u8]) -> u16 {
+    std::str::from_utf8(&answer[9..12]).ok().and_then(|s| s.parse().ok()).expect("a status line")
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let line = std::str::from_utf8(line).ok()?.trim_end();
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Allocations per request of `request`, after a warm-up, on one keep-alive connection.
+fn allocations_per_request(address: SocketAddr, request: &[u8]) -> f64 {
+    let mut client = Client::connect(address);
+    for _ in 0..WARM_UP {
+        assert_eq!(client.exchange(request), 200);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..COUNTED {
+        client.exchange(request);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst) as f64 / f64::from(COUNTED)
+}
+
+fn start_server() -> (tokio::runtime::Runtime, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = mxmod_app::config::DEFAULT_CONFIG.replace("port: 8008", "port: 0");
+    let loaded = mxmod_app::config::load_text(&config, "homeserver.yaml", dir.path().to_path_buf())
+        .expect("the default config loads");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = runtime.block_on(mxmod_app::serve(loaded)).expect("the server starts");
+    let address = server.addresses[0];
+    runtime.spawn(server.wait());
+    (runtime, address, dir)
+}
+
+#[test]
+fn allocations_per_request_on_the_hot_path() {
+    let (runtime, address, _dir) = start_server();
+    let hello = b"GET /_synapse/client/demo/hello?name=x HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let versions = b"GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let per_hello = allocations_per_request(address, hello);
+    let per_versions = allocations_per_request(address, versions);
+    println!("allocations per request: module resource {per_hello:.2}, /versions {per_versions:.2}");
+    drop(runtime);
+    // The counts after the hot-path work (BENCHMARKS.md lists each allocation); a change
+    // that adds one per request fails here and has to say why in BENCHMARKS.md.
+    // Rounded: a runtime timer or a buffer growing once in a thousand requests is not a
+    // per-request allocation.
+    assert!(per_hello.round() <= MAX_PER_HELLO, "module resource: {per_hello:.2} allocations per request");
+    assert!(per_versions.round() <= MAX_PER_VERSIONS, "/versions: {per_versions:.2} allocations per request");
+}
+
+/// At most this many allocations per module-resource request.
+const MAX_PER_HELLO: f64 = 19.0;
+/// At most this many allocations per `/versions` request.
+const MAX_PER_VERSIONS: f64 = 16.0;
