@@ -2,6 +2,8 @@
 //! keys (a real Synapse file has many) are warnings; module configs are strict and go
 //! through `mxmod::config`.
 
+mod rate_limits;
+
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
@@ -12,6 +14,8 @@ use mxmod::{
     types::OwnedServerName,
 };
 use serde::{de, Deserialize, Deserializer};
+
+pub use self::rate_limits::{InviteRateLimits, JoinRateLimits, LoginRateLimits, RateLimit, RateLimitConfig};
 
 /// The embedded default configuration (`mxmod generate-config` prints it).
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
@@ -48,6 +52,24 @@ pub struct HomeserverConfig {
     /// `presence`.
     #[serde(default)]
     pub presence: PresenceConfig,
+    /// `rc_message`: events a user sends.
+    #[serde(default)]
+    pub rc_message: RateLimitConfig,
+    /// `rc_registration`: registrations per client address.
+    #[serde(default)]
+    pub rc_registration: RateLimitConfig,
+    /// `rc_login`: `address`, `account`, `failed_attempts`.
+    #[serde(default)]
+    pub rc_login: LoginRateLimits,
+    /// `rc_joins`: `local`.
+    #[serde(default)]
+    pub rc_joins: JoinRateLimits,
+    /// `rc_invites`: `per_room`, `per_user`, `per_issuer`.
+    #[serde(default)]
+    pub rc_invites: InviteRateLimits,
+    /// `rc_media_create`: uploads per user.
+    #[serde(default)]
+    pub rc_media_create: RateLimitConfig,
     /// `modules`: read by `mxmod::config::load_modules`.
     #[serde(default, rename = "modules")]
     _modules: de::IgnoredAny,
@@ -71,10 +93,10 @@ pub struct Listener {
     #[serde(default)]
     #[allow(dead_code)]
     resources: de::IgnoredAny,
-    /// Synapse's `x_forwarded`.
+    /// Synapse's `x_forwarded`: a trusted reverse proxy is in front, so a client's
+    /// address is the last entry of `X-Forwarded-For` (the one the proxy appended).
     #[serde(default)]
-    #[allow(dead_code)]
-    x_forwarded: de::IgnoredAny,
+    pub x_forwarded: bool,
 }
 
 impl Listener {
@@ -139,7 +161,7 @@ fn default_listeners() -> Vec<Listener> {
         kind: default_type(),
         tls: false,
         resources: de::IgnoredAny,
-        x_forwarded: de::IgnoredAny,
+        x_forwarded: false,
     }]
 }
 fn default_bind() -> Vec<IpAddr> {
@@ -291,9 +313,7 @@ pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, Co
 /// Keys deserialized as "ignored" on purpose: read by the module loader, or Synapse
 /// listener options every mxmod listener honours implicitly.
 fn read_elsewhere(key: &str) -> bool {
-    key == "modules"
-        || key.starts_with("modules.")
-        || (key.starts_with("listeners.") && (key.ends_with(".resources") || key.ends_with(".x_forwarded")))
+    key == "modules" || key.starts_with("modules.") || (key.starts_with("listeners.") && key.ends_with(".resources"))
 }
 
 fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
@@ -321,6 +341,7 @@ fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
             ));
         }
     }
+    problems.extend(rate_limits::problems(config, text));
     if config.listeners.is_empty() {
         problems.push(ConfigProblem::located(text, "listeners", "at least one `http` listener is required"));
     }

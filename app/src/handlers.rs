@@ -112,7 +112,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     if !state.settings.enable_metrics {
         return Err(ApiError::unrecognized());
     }
-    let text = state.metrics.render(&state.modules);
+    let mut text = state.metrics.render(&state.modules);
+    text.push_str(&format!(
+        "# HELP mxmod_password_dummy_checks_total Password checks run against the dummy hash (no such account).\n\
+         # TYPE mxmod_password_dummy_checks_total counter\nmxmod_password_dummy_checks_total {}\n",
+        state.passwords.dummy_checks()
+    ));
     Ok(([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

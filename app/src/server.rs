@@ -11,7 +11,10 @@ use mxmod::{
 use crate::{
     config::Loaded,
     host::ServerHost,
+    http::{ClientListener, Peer},
     metrics::Metrics,
+    password::Passwords,
+    ratelimit::RateLimits,
     state::{AppState, Settings},
     storage::{sqlite::SqliteStorage, Storage},
 };
@@ -30,6 +33,9 @@ pub enum ServeError {
     /// A module failed to start.
     #[error("{0}")]
     Modules(#[from] StartupError),
+    /// The password hashing pool could not start.
+    #[error("cannot start the password hashing threads: {0}")]
+    Passwords(String),
     /// A listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -85,7 +91,15 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         enable_metrics: config.enable_metrics,
         media_store,
     };
-    let listeners: Vec<SocketAddr> = config.listeners.iter().flat_map(|l| l.addresses()).collect();
+    let listeners: Vec<(SocketAddr, bool)> = config
+        .listeners
+        .iter()
+        .flat_map(|listener| listener.addresses().into_iter().map(|address| (address, listener.x_forwarded)))
+        .collect();
+    let limits = Arc::new(RateLimits::new(config));
+    RateLimits::spawn_pruning(&limits);
+    let passwords = Passwords::per_core().map_err(|error| ServeError::Passwords(error.to_string()))?;
+    tracing::info!("password hashing: {} threads", passwords.threads());
     let modules = Registry::start(loaded.modules, &options)?;
     for shadowed in modules.routes().shadowed() {
         tracing::warn!(
@@ -96,12 +110,13 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         );
     }
     let (changes, _) = tokio::sync::watch::channel(0);
-    let state = Arc::new(AppState { settings, storage, modules, changes, metrics: Metrics::default() });
+    let state =
+        Arc::new(AppState { settings, storage, modules, changes, metrics: Metrics::default(), limits, passwords });
     host.bind(&state);
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();
-    for address in listeners {
+    for (address, x_forwarded) in listeners {
         {
             let socket =
                 tokio::net::TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })?;
@@ -109,7 +124,9 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             addresses.push(bound);
             let router = router.clone();
             tasks.push(tokio::spawn(async move {
-                let serving = axum::serve(socket, router).with_graceful_shutdown(shutdown_signal());
+                let socket = ClientListener::new(socket, x_forwarded);
+                let serving = axum::serve(socket, router.into_make_service_with_connect_info::<Peer>())
+                    .with_graceful_shutdown(shutdown_signal());
                 if let Err(error) = serving.await {
                     tracing::error!("listener {bound} failed: {error}");
                 }

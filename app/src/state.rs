@@ -1,11 +1,11 @@
 //! The shared state of a running server: settings, storage, modules, the wake-up signal
-//! for long-polling `/sync`, and metrics.
+//! for long-polling `/sync`, metrics, rate limits and the password pool.
 
 use std::{path::PathBuf, sync::Arc};
 
 use mxmod::{registry::Registry, types::OwnedServerName};
 
-use crate::{metrics::Metrics, storage::Storage};
+use crate::{metrics::Metrics, password::Passwords, ratelimit::RateLimits, storage::Storage};
 
 /// Settings the request handlers read.
 #[derive(Clone, Debug)]
@@ -26,6 +26,10 @@ pub(crate) struct AppState {
     /// Bumped after every write a `/sync` may be waiting for.
     pub(crate) changes: tokio::sync::watch::Sender<u64>,
     pub(crate) metrics: Metrics,
+    /// The `rc_*` rate limiters.
+    pub(crate) limits: Arc<RateLimits>,
+    /// Argon2 off the async workers.
+    pub(crate) passwords: Passwords,
 }
 
 impl AppState {

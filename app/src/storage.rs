@@ -2,6 +2,7 @@
 //! beside the SQLite implementation ([`sqlite::SqliteStorage`]). Every write that a 200
 //! answer reports is committed (WAL, `synchronous=FULL`) before the answer.
 
+mod hash_plain_access_tokens;
 pub mod sqlite;
 
 use mxmod::types::{Event, JsonObject, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId};

@@ -6,6 +6,8 @@ mod callbacks;
 mod cli;
 mod client;
 mod durability;
+mod login_flood;
+mod ratelimit;
 mod server;
 mod shipped;
 mod sync;

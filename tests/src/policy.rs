@@ -29,7 +29,9 @@
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
 //! `on_user_deactivation_status_changed`) as a
 //! JSON list of `[callback, argument]` pairs; `GET /_synapse/client/policy/me` answers
-//! who the request's access token belongs to.
+//! who the request's access token belongs to; `GET /_synapse/client/policy/client_ips`
+//! answers the `ip` of each `request_info` the registration and login checks were given,
+//! as `[callback, ip]` pairs.
 
 use std::sync::Mutex;
 
@@ -91,6 +93,7 @@ pub struct PolicyConfig {
 pub struct Policy {
     config: PolicyConfig,
     calls: Mutex<Vec<Value>>,
+    client_ips: Mutex<Vec<Value>>,
     api: ModuleApi,
 }
 
@@ -98,7 +101,7 @@ impl Module for Policy {
     type Config = PolicyConfig;
 
     fn new(config: PolicyConfig, api: ModuleApi) -> Result<Self, ModuleError> {
-        Ok(Policy { config, calls: Mutex::new(Vec::new()), api })
+        Ok(Policy { config, calls: Mutex::new(Vec::new()), client_ips: Mutex::new(Vec::new()), api })
     }
 }
 
@@ -118,6 +121,11 @@ impl Policy {
     fn record(&self, callback: &str, argument: Value) {
         self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(json!([callback, argument]));
     }
+
+    fn record_ips(&self, callback: &str, request_info: &[RequestInfo]) {
+        let mut ips = self.client_ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ips.extend(request_info.iter().map(|info| json!([callback, info.ip.to_string()])));
+    }
 }
 
 #[module(name = "policy")]
@@ -127,9 +135,10 @@ impl Policy {
         &self,
         _email: Option<&ThreepidInfo>,
         username: Option<&str>,
-        _request_info: &[RequestInfo],
+        request_info: &[RequestInfo],
         _auth_provider_id: Option<&str>,
     ) -> RegistrationBehaviour {
+        self.record_ips("check_registration_for_spam", request_info);
         let name = username.unwrap_or_default();
         if listed(&self.config.deny_registration, name) {
             RegistrationBehaviour::Deny
@@ -146,9 +155,10 @@ impl Policy {
         user_id: &UserId,
         _device_id: Option<&str>,
         _initial_display_name: Option<&str>,
-        _request_info: &[RequestInfo],
+        request_info: &[RequestInfo],
         _auth_provider_id: Option<&str>,
     ) -> SpamCheck {
+        self.record_ips("check_login_for_spam", request_info);
         if listed(&self.config.deny_login, user_id.as_str()) {
             let fields = json!({ "extra": "value" }).as_object().cloned().unwrap_or_default();
             SpamCheck::DenyWithFields(ErrCode::LIMIT_EXCEEDED, fields)
@@ -297,6 +307,12 @@ impl Policy {
     }
 
     /// `GET /_synapse/client/policy/calls`.
+    #[web_resource("/_synapse/client/policy/client_ips")]
+    async fn client_ips(&self, _request: WebRequest) -> WebResponse {
+        let ips = self.client_ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        web::json(200, &ips)
+    }
+
     #[web_resource("/_synapse/client/policy/calls")]
     async fn calls(&self, _request: WebRequest) -> WebResponse {
         let calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();

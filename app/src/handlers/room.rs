@@ -1,4 +1,6 @@
-//! Rooms: create, send, state, events, messages, members and memberships.
+//! Rooms: create, send, state, events, messages, members and memberships. Creating rooms
+//! and sending events count against `rc_message`, joins against `rc_joins.local`, invites
+//! against `rc_invites.*`.
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ pub(super) async fn create_room(
     auth: Auth,
     OptionalJsonBody(body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.message.check(&auth.user_id)?;
     let created = rooms::create_room(&state, &Actor::from(&auth), body).await?;
     let mut answer = json!({ "room_id": created.room_id });
     if let Some(alias) = created.alias {
@@ -51,6 +54,12 @@ pub(super) async fn send_message(
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
+    if let Err(limited) = state.limits.message.check(&auth.user_id) {
+        // A retried transaction only returns the event it already made.
+        if state.storage.txn_event(&auth.user_id, &auth.device_id, &txn_id)?.is_none() {
+            return Err(limited.into());
+        }
+    }
     let event_id =
         rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, None, content, Some(&txn_id)).await?;
     Ok(Json(json!({ "event_id": event_id })))
@@ -73,6 +82,7 @@ pub(super) async fn put_state(
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&path.room_id)?;
+    state.limits.message.check(&auth.user_id)?;
     let actor = Actor::from(&auth);
     let event_id =
         rooms::send(&state, &actor, &room_id, &path.event_type, Some(&path.state_key), content, None).await?;
@@ -241,6 +251,14 @@ pub(super) async fn invite(
     match (body.user_id, body.medium, body.address) {
         (Some(user), _, _) => {
             let invitee: OwnedUserId = extract_user(&user)?;
+            let limits = &state.limits;
+            // Look at all three first, so a refusal by one uses up none of the others.
+            limits.invites_per_issuer.peek(&auth.user_id)?;
+            limits.invites_per_room.peek(&room_id)?;
+            limits.invites_per_user.peek(&invitee)?;
+            limits.invites_per_issuer.check(&auth.user_id)?;
+            limits.invites_per_room.check(&room_id)?;
+            limits.invites_per_user.check(&invitee)?;
             rooms::update_membership(&state, &actor, &invitee, &room_id, "invite", extra).await?;
         }
         (None, Some(medium), Some(address)) => {
@@ -281,6 +299,12 @@ pub(super) async fn join(
     OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = rooms::resolve_room(&state, &target)?;
+    if let Err(limited) = state.limits.joins_local.check(&auth.user_id) {
+        // Joining a room one is already in changes nothing and is not limited.
+        if !state.storage.rooms_with_membership(&auth.user_id, "join")?.contains(&room_id) {
+            return Err(limited.into());
+        }
+    }
     rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }

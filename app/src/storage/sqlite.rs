@@ -70,7 +70,8 @@ impl SqliteStorage {
 
 /// Brings a database written by an earlier version up to [`SCHEMA`], keeping every row:
 /// account data without a stream position gets one (its row order), so an initial sync
-/// still returns it and an incremental sync does not.
+/// still returns it and an incremental sync does not; access tokens stored in plain text
+/// are replaced by their hash.
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     let has_stream: bool = connection.query_row(
         "SELECT count(*) > 0 FROM pragma_table_info('account_data') WHERE name = 'stream_id'",
@@ -87,6 +88,7 @@ fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
     // For `max(stream_id)`, read by every sync and every write; a user's own rows are
     // found through the primary key.
     transaction.execute_batch("CREATE INDEX IF NOT EXISTS account_data_stream ON account_data (stream_id);")?;
+    super::hash_plain_access_tokens::hash_plain_access_tokens(&transaction)?;
     transaction.commit()
 }
 
