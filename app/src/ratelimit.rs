@@ -75,7 +75,8 @@ pub(crate) struct LimitExceeded {
 impl From<LimitExceeded> for ApiError {
     fn from(limited: LimitExceeded) -> Self {
         let mut error = MatrixError::new(429, ErrCode::LIMIT_EXCEEDED, "Too Many Requests");
-        let millis = u64::try_from(limited.retry_after.as_millis()).unwrap_or(u64::MAX);
+        // Rounded up, and never 0: a client told to wait 0 ms would be refused again.
+        let millis = u64::try_from(limited.retry_after.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX).max(1);
         error.fields.insert("retry_after_ms".to_owned(), millis.into());
         ApiError(error)
     }
@@ -249,6 +250,7 @@ mod tests {
         let refused = limiter.check("10.0.0.1").unwrap_err();
         // One action per 1/0.17 s, as Synapse's retry_after_ms says after a full burst.
         assert_eq!(refused.retry_after.as_millis(), (1000.0 / 0.17) as u128);
+        assert_eq!(ApiError::from(refused).0.fields["retry_after_ms"], 5883);
     }
 
     #[test]
@@ -307,5 +309,7 @@ mod tests {
         assert_eq!(error.0.status, 429);
         assert_eq!(error.0.errcode, ErrCode::LIMIT_EXCEEDED);
         assert_eq!(error.0.fields["retry_after_ms"], 1500);
+        let almost_now = ApiError::from(LimitExceeded { retry_after: Duration::from_micros(300) });
+        assert_eq!(almost_now.0.fields["retry_after_ms"], 1);
     }
 }
