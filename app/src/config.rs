@@ -14,8 +14,12 @@ use mxmod::{
 use serde::{de, Deserialize, Deserializer};
 
 mod limits;
+mod rate_limits;
 
-pub use self::limits::LimitsConfig;
+pub use self::{
+    limits::LimitsConfig,
+    rate_limits::{InviteRateLimits, JoinRateLimits, LoginRateLimits, RateLimit, RateLimitConfig},
+};
 
 /// The embedded default configuration (`mxmod generate-config` prints it).
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
@@ -55,6 +59,24 @@ pub struct HomeserverConfig {
     /// `limits`: connections, read timeouts, the shadow-ban delay (mxmod's own section).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `rc_message`: events a user sends.
+    #[serde(default)]
+    pub rc_message: RateLimitConfig,
+    /// `rc_registration`: registrations per client address.
+    #[serde(default)]
+    pub rc_registration: RateLimitConfig,
+    /// `rc_login`: `address`, `account`, `failed_attempts`.
+    #[serde(default)]
+    pub rc_login: LoginRateLimits,
+    /// `rc_joins`: `local`.
+    #[serde(default)]
+    pub rc_joins: JoinRateLimits,
+    /// `rc_invites`: `per_room`, `per_user`, `per_issuer`.
+    #[serde(default)]
+    pub rc_invites: InviteRateLimits,
+    /// `rc_media_create`: uploads per user.
+    #[serde(default)]
+    pub rc_media_create: RateLimitConfig,
     /// `modules`: read by `mxmod::config::load_modules`.
     #[serde(default, rename = "modules")]
     _modules: de::IgnoredAny,
@@ -78,10 +100,10 @@ pub struct Listener {
     #[serde(default)]
     #[allow(dead_code)]
     resources: de::IgnoredAny,
-    /// Synapse's `x_forwarded`.
+    /// Synapse's `x_forwarded`: a trusted reverse proxy is in front, so a client's
+    /// address is the last entry of `X-Forwarded-For` (the one the proxy appended).
     #[serde(default)]
-    #[allow(dead_code)]
-    x_forwarded: de::IgnoredAny,
+    pub x_forwarded: bool,
 }
 
 impl Listener {
@@ -146,7 +168,7 @@ fn default_listeners() -> Vec<Listener> {
         kind: default_type(),
         tls: false,
         resources: de::IgnoredAny,
-        x_forwarded: de::IgnoredAny,
+        x_forwarded: false,
     }]
 }
 fn default_bind() -> Vec<IpAddr> {
@@ -308,9 +330,7 @@ pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, Co
 /// Keys deserialized as "ignored" on purpose: read by the module loader, or Synapse
 /// listener options every mxmod listener honours implicitly.
 fn read_elsewhere(key: &str) -> bool {
-    key == "modules"
-        || key.starts_with("modules.")
-        || (key.starts_with("listeners.") && (key.ends_with(".resources") || key.ends_with(".x_forwarded")))
+    key == "modules" || key.starts_with("modules.") || (key.starts_with("listeners.") && key.ends_with(".resources"))
 }
 
 fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
@@ -338,6 +358,7 @@ fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
             ));
         }
     }
+    problems.extend(rate_limits::problems(config, text));
     if config.listeners.is_empty() {
         problems.push(ConfigProblem::located(text, "listeners", "at least one `http` listener is required"));
     }

@@ -158,6 +158,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     if !state.settings.enable_metrics {
         return Err(ApiError::unrecognized());
     }
-    let text = state.metrics.render(&state.modules);
+    let text = state.metrics.render(&state.modules, state.passwords.dummy_checks());
     Ok(([(http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
 }

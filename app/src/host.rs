@@ -142,7 +142,8 @@ impl Host for ServerHost {
 
     fn user_for_access_token<'a>(&'a self, token: &'a str) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
-            let session = self.state()?.storage.session(token).await.map_err(storage_error)?;
+            let token_hash = crate::access_token::stored_form(token);
+            let session = self.state()?.storage.session(&token_hash).await.map_err(storage_error)?;
             Ok(session.map(|session| user_info(session.user)))
         })
     }

@@ -12,12 +12,15 @@
 //! fn main() -> std::process::ExitCode { mxmod_app::main() }
 //! ```
 
+mod access_token;
 mod cli;
 pub mod config;
 mod handlers;
 mod host;
 mod http;
 mod metrics;
+mod password;
+mod ratelimit;
 mod rooms;
 mod server;
 mod shadow_ban;

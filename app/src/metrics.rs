@@ -38,12 +38,17 @@ impl Metrics {
 
     /// The exposition text: every family under the names `/_synapse/metrics` has always
     /// used, so dashboards keep working.
-    pub(crate) fn render(&self, modules: &Registry) -> String {
+    pub(crate) fn render(&self, modules: &Registry, password_dummy_checks: u64) -> String {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(modules::CallbackCollector::read(modules)));
         registry.register_collector(Box::new(modules::CacheCollector::read(modules)));
         registry.register_collector(Box::new(self.requests.collector()));
         registry.register("mxmod_events_stored", "Events stored.", self.events.clone());
+        registry.register(
+            "mxmod_password_dummy_checks",
+            "Password checks run against the dummy hash (no such account).",
+            prometheus_client::metrics::counter::ConstCounter::new(password_dummy_checks),
+        );
         let mut out = String::new();
         if let Err(error) = prometheus_text::encode(&mut out, &registry) {
             tracing::error!("cannot encode the metrics: {error}");

@@ -12,6 +12,8 @@ use crate::{
     config::Loaded,
     host::ServerHost,
     metrics::Metrics,
+    password::Passwords,
+    ratelimit::RateLimits,
     state::{AppState, Settings},
     storage::{sqlite::SqliteStorage, Storage},
 };
@@ -30,6 +32,9 @@ pub enum ServeError {
     /// A module failed to start.
     #[error("{0}")]
     Modules(#[from] StartupError),
+    /// The password hashing pool could not start.
+    #[error("cannot start the password hashing threads: {0}")]
+    Passwords(String),
     /// A listener could not bind.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -92,7 +97,15 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         media_store,
         limits: config.limits.clone(),
     };
-    let listeners: Vec<SocketAddr> = config.listeners.iter().flat_map(|l| l.addresses()).collect();
+    let listeners: Vec<(SocketAddr, bool)> = config
+        .listeners
+        .iter()
+        .flat_map(|listener| listener.addresses().into_iter().map(|address| (address, listener.x_forwarded)))
+        .collect();
+    let limits = Arc::new(RateLimits::new(config));
+    RateLimits::spawn_pruning(&limits);
+    let passwords = Passwords::per_core().map_err(|error| ServeError::Passwords(error.to_string()))?;
+    tracing::info!("password hashing: {} threads", passwords.threads());
     let modules = Registry::start(loaded.modules, &options)?;
     for shadowed in modules.routes().shadowed() {
         tracing::warn!(
@@ -102,12 +115,12 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             shadowed.winner
         );
     }
-    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default() });
+    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
     host.bind(&state);
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();
-    for address in listeners {
+    for (address, x_forwarded) in listeners {
         {
             let socket =
                 tokio::net::TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })?;
@@ -115,7 +128,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             addresses.push(bound);
             let router = router.clone();
             let limits = state.settings.limits.clone();
-            tasks.push(tokio::spawn(crate::http::connections::serve(socket, router, limits, shutdown_signal())));
+            let serving = crate::http::connections::serve(socket, router, limits, x_forwarded, shutdown_signal());
+            tasks.push(tokio::spawn(serving));
         }
     }
     Ok(Server { addresses, tasks })

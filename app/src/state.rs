@@ -1,11 +1,11 @@
 //! The shared state of a running server: settings, storage (with the `/sync` wake-ups
-//! behind it), modules and metrics.
+//! behind it), modules, metrics, rate limits and the password pool.
 
 use std::{path::PathBuf, sync::Arc};
 
 use mxmod::{registry::Registry, types::OwnedServerName};
 
-use crate::{metrics::Metrics, storage::Storage};
+use crate::{metrics::Metrics, password::Passwords, ratelimit::RateLimits, storage::Storage};
 
 /// Settings the request handlers read.
 #[derive(Clone, Debug)]
@@ -25,6 +25,10 @@ pub(crate) struct AppState {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) modules: Registry,
     pub(crate) metrics: Metrics,
+    /// The `rc_*` rate limiters.
+    pub(crate) limits: Arc<RateLimits>,
+    /// Argon2 off the async workers.
+    pub(crate) passwords: Passwords,
 }
 
 /// Milliseconds since the Unix epoch.

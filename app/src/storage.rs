@@ -101,7 +101,7 @@ pub struct NewAccount {
     pub user: UserRecord,
     /// Their initial profile.
     pub profile: Profile,
-    /// `(access token, device)` of the first login, if any.
+    /// `(stored form of the access token, device)` of the first login, if any.
     pub login: Option<(String, String)>,
 }
 

@@ -39,8 +39,30 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
 }
 
+/// Rate limits far above anything a test or the load benchmark does; only the
+/// rate-limit tests run with Synapse's defaults ([`config_with_synapse_limits`]).
+const RAISED_LIMITS: &str = "rc_message: { per_second: 100000, burst_count: 1000000 }
+rc_registration: { per_second: 100000, burst_count: 1000000 }
+rc_login:
+  address: { per_second: 100000, burst_count: 1000000 }
+  account: { per_second: 100000, burst_count: 1000000 }
+  failed_attempts: { per_second: 100000, burst_count: 1000000 }
+rc_joins:
+  local: { per_second: 100000, burst_count: 1000000 }
+rc_invites:
+  per_room: { per_second: 100000, burst_count: 1000000 }
+  per_user: { per_second: 100000, burst_count: 1000000 }
+  per_issuer: { per_second: 100000, burst_count: 1000000 }
+rc_media_create: { per_second: 100000, burst_count: 1000000 }
+";
+
 /// A config with the given `modules:` section (YAML, indented as a top-level key's value).
 pub(crate) fn config_with_modules(modules_yaml: &str) -> String {
+    format!("{RAISED_LIMITS}{}", config_with_synapse_limits(modules_yaml))
+}
+
+/// Like [`config_with_modules`], with Synapse's default rate limits.
+pub(crate) fn config_with_synapse_limits(modules_yaml: &str) -> String {
     format!(
         "server_name: test.local
 public_baseurl: http://127.0.0.1/
@@ -98,7 +120,8 @@ impl Server {
         self.child.id()
     }
 
-    fn start_binary(binary: &Path, config: &str) -> Server {
+    /// Starts `binary` on `config` (where `DATA` stands for the data directory).
+    pub(crate) fn start_binary(binary: &Path, config: &str) -> Server {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("homeserver.yaml");
         std::fs::write(&path, config.replace("DATA", &dir.path().display().to_string())).expect("config written");

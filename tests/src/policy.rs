@@ -30,7 +30,9 @@
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
 //! `on_user_deactivation_status_changed`) as a
 //! JSON list of `[callback, argument]` pairs; `GET /_synapse/client/policy/me` answers
-//! who the request's access token belongs to.
+//! who the request's access token belongs to; `GET /_synapse/client/policy/client_ips`
+//! answers the `ip` of each `request_info` the registration and login checks were given,
+//! as `[callback, ip]` pairs.
 
 use std::sync::Mutex;
 
@@ -102,6 +104,7 @@ pub struct SlowSpamCheck {
 pub struct Policy {
     config: PolicyConfig,
     calls: Mutex<Vec<Value>>,
+    client_ips: Mutex<Vec<Value>>,
     api: ModuleApi,
 }
 
@@ -109,7 +112,7 @@ impl Module for Policy {
     type Config = PolicyConfig;
 
     fn new(config: PolicyConfig, api: ModuleApi) -> Result<Self, ModuleError> {
-        Ok(Policy { config, calls: Mutex::new(Vec::new()), api })
+        Ok(Policy { config, calls: Mutex::new(Vec::new()), client_ips: Mutex::new(Vec::new()), api })
     }
 }
 
@@ -129,6 +132,11 @@ impl Policy {
     fn record(&self, callback: &str, argument: Value) {
         self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(json!([callback, argument]));
     }
+
+    fn record_ips(&self, callback: &str, request_info: &[RequestInfo]) {
+        let mut ips = self.client_ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ips.extend(request_info.iter().map(|info| json!([callback, info.ip.to_string()])));
+    }
 }
 
 #[module(name = "policy")]
@@ -138,9 +146,10 @@ impl Policy {
         &self,
         _email: Option<&ThreepidInfo>,
         username: Option<&str>,
-        _request_info: &[RequestInfo],
+        request_info: &[RequestInfo],
         _auth_provider_id: Option<&str>,
     ) -> RegistrationBehaviour {
+        self.record_ips("check_registration_for_spam", request_info);
         let name = username.unwrap_or_default();
         if listed(&self.config.deny_registration, name) {
             RegistrationBehaviour::Deny
@@ -157,9 +166,10 @@ impl Policy {
         user_id: &UserId,
         _device_id: Option<&str>,
         _initial_display_name: Option<&str>,
-        _request_info: &[RequestInfo],
+        request_info: &[RequestInfo],
         _auth_provider_id: Option<&str>,
     ) -> SpamCheck {
+        self.record_ips("check_login_for_spam", request_info);
         if listed(&self.config.deny_login, user_id.as_str()) {
             let fields = json!({ "extra": "value" }).as_object().cloned().unwrap_or_default();
             SpamCheck::DenyWithFields(ErrCode::LIMIT_EXCEEDED, fields)
@@ -310,6 +320,13 @@ impl Policy {
         let user = self.api.authenticate(&request).await?;
         let profile = self.api.profile(&user.user_id).await?;
         Ok(web::json(200, &json!({ "user_id": user.user_id, "displayname": profile.display_name })))
+    }
+
+    /// `GET /_synapse/client/policy/client_ips`: the `ip` of every `request_info` seen.
+    #[web_resource("/_synapse/client/policy/client_ips", method = "GET")]
+    async fn client_ips(&self, _request: WebRequest) -> WebResponse {
+        let ips = self.client_ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        web::json(200, &ips)
     }
 
     /// `GET /_synapse/client/policy/calls`.

@@ -1,12 +1,10 @@
 //! Registration, login, logout, whoami and `/versions`, with `check_registration_for_spam`,
-//! `on_user_registration`, `check_login_for_spam` and `on_user_login`.
+//! `on_user_registration`, `check_login_for_spam` and `on_user_login`. Registration and
+//! login are rate limited as in Synapse (`rc_registration`, `rc_login.*`), and passwords
+//! are hashed on the password pool.
 
 use std::sync::Arc;
 
-use argon2::{
-    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
-    Argon2,
-};
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -22,7 +20,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    http::{ApiError, ApiResult, Auth, AuthNoExpiry, JsonBody},
+    access_token,
+    http::{ApiError, ApiResult, Auth, AuthNoExpiry, ClientIp, JsonBody},
     state::{now_ms, AppState},
     storage::{NewAccount, Profile, TokenOwner, UserRecord},
 };
@@ -51,37 +50,36 @@ fn random_string(length: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), length)
 }
 
-fn request_info(headers: &HeaderMap) -> Vec<RequestInfo> {
+/// What modules see of the request: its user agent and the client's address.
+fn request_info(headers: &HeaderMap, ip: ClientIp) -> Vec<RequestInfo> {
     let user_agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    vec![RequestInfo { user_agent: user_agent.to_owned(), ip: std::net::IpAddr::from([127, 0, 0, 1]) }]
+    vec![RequestInfo { user_agent: user_agent.to_owned(), ip: ip.0 }]
 }
 
-fn hash_password(password: &str) -> ApiResult<String> {
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot make a salt: {error}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot hash password: {error}")))
+async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
+    state.passwords.hash(password).await.map_err(|error| {
+        tracing::error!("{error}");
+        ApiError(mxmod::MatrixError::internal())
+    })
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+/// Checks a password against a user's stored hash; a missing user or one without a
+/// password is checked against the dummy hash, so both take the same time.
+async fn password_matches(state: &AppState, user: Option<&UserRecord>, password: &str) -> bool {
+    let stored = user.and_then(|user| user.password_hash.clone());
+    state.passwords.verify(password.to_owned(), stored).await
 }
 
-/// A new access token and the device it is for (the client's, or a new one).
+/// A new access token and the device it is for (the client's, or a new one). The token
+/// goes to the client; storage keeps only [`access_token::stored_form`] of it.
 fn new_login(device_id: Option<String>) -> (String, String) {
-    let token = format!("mxt_{}", random_string(32));
-    (token, device_id.unwrap_or_else(|| random_string(10).to_uppercase()))
+    (access_token::issue(), device_id.unwrap_or_else(|| random_string(10).to_uppercase()))
 }
 
 async fn new_session(state: &AppState, user_id: &UserId, device_id: Option<String>) -> ApiResult<(String, String)> {
     let (token, device_id) = new_login(device_id);
-    state
-        .storage
-        .create_token(&token, &TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() })
-        .await?;
+    let owner = TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() };
+    state.storage.create_token(&access_token::stored_form(&token), &owner).await?;
     Ok((token, device_id))
 }
 
@@ -96,15 +94,18 @@ pub(super) struct RegisterRequest {
     inhibit_login: bool,
 }
 
-/// `POST /register`: user-interactive auth with `m.login.dummy`.
+/// `POST /register`: user-interactive auth with `m.login.dummy`. `rc_registration` is
+/// per client address: checked on every request, used up by each account created.
 pub(super) async fn register(
     State(state): State<Arc<AppState>>,
+    ip: ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<Response> {
     if !state.settings.enable_registration {
         return Err(ApiError::forbidden("Registration has been disabled"));
     }
+    state.limits.registration.peek(ip)?;
     let completed =
         body.auth.as_ref().and_then(|auth| auth.get("type")).and_then(Value::as_str) == Some("m.login.dummy");
     if !completed {
@@ -128,16 +129,17 @@ pub(super) async fn register(
     let callbacks = state.modules.callbacks();
     let behaviour = callbacks
         .spam_checker
-        .check_registration_for_spam(None, Some(&localpart), &request_info(&headers), None)
+        .check_registration_for_spam(None, Some(&localpart), &request_info(&headers, ip), None)
         .await?;
     let shadow_banned = match behaviour {
         RegistrationBehaviour::Deny => return Err(ApiError::new(429, ErrCode::UNKNOWN, "Rate limited")),
         RegistrationBehaviour::ShadowBan => true,
         RegistrationBehaviour::Allow => false,
     };
+    state.limits.registration.check(ip)?;
     let record = UserRecord {
         user_id: user_id.clone(),
-        password_hash: Some(hash_password(&password)?),
+        password_hash: Some(hash_password(&state, password).await?),
         is_admin: false,
         shadow_banned,
         deactivated: false,
@@ -146,7 +148,8 @@ pub(super) async fn register(
     let login = (!body.inhibit_login).then(|| new_login(body.device_id));
     let profile = Profile { displayname: Some(localpart), avatar_url: None };
     // The user, profile and token in one transaction: a failure leaves no half account.
-    if !state.storage.register(NewAccount { user: record, profile, login: login.clone() }).await? {
+    let stored_login = login.as_ref().map(|(token, device)| (access_token::stored_form(token), device.clone()));
+    if !state.storage.register(NewAccount { user: record, profile, login: stored_login }).await? {
         return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
     }
     callbacks.account_validity.on_user_registration(&user_id).await?;
@@ -171,12 +174,17 @@ pub(super) struct LoginRequest {
     initial_device_display_name: Option<String>,
 }
 
-/// `POST /login` with `m.login.password`.
+/// `POST /login` with `m.login.password`, limited as in Synapse: every attempt by
+/// `rc_login.address` (per client address); per account, a successful one by
+/// `rc_login.account` and a failed one by `rc_login.failed_attempts`, which once used up
+/// refuses every attempt on that account, right password or not, until it refills.
 pub(super) async fn login(
     State(state): State<Arc<AppState>>,
+    ip: ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.login_address.check(ip)?;
     if body.kind != "m.login.password" {
         return Err(ApiError::new(400, ErrCode::UNKNOWN, format!("Unknown login type {}", body.kind)));
     }
@@ -190,15 +198,23 @@ pub(super) async fn login(
         .ok_or_else(|| ApiError::bad_json("Missing `identifier.user`"))?;
     let full = if name.starts_with('@') { name } else { format!("@{name}:{}", state.settings.server_name) };
     let denied = || ApiError::forbidden("Invalid username or password");
-    let user_id = UserId::parse(full.as_str()).map_err(|_| denied())?;
-    let user = state.storage.user(&user_id).await?.ok_or_else(denied)?;
+    let account = full.to_lowercase();
+    state.limits.login_failed_attempts.peek(&account)?;
     let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
-    if !user.password_hash.as_deref().is_some_and(|hash| password_matches(&password, hash)) {
+    let user_id = UserId::parse(full.as_str()).ok();
+    let user = match &user_id {
+        Some(user_id) => state.storage.user(user_id).await?,
+        None => None,
+    };
+    let (Some(user_id), Some(user), true) = (user_id, &user, password_matches(&state, user.as_ref(), &password).await)
+    else {
+        state.limits.login_failed_attempts.record(&account);
         return Err(denied());
-    }
+    };
     if user.deactivated {
         return Err(ApiError::new(403, ErrCode::USER_DEACTIVATED, "This account has been deactivated"));
     }
+    state.limits.login_account.check(&account)?;
     let callbacks = state.modules.callbacks();
     callbacks
         .spam_checker
@@ -206,7 +222,7 @@ pub(super) async fn login(
             &user_id,
             body.device_id.as_deref(),
             body.initial_device_display_name.as_deref(),
-            &request_info(&headers),
+            &request_info(&headers, ip),
             None,
         )
         .await?;
@@ -222,7 +238,7 @@ pub(super) async fn logout(
     State(state): State<Arc<AppState>>,
     AuthNoExpiry(auth): AuthNoExpiry,
 ) -> ApiResult<Json<Value>> {
-    state.storage.delete_token(&auth.token).await?;
+    state.storage.delete_token(&auth.token_hash).await?;
     Ok(Json(json!({})))
 }
 
@@ -260,7 +276,7 @@ pub(super) async fn deactivate(
         return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
     };
     let user = state.storage.user(&auth.user_id).await?.ok_or_else(|| ApiError::forbidden("Unknown user"))?;
-    if !user.password_hash.as_deref().is_some_and(|hash| password_matches(password, hash)) {
+    if !password_matches(&state, Some(&user), password).await {
         return Err(ApiError::forbidden("Invalid password"));
     }
     let rules = &state.modules.callbacks().third_party_rules;

@@ -49,6 +49,8 @@ pub(super) async fn upload(
     MQuery(query): MQuery<UploadQuery>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
+    // mxmod has no `/create`; an upload is how a client creates media (`rc_media_create`).
+    state.limits.media_create.check(&auth.user_id)?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -1,4 +1,6 @@
-//! Rooms: create, send, state, events, messages, members and memberships.
+//! Rooms: create, send, state, events, messages, members and memberships. Creating rooms
+//! and sending events count against `rc_message`, joins against `rc_joins.local`, invites
+//! against `rc_invites.*`.
 
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ pub(super) async fn create_room(
     auth: Auth,
     OptionalJsonBody(body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
+    state.limits.message.check(&auth.user_id)?;
     let created = rooms::create_room(&state, &Actor::from(&auth), body).await?;
     let mut answer = json!({ "room_id": created.room_id });
     if let Some(alias) = created.alias {
@@ -52,6 +55,12 @@ pub(super) async fn send_message(
     let room_id = room_id(&room)?;
     let txn =
         TxnKey::send(auth.user_id.clone(), TxnClient::Device(auth.device_id.clone()), &room_id, &event_type, &txn_id);
+    if let Err(limited) = state.limits.message.check(&auth.user_id) {
+        // A retried transaction only returns the event it already made.
+        if state.storage.txn_event(&txn).await?.is_none() {
+            return Err(limited.into());
+        }
+    }
     let event_id = rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, None, content, Some(txn)).await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
@@ -73,6 +82,7 @@ pub(super) async fn put_state(
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&path.room_id)?;
+    state.limits.message.check(&auth.user_id)?;
     let actor = Actor::from(&auth);
     let event_id =
         rooms::send(&state, &actor, &room_id, &path.event_type, Some(&path.state_key), content, None).await?;
@@ -242,6 +252,14 @@ pub(super) async fn invite(
     match (body.user_id, body.medium, body.address) {
         (Some(user), _, _) => {
             let invitee: OwnedUserId = extract_user(&user)?;
+            let limits = &state.limits;
+            // Look at all three first, so a refusal by one uses up none of the others.
+            limits.invites_per_issuer.peek(&auth.user_id)?;
+            limits.invites_per_room.peek(&room_id)?;
+            limits.invites_per_user.peek(&invitee)?;
+            limits.invites_per_issuer.check(&auth.user_id)?;
+            limits.invites_per_room.check(&room_id)?;
+            limits.invites_per_user.check(&invitee)?;
             rooms::update_membership(&state, &actor, &invitee, &room_id, "invite", extra).await?;
         }
         (None, Some(medium), Some(address)) => {
@@ -283,6 +301,12 @@ pub(super) async fn join(
     OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = rooms::resolve_room(&state, &target).await?;
+    if let Err(limited) = state.limits.joins_local.check(&auth.user_id) {
+        // Joining a room one is already in changes nothing and is not limited.
+        if !state.storage.rooms_with_membership(&auth.user_id, "join").await?.contains(&room_id) {
+            return Err(limited.into());
+        }
+    }
     rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;
     Ok(Json(json!({ "room_id": room_id })))
 }

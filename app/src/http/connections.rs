@@ -11,7 +11,6 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     future::Future,
-    net::SocketAddr,
     pin::Pin,
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -33,7 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
 use tower_service::Service;
 
-use crate::config::LimitsConfig;
+use crate::{config::LimitsConfig, http::Peer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -187,6 +186,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: LimitsConfig,
+    x_forwarded: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let table = Arc::new(Table { start: Instant::now(), open: Mutex::new(HashMap::new()), next_id: AtomicU64::new(0) });
@@ -225,7 +225,7 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         tasks.spawn(serve_connection(
             stream,
-            peer,
+            Peer::new(peer, x_forwarded),
             router.clone(),
             builder.clone(),
             ConnectionScope { table: table.clone(), connection, limits: limits.clone(), stop: stop.clone() },
@@ -246,7 +246,7 @@ struct ConnectionScope {
 
 async fn serve_connection(
     stream: tokio::net::TcpStream,
-    peer: SocketAddr,
+    peer: Peer,
     router: Router,
     builder: http1::Builder,
     mut scope: ConnectionScope,

@@ -60,7 +60,14 @@ impl From<StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let response = mxmod::web::error_response(&self.0);
-        response.map(axum::body::Body::from)
+        let mut response = mxmod::web::error_response(&self.0).map(axum::body::Body::from);
+        // A rate-limited answer also says when to retry in the standard header, in whole
+        // seconds rounded up, as Synapse does.
+        if self.0.status == 429 {
+            if let Some(millis) = self.0.fields.get("retry_after_ms").and_then(serde_json::Value::as_u64) {
+                response.headers_mut().insert(http::header::RETRY_AFTER, millis.div_ceil(1000).into());
+            }
+        }
+        response
     }
 }

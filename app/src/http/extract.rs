@@ -21,7 +21,8 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
 pub(crate) struct Auth {
     pub(crate) user_id: OwnedUserId,
     pub(crate) device_id: String,
-    pub(crate) token: String,
+    /// The stored form of the request's access token (never the token itself).
+    pub(crate) token_hash: String,
     pub(crate) shadow_banned: bool,
     pub(crate) is_admin: bool,
 }
@@ -33,7 +34,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
     let token = mxmod::web::access_token(&parts.headers, &parts.uri)
         .ok_or_else(|| ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))?;
     let unknown = || ApiError::new(401, ErrCode::UNKNOWN_TOKEN, "Unknown access token").with_soft_logout();
-    let session = state.storage.session(&token).await?.ok_or_else(unknown)?;
+    let token_hash = crate::access_token::stored_form(&token);
+    let session = state.storage.session(&token_hash).await?.ok_or_else(unknown)?;
     let user = session.user;
     if user.deactivated {
         return Err(unknown());
@@ -41,7 +43,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Auth> {
     Ok(Auth {
         user_id: user.user_id,
         device_id: session.device_id,
-        token,
+        token_hash,
         shadow_banned: user.shadow_banned,
         is_admin: user.is_admin,
     })

@@ -3,6 +3,7 @@
 //! read-only connections on blocking threads ([`readers`]); room current state kept in
 //! memory ([`StateCache`]); numbered schema steps ([`migrations`]).
 
+mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
 mod rows;

@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, Transaction};
 
+use super::hash_plain_access_tokens::hash_plain_access_tokens;
 use crate::storage::{StorageError, StorageResult};
 
 /// One schema step.
@@ -22,6 +23,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "the first schema", apply: baseline },
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
+    Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
 ];
 
 /// The newest schema version this build knows.
@@ -43,6 +45,11 @@ pub(crate) fn migrate(connection: &mut Connection) -> StorageResult<()> {
         transaction.pragma_update(None, "user_version", version).map_err(database)?;
         transaction.commit().map_err(database)?;
         tracing::info!("database schema: applied step {version} ({})", step.name);
+    }
+    if found < latest_version() {
+        // Steps rewrite rows in place (plain access tokens become hashes); move the new
+        // pages into the main file now, so the old bytes do not wait for a checkpoint.
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(database)?;
     }
     Ok(())
 }
