@@ -78,6 +78,12 @@ impl FromRequestParts<Arc<AppState>> for AuthNoExpiry {
 }
 
 async fn body_bytes(request: Request, limit: usize) -> ApiResult<bytes::Bytes> {
+    // A body announced larger than the limit is refused before any of it is read.
+    let declared =
+        request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::new(413, ErrCode::TOO_LARGE, "Request body is too large"));
+    }
     axum::body::to_bytes(request.into_body(), limit).await.map_err(|error| body_error(&error))
 }
 

@@ -1,7 +1,7 @@
 //! The SQLite implementation of [`Storage`]: one file in WAL mode with
-//! `synchronous=FULL`; one writer thread doing group commit ([`writer`]); a pool of
-//! read-only connections on blocking threads ([`readers`]); room current state kept in
-//! memory ([`StateCache`]); numbered schema steps ([`migrations`]).
+//! `synchronous=FULL`; one writer thread doing group commit (`writer.rs`); a pool of
+//! read-only connections on blocking threads (`readers.rs`); room current state kept in
+//! memory ([`StateCache`]); numbered schema steps (`migrations.rs`).
 
 mod hash_plain_access_tokens;
 mod migrations;

@@ -138,6 +138,20 @@ impl Writer {
     }
 }
 
+/// Runs one write; a write that panics is rolled back and its waiter told the executor
+/// stopped, while the writer carries on with the rest of the batch.
+fn run_job(job: Job, context: &mut WriteContext<'_>) -> Option<Reply> {
+    let connection = context.connection;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(context)))) {
+        Ok(reply) => Some(reply),
+        Err(_) => {
+            tracing::error!("a storage write panicked; its changes are rolled back");
+            let _ = connection.execute_batch("ROLLBACK TO write; RELEASE write");
+            None
+        }
+    }
+}
+
 fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &StateCache, notifier: &Notifier) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -156,7 +170,7 @@ fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &State
             wake_presence: false,
         };
         let replies: Vec<Reply> = match connection.execute_batch("BEGIN IMMEDIATE") {
-            Ok(()) => batch.into_iter().map(|job| job(Ok(&mut context))).collect(),
+            Ok(()) => batch.into_iter().filter_map(|job| run_job(job, &mut context)).collect(),
             Err(error) => {
                 let failure = error.to_string();
                 tracing::error!("cannot begin a write transaction: {failure}");
