@@ -2,7 +2,7 @@
 //!
 //! A module is a Rust type. Its `impl` block carries `#[module(name = "...")]`, and its
 //! methods carry one category attribute each: [`spam_checker`], [`third_party_rules`],
-//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`]. The macros
+//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`](macro@cached). The macros
 //! put one entry per method into link-time slices ([linkme]); the server instantiates the
 //! modules its `homeserver.yaml` names, in listed order, and calls them through
 //! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
