@@ -374,18 +374,21 @@ fn config(names: &Names, categories: &[Category]) -> String {
 /// The module struct and its `Module` impl.
 fn module_type(names: &Names, categories: &[Category]) -> String {
     let has_config = !all_keys(categories).is_empty();
-    let has_api = categories.contains(&Category::Cached);
+    let has_cache = categories.contains(&Category::Cached);
     let Names { module, type_name, config, .. } = names;
     let mut out = format!("/// The `{module}` module.\npub struct {type_name} {{\n");
     if has_config {
         out.push_str(&format!("    config: {config},\n"));
     }
-    if has_api {
-        out.push_str("    /// The server's API; `#[cached]` methods keep their caches in it.\n    api: ModuleApi,\n");
+    if has_cache {
+        out.push_str(
+            "    /// The cache of `lookup` (`#[cached(cache = lookups)]`), created in `new`.\n    \
+             lookups: mxmod::cache::CacheHandle<String, String>,\n",
+        );
     }
     out.push_str("}\n\n");
-    let (config_arg, api_arg) = (if has_config { "config" } else { "_config" }, if has_api { "api" } else { "_api" });
-    let fields: Vec<&str> = [(has_config, "config"), (has_api, "api")]
+    let (config_arg, api_arg) = (if has_config { "config" } else { "_config" }, if has_cache { "api" } else { "_api" });
+    let fields: Vec<&str> = [(has_config, "config"), (has_cache, "lookups: Self::lookup_new_cache(&api)")]
         .into_iter()
         .filter_map(|(present, field)| present.then_some(field))
         .collect();
@@ -477,9 +480,9 @@ fn methods(names: &Names, categories: &[Category]) -> String {
             ),
             Category::Cached => "    \
     /// A slow lookup whose answers are worth keeping: replace the body with yours (an HTTP
-    /// call through `self.api.http_client()`, a database query). Answers are cached per
+    /// call through the `ModuleApi::http_client()` of `new`, a database query). Answers are cached per
     /// key; `self.lookup_cache()` invalidates them and counts hits and misses.
-    #[cached(max_size = 1000)]
+    #[cached(max_size = 1000, cache = lookups)]
     pub async fn lookup(&self, key: String) -> String {
         key.to_uppercase()
     }
@@ -730,7 +733,7 @@ mod tests {
             ),
             (
                 Category::Cached,
-                &["#[cached(max_size = 1000)]\n    pub async fn lookup(&self, key: String) -> String {"],
+                &["#[cached(max_size = 1000, cache = lookups)]\n    pub async fn lookup(&self, key: String) -> String {"],
                 "module.lookup_cache().stats()",
             ),
         ];
@@ -745,8 +748,8 @@ mod tests {
             }
         }
         let cached = module_source(&names, &[Category::Cached]);
-        assert!(cached.contains("    api: ModuleApi,\n"), "#[cached] needs the `api` field:\n{cached}");
-        assert!(cached.contains("Ok(Probe { api })"), "{cached}");
+        assert!(cached.contains("    lookups: mxmod::cache::CacheHandle<String, String>,\n"), "{cached}");
+        assert!(cached.contains("Ok(Probe { lookups: Self::lookup_new_cache(&api) })"), "{cached}");
         let web = module_source(&names, &[Category::WebResource]);
         assert!(!web.contains("use super::*;"), "its tests use nothing of the module:\n{web}");
         let spam = module_source(&names, &[Category::SpamChecker]);

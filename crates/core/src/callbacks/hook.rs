@@ -1,6 +1,6 @@
 //! One hook: the ordered implementations of a callback, split into a compact hot slice
 //! (the shim and the instance, all a call reads) and a parallel cold slice (label,
-//! `on_error`, `timeout`, counters), plus the [`Plan`] start-up picked for running them.
+//! `on_error`, `timeout`, counters), plus the `Plan` start-up picked for running them.
 //! How a failure becomes the chain's next step is here too, on the cold path.
 
 use std::{any::Any, fmt, sync::Arc, time::Duration};
