@@ -14,7 +14,6 @@ use std::sync::Arc;
 use axum::{
     extract::{Request, State},
     handler::Handler,
-    middleware,
     response::{IntoResponse, Response},
     routing::{get, post, put, MethodRouter},
     Router,
@@ -132,7 +131,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         Some(metrics) => routes.router.fallback_service(CountLayer::fallback(metrics).layer(fallback)),
         None => routes.router.fallback_service(fallback),
     };
-    router.layer(middleware::from_fn(crate::http::cors::cors)).with_state(state)
+    // CORS is answered by the connection layer (`http/cors.rs`), around this router.
+    router.with_state(state)
 }
 
 /// Everything outside the Matrix routes: a module's web resource, or 404 `M_UNRECOGNIZED`.

@@ -32,7 +32,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
 use tower_service::Service;
 
-use crate::{config::LimitsConfig, http::Peer};
+use crate::{
+    config::LimitsConfig,
+    http::{cors, Peer},
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -256,15 +259,24 @@ async fn serve_connection(
         let (connection, table) = (scope.connection.clone(), scope.table.clone());
         hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let in_flight = InFlight::start(&connection, &table);
+            let cors = cors::applies(request.uri().path());
+            let preflight = cors && request.method() == http::Method::OPTIONS;
             let mut request =
                 request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
             request.extensions_mut().insert(ConnectInfo(peer));
             let mut router = router.clone();
             async move {
-                let response = match router.call(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
+                let mut response = if preflight {
+                    cors::preflight()
+                } else {
+                    match router.call(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
                 };
+                if cors {
+                    cors::add_headers(response.headers_mut());
+                }
                 Ok::<_, Infallible>(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
             }
         })
