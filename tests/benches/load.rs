@@ -37,17 +37,6 @@ const TIME_LIMIT: Duration = Duration::from_secs(20);
 /// What `demo`'s hello resource answers to `?name=x`, and so what the bare server sends.
 const HELLO_BODY: &[u8] = br#"{"hello":"x"}"#;
 
-const MODULES: &str = "  - module: demo
-    config:
-      denied_users: ['@evilguy:test.local']
-  - module: list_spam_checker
-    config:
-      evil_users: ['@mallory:test.local']
-  - module: custom_presence_router
-    config:
-      routes: {}
-";
-
 /// One request; its status (0 if it failed on the wire).
 fn request(agent: &ureq::Agent, method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>) -> u16 {
     send(agent, method, url, token, body.map(<[u8]>::to_vec), None).map_or(0, |(status, _)| status)
@@ -150,7 +139,7 @@ fn main() {
     let (send_without, whoami_without, bare_mxmod) = scenario("mxmod, no modules", "  []\n");
     drop(bare_mxmod);
     let (send_with, whoami_with, server) =
-        scenario("mxmod, demo + list_spam_checker + custom_presence_router", MODULES);
+        scenario("mxmod, demo + list_spam_checker + custom_presence_router", support::DEFAULT_MODULES);
     println!("module web resource against a bare hyper server:");
     let resource = hello("GET /_synapse/client/demo/hello (mxmod, demo module)", &server.base);
     drop(server);

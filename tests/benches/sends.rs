@@ -33,17 +33,6 @@ const SECONDS: u64 = 10;
 const FSYNC_ROUNDS: usize = 20_000;
 const FSYNC_TIME: Duration = Duration::from_secs(3);
 
-const MODULES: &str = "  - module: demo
-    config:
-      denied_users: ['@evilguy:test.local']
-  - module: list_spam_checker
-    config:
-      evil_users: ['@mallory:test.local']
-  - module: custom_presence_router
-    config:
-      routes: {}
-";
-
 /// What one `wrk` run reported.
 #[derive(Debug, Default)]
 struct Run {
@@ -198,7 +187,7 @@ fn main() {
         return;
     }
     ensure_wrk();
-    let server = Server::start(&config_with_modules(MODULES));
+    let server = Server::start(&config_with_modules(support::DEFAULT_MODULES));
     let dir = server.dir.path().to_path_buf();
     let (_, token) = server.register("bench");
     let room = server.create_room(&token, json!({ "preset": "public_chat" }));

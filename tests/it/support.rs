@@ -85,6 +85,20 @@ modules:
     )
 }
 
+/// The three modules of the embedded default config (`demo`, `list_spam_checker`,
+/// `custom_presence_router`) with the test server's name, for the load benchmarks.
+#[allow(dead_code, reason = "only the benchmarks, which include this file, use it")]
+pub(crate) const DEFAULT_MODULES: &str = "  - module: demo
+    config:
+      denied_users: ['@evilguy:test.local']
+  - module: list_spam_checker
+    config:
+      evil_users: ['@mallory:test.local']
+  - module: custom_presence_router
+    config:
+      routes: {}
+";
+
 /// A running server.
 pub(crate) struct Server {
     child: Child,
