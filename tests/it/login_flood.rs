@@ -82,7 +82,11 @@ fn versions_stays_fast_and_memory_bounded_while_64_wrong_password_logins_run() {
         peak_kib / 1024
     );
     assert!(during.len() >= 20, "the flood was too short to measure: {} samples", during.len());
-    assert!(loaded <= idle * 3, "/versions p99 {loaded:?} during the flood, {idle:?} idle");
+    // On a 2-core machine a sub-millisecond idle p99 is below one scheduler time slice, so
+    // the bound is 3× the idle p99 but never under 3 × 2 ms: what this catches is hashing
+    // on the request workers, which took `/versions` from 0.5 ms to 72 ms.
+    let baseline = idle.max(Duration::from_millis(2));
+    assert!(loaded <= baseline * 3, "/versions p99 {loaded:?} during the flood, {idle:?} idle");
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as u64;
     // The pool's hashes, plus room for 64 connections and allocator slack.
     let bound_kib = rss_before + (threads * ARGON2_MIB + 16) * 1024;
