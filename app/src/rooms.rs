@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mxmod::{
     types::{
         Event, EventId, JsonObject, OwnedEventId, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, Requester, RoomAliasId,
-        RoomId, StateMap, UserId,
+        RoomId, StateKey, StateMap, UserId,
     },
     ErrCode,
 };
@@ -62,7 +62,7 @@ pub(crate) fn build_event(
         room_id: room_id.to_owned(),
         sender: sender.to_owned(),
         event_type: event_type.into(),
-        state_key: state_key.map(str::to_owned),
+        state_key: state_key.map(StateKey::from),
         content,
         origin_server_ts: now_ms(),
         unsigned: JsonObject::new(),
@@ -299,7 +299,7 @@ pub(crate) async fn send(
     if let Some(key) = state_key {
         callbacks
             .spam_checker
-            .user_may_send_state_event(&actor.user_id, room_id, &event_type.into(), key, &content)
+            .user_may_send_state_event(&actor.user_id, room_id, &event_type.into(), &key.into(), &content)
             .await?;
     }
     let room_state = require_room(state, room_id).await?;

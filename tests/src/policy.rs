@@ -39,8 +39,8 @@ use std::sync::Mutex;
 use mxmod::{
     account_validity, module, spam_checker, third_party_rules,
     types::{
-        Event, FileInfo, JsonObject, MediaFile, ProfileInfo, RequestInfo, Requester, RoomAliasId, RoomId, StateMap,
-        ThreepidInfo, UserId, UserProfile,
+        Event, FileInfo, JsonObject, MediaFile, ProfileInfo, RequestInfo, Requester, RoomAliasId, RoomId, StateKey,
+        StateMap, ThreepidInfo, UserId, UserProfile,
     },
     web::{self, WebRequest, WebResponse},
     web_resource, ErrCode, EventAllowed, Module, ModuleApi, ModuleError, RegistrationBehaviour, SpamCheck,
@@ -250,7 +250,7 @@ impl Policy {
         _user: &UserId,
         _room: &RoomId,
         event_type: &str,
-        _state_key: &str,
+        _state_key: &StateKey,
         _content: &JsonObject,
     ) -> SpamCheck {
         deny_if(listed(&self.config.deny_state_types, event_type), ErrCode::FORBIDDEN)

@@ -213,7 +213,7 @@ pub(super) async fn joined_members(
     let mut joined = serde_json::Map::new();
     for (_, event) in room_state.iter().filter(|(_, e)| e.membership() == Some(mxmod::types::Membership::Join)) {
         joined.insert(
-            event.state_key.clone().unwrap_or_default(),
+            event.state_key.as_deref().unwrap_or_default().to_owned(),
             json!({ "display_name": event.content.get("displayname"), "avatar_url": event.content.get("avatar_url") }),
         );
     }

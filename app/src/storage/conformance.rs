@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use mxmod::{
-    types::{Event, EventId, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, ServerName, UserId},
+    types::{Event, EventId, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, ServerName, StateKey, UserId},
     ErrCode, MatrixError,
 };
 use serde_json::json;
@@ -71,7 +71,7 @@ fn event(
         room_id: room.to_owned(),
         sender: sender.to_owned(),
         event_type: event_type.into(),
-        state_key: state_key.map(str::to_owned),
+        state_key: state_key.map(StateKey::from),
         content,
         origin_server_ts: 1,
         unsigned: JsonObject::new(),

@@ -125,7 +125,7 @@ fn insert_event(connection: &Connection, event: &Event, txn_id: Option<&str>) ->
                 "INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
             )?
-            .execute(params![event.room_id.as_str(), event.event_type.as_str(), state_key, event.event_id.as_str(), event.membership().map(Membership::as_str)])?;
+            .execute(params![event.room_id.as_str(), event.event_type.as_str(), state_key.as_str(), event.event_id.as_str(), event.membership().map(Membership::as_str)])?;
     }
     Ok(position)
 }

@@ -49,59 +49,94 @@ event_types! {
     ROOM_ENCRYPTION = "m.room.encryption";
 }
 
-impl EventType {
-    /// The type as sent on the wire.
-    pub fn as_str(&self) -> &str {
-        &self.0
+/// The shared surface of the string newtypes ([`EventType`], [`StateKey`]): the wire
+/// text through `as_str`, `Deref<Target = str>` and `AsRef<str>`, conversions from
+/// `&str` and `String`, equality with strings, and `Display`/`Debug` as the bare text.
+macro_rules! string_newtype {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            #[doc = concat!("The ", $what, " as sent on the wire.")]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self(Cow::Owned(text.to_owned()))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                Self(Cow::Owned(text))
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                *self.0 == *other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                *self.0 == **other
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+    };
+}
+
+string_newtype!(EventType, "type");
+
+/// The state key of a state event: empty for room-wide state such as `m.room.name`, the
+/// target's user ID for `m.room.member`. Compared by value with strings and other state
+/// keys, and serialized as the bare string, so the wire format is that of a `String`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StateKey(Cow<'static, str>);
+
+impl StateKey {
+    /// The empty state key, used by room-wide state events.
+    pub const EMPTY: StateKey = StateKey(Cow::Borrowed(""));
+}
+
+string_newtype!(StateKey, "state key");
+
+impl From<&UserId> for StateKey {
+    fn from(user_id: &UserId) -> Self {
+        Self::from(user_id.as_str())
     }
 }
 
-impl Deref for EventType {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for EventType {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for EventType {
-    fn from(text: &str) -> Self {
-        Self(Cow::Owned(text.to_owned()))
-    }
-}
-
-impl From<String> for EventType {
-    fn from(text: String) -> Self {
-        Self(Cow::Owned(text))
-    }
-}
-
-impl PartialEq<str> for EventType {
-    fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
-    }
-}
-
-impl PartialEq<&str> for EventType {
-    fn eq(&self, other: &&str) -> bool {
-        *self.0 == **other
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+impl From<OwnedUserId> for StateKey {
+    fn from(user_id: OwnedUserId) -> Self {
+        Self::from(String::from(user_id))
     }
 }
 
@@ -119,7 +154,7 @@ pub struct Event {
     pub event_type: EventType,
     /// Present for state events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_key: Option<String>,
+    pub state_key: Option<StateKey>,
     /// The event content.
     pub content: JsonObject,
     /// Milliseconds since the Unix epoch, on the origin server.
@@ -196,7 +231,7 @@ impl fmt::Display for Membership {
 
 /// Room state keyed by `(event type, state key)`, like Synapse's `StateMap`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StateMap(BTreeMap<(String, String), Event>);
+pub struct StateMap(BTreeMap<(EventType, StateKey), Event>);
 
 impl StateMap {
     /// An empty state map.
@@ -206,18 +241,18 @@ impl StateMap {
 
     /// The state event of this type and state key, if any.
     pub fn get(&self, event_type: &str, state_key: &str) -> Option<&Event> {
-        self.0.get(&(event_type.to_owned(), state_key.to_owned()))
+        self.0.get(&(EventType::from(event_type), StateKey::from(state_key)))
     }
 
     /// Adds or replaces a state event; events without a state key are ignored.
     pub fn insert(&mut self, event: Event) {
         if let Some(state_key) = event.state_key.clone() {
-            self.0.insert((event.event_type.to_string(), state_key), event);
+            self.0.insert((event.event_type.clone(), state_key), event);
         }
     }
 
     /// All state events, ordered by type then state key.
-    pub fn iter(&self) -> impl Iterator<Item = (&(String, String), &Event)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&(EventType, StateKey), &Event)> {
         self.0.iter()
     }
 
@@ -357,3 +392,6 @@ pub struct FileInfo {
     /// Size in bytes.
     pub media_length: u64,
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,7 +52,7 @@ pub struct NewEvent {
     /// The type.
     pub event_type: crate::types::EventType,
     /// `Some` for a state event.
-    pub state_key: Option<String>,
+    pub state_key: Option<crate::types::StateKey>,
     /// The content.
     pub content: JsonObject,
 }

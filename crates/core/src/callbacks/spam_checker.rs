@@ -12,8 +12,8 @@ use crate::{
     },
     error::ErrCode,
     types::{
-        Event, EventType, FileInfo, JsonObject, MediaFile, RequestInfo, RoomAliasId, RoomId, ThreepidInfo, UserId,
-        UserProfile,
+        Event, EventType, FileInfo, JsonObject, MediaFile, RequestInfo, RoomAliasId, RoomId, StateKey, ThreepidInfo,
+        UserId, UserProfile,
     },
 };
 
@@ -94,7 +94,7 @@ crate::callbacks::define_category! {
     /// `PUT /rooms/{id}/state/{type}/{key}`. Only `NOT_SPAM` or an errcode are valid;
     /// extra fields make the answer a plain `M_FORBIDDEN`. Deny → 403 "You are not
     /// permitted to send the state event".
-    fn user_may_send_state_event(user_id: &'a UserId, room_id: &'a RoomId, event_type: &'a EventType, state_key: &'a str, content: &'a JsonObject) -> SpamCheck
+    fn user_may_send_state_event(user_id: &'a UserId, room_id: &'a RoomId, event_type: &'a EventType, state_key: &'a StateKey, content: &'a JsonObject) -> SpamCheck
         where rule = FirstDeny,
         deny = DenySpec::new(403, ErrCode::FORBIDDEN, "You are not permitted to send the state event", DenyShape::CodeOnly),
         on_error = FailurePolicy::INTERNAL;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     testing::json_object,
-    types::{Event, JsonObject, OwnedEventId, RoomId, UserId},
+    types::{Event, JsonObject, OwnedEventId, RoomId, StateKey, UserId},
 };
 
 /// Builds an [`Event`]: type, sender and room, then what the test needs.
@@ -52,9 +52,10 @@ impl EventBuilder {
         }
     }
 
-    /// Makes it a state event with this state key.
+    /// Makes it a state event with this state key (a `&str`, a [`StateKey`] or a
+    /// `&UserId`).
     #[must_use]
-    pub fn state_key(mut self, state_key: &str) -> Self {
+    pub fn state_key(mut self, state_key: impl Into<StateKey>) -> Self {
         self.event.state_key = Some(state_key.into());
         self
     }

@@ -65,7 +65,7 @@ impl TestHost {
             room_id: room_id.to_owned(),
             sender: sender.to_owned(),
             event_type: kind.into(),
-            state_key: Some(state_key.to_owned()),
+            state_key: Some(state_key.into()),
             content,
             origin_server_ts: n,
             unsigned: JsonObject::new(),
