@@ -428,7 +428,7 @@ fn methods(names: &Names, categories: &[Category]) -> String {
     /// Refuses events whose type is in `forbidden_event_types`; lets the others through unchanged.
     #[third_party_rules]
     pub async fn check_event_allowed(&self, event: &Event, _state_events: &StateMap) -> EventAllowed {
-        if self.config.forbidden_event_types.contains(&event.event_type) {
+        if self.config.forbidden_event_types.iter().any(|forbidden| event.event_type == forbidden.as_str()) {
             EventAllowed::Deny
         } else {
             EventAllowed::Allow
