@@ -82,10 +82,13 @@ fn versions_stays_fast_and_memory_bounded_while_64_wrong_password_logins_run() {
         peak_kib / 1024
     );
     assert!(during.len() >= 20, "the flood was too short to measure: {} samples", during.len());
-    // On a 2-core machine a sub-millisecond idle p99 is below one scheduler time slice, so
-    // the bound is 3× the idle p99 but never under 3 × 2 ms: what this catches is hashing
-    // on the request workers, which took `/versions` from 0.5 ms to 72 ms.
-    let baseline = idle.max(Duration::from_millis(2));
+    // On a 2-core machine a sub-millisecond idle p99 is below the scheduler's time slices,
+    // and this test's own 64 client threads compete for the same cores, so the bound is 3×
+    // the idle p99 but never under 3 × 5 ms. What it must catch is hashing on the request
+    // workers: every `/versions` then queues behind whole argon2 hashes (0.5 ms became
+    // 72 ms at p50), far above 15 ms. A clean run on an idle CI machine measured 0.5 ms
+    // idle and 6.4 ms during the flood.
+    let baseline = idle.max(Duration::from_millis(5));
     assert!(loaded <= baseline * 3, "/versions p99 {loaded:?} during the flood, {idle:?} idle");
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as u64;
     // The pool's hashes, plus room for 64 connections and allocator slack.
