@@ -253,7 +253,8 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
          through), `HostError`, `DatabaseError` and `HttpError` (each handled by the\n\
          callback's failure policy). Every answer type is at the crate root.\n\n\
          Each section is a compiled doc test: a module implementing every callback of the\n\
-         category with these signatures.\n",
+         category with these signatures, each returning the answer that leaves the\n\
+         decision to the other modules.\n",
     );
     for category in CATEGORIES {
         let file = format!("{category}.rs");
@@ -294,12 +295,38 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
             for line in &row.docs {
                 let _ = writeln!(out, "    /// {line}").map(|()| ());
             }
-            let body = if rust(&row.answer) == "()" { "{}" } else { "{\n        todo!()\n    }" };
+            let body = match deferring_answer(&rust(&row.rule)) {
+                Some("()") => "{}".to_owned(),
+                Some(answer) => format!("{{\n        {answer}\n    }}"),
+                None => {
+                    let rule = rust(&row.rule);
+                    return Err(Error::new(format!(
+                        "{category}.rs: rule `{rule}` has no deferring answer in codegen.rs"
+                    )));
+                }
+            };
             let _ = writeln!(out, "    #[{category}]\n    #[allow(unused_variables)]\n    {} {body}", signature(row));
         }
         out.push_str("}\n# fn main() {}\n```\n");
     }
     Ok(out.replace("/// \n", "///\n"))
+}
+
+/// The answer under `rule` that leaves the decision to the other modules (what the
+/// reference's example methods return); a rule missing here stops the generation.
+fn deferring_answer(rule: &str) -> Option<&'static str> {
+    Some(match rule {
+        "FirstDeny" => "SpamCheck::NOT_SPAM",
+        "FirstTrue" => "false",
+        "FirstFalse" => "true",
+        "FirstNonAllow" => "RegistrationBehaviour::Allow",
+        "FirstDenyOrReplace" => "EventAllowed::Allow",
+        "FirstValue" => "None",
+        "All" => "()",
+        "UnionByUser" => "PresenceRouting::new()",
+        "UnionUsers" => "InterestedUsers::default()",
+        _ => return None,
+    })
 }
 
 /// Doc text for a table cell: intra-doc links become code (the reference has no imports)
