@@ -7,6 +7,7 @@ mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
 mod rows;
+mod txn_retention;
 mod writer;
 
 use std::{path::Path, sync::Arc};
@@ -424,8 +425,9 @@ impl Storage for SqliteStorage {
             return Ok(Some(state));
         }
         let owned = room_id.to_owned();
+        let epoch = self.cache.read_epoch();
         let loaded = self.read(move |c| load_room_state(c, &owned)).await?;
-        Ok(loaded.map(|state| self.cache.fill(room_id.to_owned(), Arc::new(state))))
+        Ok(loaded.map(|state| self.cache.fill(room_id.to_owned(), Arc::new(state), epoch)))
     }
 
     async fn events_between(

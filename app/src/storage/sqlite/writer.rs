@@ -7,12 +7,16 @@
 use std::{
     collections::HashMap,
     sync::{mpsc, Arc},
+    time::{Instant, SystemTime},
 };
 
 use mxmod::types::{OwnedRoomId, OwnedUserId, RoomId, StateMap};
 use rusqlite::Connection;
 
-use super::rows::load_room_state;
+use super::{
+    rows::load_room_state,
+    txn_retention::{prune_expired_txns, PRUNE_EVERY},
+};
 use crate::storage::{notifier::Notifier, state_cache::StateCache, StorageError, StorageResult};
 
 /// Most writes committed together.
@@ -48,7 +52,7 @@ impl WriteContext<'_> {
             return Ok(Some(state));
         }
         let loaded = load_room_state(self.connection, room_id)?;
-        Ok(loaded.map(|state| self.cache.fill(room_id.to_owned(), Arc::new(state))))
+        Ok(loaded.map(|state| self.cache.fill_current(room_id.to_owned(), Arc::new(state))))
     }
 
     /// Records a room's new state; published when the batch commits. Call it after the
@@ -152,7 +156,21 @@ fn run_job(job: Job, context: &mut WriteContext<'_>) -> Option<Reply> {
     }
 }
 
+/// Deletes a chunk of expired transaction ids inside the batch; answers when to look
+/// again (at once while a backlog remains).
+fn prune(connection: &Connection) -> Instant {
+    match prune_expired_txns(connection, SystemTime::now()) {
+        Ok(true) => Instant::now(),
+        Ok(false) => Instant::now() + PRUNE_EVERY,
+        Err(error) => {
+            tracing::warn!("cannot delete expired transaction ids: {error}");
+            Instant::now() + PRUNE_EVERY
+        }
+    }
+}
+
 fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &StateCache, notifier: &Notifier) {
+    let mut next_prune = Instant::now();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -177,6 +195,9 @@ fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &State
                 batch.into_iter().map(|job| job(Err(&failure))).collect()
             }
         };
+        if Instant::now() >= next_prune && !connection.is_autocommit() {
+            next_prune = prune(connection);
+        }
         let committed = if connection.is_autocommit() {
             Err("no transaction".to_owned())
         } else {
