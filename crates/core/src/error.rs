@@ -196,7 +196,11 @@ macro_rules! unexpected_failures {
     )*};
 }
 
-unexpected_failures!(crate::api::HostError, crate::api::DatabaseError, crate::api::HttpError);
+unexpected_failures!(crate::api::HostError);
+#[cfg(feature = "sqlite")]
+unexpected_failures!(crate::api::DatabaseError);
+#[cfg(feature = "http-client")]
+unexpected_failures!(crate::api::HttpError);
 
 /// A module failed to start: returned from [`Module::new`](crate::Module::new).
 #[derive(Debug, thiserror::Error)]

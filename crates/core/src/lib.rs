@@ -94,7 +94,11 @@ pub use bytes;
 /// version of their own.
 pub use http;
 
-pub use api::{DatabaseError, HostError, HttpError, ModuleApi};
+#[cfg(feature = "sqlite")]
+pub use api::DatabaseError;
+#[cfg(feature = "http-client")]
+pub use api::HttpError;
+pub use api::{HostError, ModuleApi};
 pub use callbacks::{
     outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
     rules::PresenceRouting,
