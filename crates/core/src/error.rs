@@ -196,7 +196,7 @@ macro_rules! unexpected_failures {
     )*};
 }
 
-unexpected_failures!(crate::api::HostError, crate::api::DatabaseError, crate::api::HttpError);
+unexpected_failures!(crate::api::HostError, crate::db::DbError, crate::api::HttpError);
 
 /// A module failed to start: returned from [`Module::new`](crate::Module::new).
 #[derive(Debug, thiserror::Error)]

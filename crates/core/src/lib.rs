@@ -78,6 +78,7 @@ pub mod api;
 pub mod cache;
 pub mod callbacks;
 pub mod config;
+pub mod db;
 mod error;
 pub mod module;
 pub mod registry;
@@ -94,7 +95,8 @@ pub use bytes;
 /// version of their own.
 pub use http;
 
-pub use api::{DatabaseError, HostError, HttpError, ModuleApi};
+pub use api::{HostError, HttpError, ModuleApi};
+pub use db::{DbError, ModuleDb};
 pub use callbacks::{
     outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
     rules::PresenceRouting,

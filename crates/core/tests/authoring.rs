@@ -98,8 +98,8 @@ impl Author {
     #[web_resource("/_synapse/client/author/item", method = "POST")]
     async fn post_item(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
         let body: serde_json::Value = web::json_body(&request)?;
-        let database = self.api.database()?;
-        database.run(|connection| connection.execute("INSERT INTO no_such_table VALUES (1)", [])).await?;
+        let db = self.api.db()?;
+        db.execute("INSERT INTO {no_such_table} VALUES ($1)", &[1.into()]).await?;
         Ok(web::json(200, &body))
     }
 
