@@ -34,10 +34,12 @@
 //! # Transactions
 //!
 //! [`ModuleDb::transaction`] runs a closure in one transaction: `BEGIN IMMEDIATE` on
-//! SQLite (writers are serialised), `SERIALIZABLE` on PostgreSQL. A check-and-write
-//! belongs in one: read, decide, write, commit, and a concurrent writer either waits or
-//! makes the transaction fail with [`DbError::Conflict`], after which the closure is run
-//! again (up to five attempts, as Synapse retries). Inside the closure use only the
+//! SQLite (writers are serialised); on PostgreSQL a session advisory lock per instance
+//! (so one instance's transactions run one at a time, across processes too), then
+//! `SERIALIZABLE`. A check-and-write belongs in one: read, decide, write, commit. A
+//! concurrent writer outside the transaction either waits or makes it fail with
+//! [`DbError::Conflict`], after which the closure is run again (up to five attempts, as
+//! Synapse retries). Inside the closure use only the
 //! [`Transaction`]; statements on the [`ModuleDb`] itself would wait for it.
 //!
 //! # Example
@@ -135,8 +137,10 @@ pub(crate) trait Backend: Send + Sync {
     fn execute(&self, sql: String, params: Vec<Value>) -> BoxFuture<'_, Result<u64, DbError>>;
     /// Runs one statement; its rows.
     fn query(&self, sql: String, params: Vec<Value>) -> BoxFuture<'_, Result<Vec<Row>, DbError>>;
-    /// Starts a transaction (`BEGIN IMMEDIATE` / `SERIALIZABLE`).
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>>;
+    /// Starts a transaction of instance `instance_id`: transactions of one instance run
+    /// one at a time (`BEGIN IMMEDIATE` on SQLite; an advisory lock, then
+    /// `SERIALIZABLE`, on PostgreSQL).
+    fn begin(&self, instance_id: &str) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>>;
     /// The columns of table `name` in the current schema; empty if there is no such table.
     fn table_columns(&self, name: String) -> BoxFuture<'_, Result<Vec<String>, DbError>>;
 }
@@ -279,7 +283,7 @@ impl ModuleDb {
     where
         F: for<'t> FnMut(&'t mut Transaction) -> BoxFuture<'t, Result<T, DbError>>,
     {
-        let inner = self.backend.begin().await?;
+        let inner = self.backend.begin(self.namespace.id()).await?;
         let mut transaction = Transaction { inner: Some(inner), namespace: self.namespace.clone(), dialect: self.backend.dialect() };
         let result = work(&mut transaction).await;
         let inner = transaction.inner.take().ok_or_else(|| DbError::Unavailable("transaction already ended".into()))?;

@@ -150,11 +150,17 @@ impl Backend for PostgresBackend {
         Box::pin(async move { query(&self.client().await?, &sql, params).await })
     }
 
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>> {
+    fn begin(&self, instance_id: &str) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>> {
+        let key = lock_key(instance_id);
         Box::pin(async move {
             let client = self.client().await?;
+            // Taken before `BEGIN`, so the transaction's snapshot is taken after the lock:
+            // the previous transaction of this instance is fully visible.
+            let transaction = PostgresTransaction { client: Some(client), key };
+            let client = transaction.client()?;
+            client.batch_execute(&format!("SELECT pg_advisory_lock({key})")).await.map_err(postgres_error)?;
             client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE").await.map_err(postgres_error)?;
-            Ok(Box::new(PostgresTransaction { client: Some(client) }) as Box<dyn TransactionBackend>)
+            Ok(Box::new(transaction) as Box<dyn TransactionBackend>)
         })
     }
 
@@ -173,10 +179,21 @@ impl Backend for PostgresBackend {
     }
 }
 
-/// A transaction on one pooled connection. Dropped unfinished (a cancelled future), the
-/// connection is taken out of the pool and closed, which rolls the transaction back.
+/// The advisory lock key of an instance: FNV-1a of `mxmod:<id>` (a collision only
+/// serialises two instances' transactions).
+fn lock_key(instance_id: &str) -> i64 {
+    let hash = format!("mxmod:{instance_id}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A transaction on one pooled connection, holding its instance's advisory lock.
+/// Dropped unfinished (a cancelled future), the connection is taken out of the pool and
+/// closed, which rolls the transaction back and releases the lock.
 struct PostgresTransaction {
     client: Option<Object>,
+    key: i64,
 }
 
 impl PostgresTransaction {
@@ -186,14 +203,19 @@ impl PostgresTransaction {
 
     fn finish(mut self: Box<Self>, sql: &'static str) -> BoxFuture<'static, Result<(), DbError>> {
         let client = self.client.take();
+        let key = self.key;
         Box::pin(async move {
             let client = client.ok_or_else(|| DbError::Unavailable("transaction already ended".into()))?;
-            match client.batch_execute(sql).await {
-                Ok(()) => Ok(()),
-                Err(error) => {
-                    // The connection's state is unknown: do not pool it again.
+            let ended = client.batch_execute(sql).await;
+            // After a failed COMMIT the transaction is over too; the lock goes either way.
+            let unlocked = client.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).await;
+            match (ended, unlocked) {
+                (Ok(()), Ok(())) => Ok(()),
+                (Err(error), Ok(())) => Err(postgres_error(error)),
+                (ended, Err(error)) => {
+                    // The lock may still be held: do not pool the connection again.
                     drop(Object::take(client));
-                    Err(postgres_error(error))
+                    Err(postgres_error(ended.err().unwrap_or(error)))
                 }
             }
         })

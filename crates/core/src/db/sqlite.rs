@@ -197,7 +197,7 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>> {
+    fn begin(&self, _instance_id: &str) -> BoxFuture<'_, Result<Box<dyn TransactionBackend>, DbError>> {
         Box::pin(async move {
             let lease = self.lease().await?;
             let lease = run_blocking(move || {
