@@ -96,11 +96,11 @@ use std::{fmt, path::PathBuf, sync::Arc};
 
 pub use futures_util::future::BoxFuture;
 
+use self::sql::{Dialect, Namespace};
 pub use self::{
     migrate::Migration,
     value::{FromValue, Row, Value},
 };
-use self::sql::{Dialect, Namespace};
 
 /// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
@@ -284,7 +284,8 @@ impl ModuleDb {
         F: for<'t> FnMut(&'t mut Transaction) -> BoxFuture<'t, Result<T, DbError>>,
     {
         let inner = self.backend.begin(self.namespace.id()).await?;
-        let mut transaction = Transaction { inner: Some(inner), namespace: self.namespace.clone(), dialect: self.backend.dialect() };
+        let mut transaction =
+            Transaction { inner: Some(inner), namespace: self.namespace.clone(), dialect: self.backend.dialect() };
         let result = work(&mut transaction).await;
         let inner = transaction.inner.take().ok_or_else(|| DbError::Unavailable("transaction already ended".into()))?;
         match result {

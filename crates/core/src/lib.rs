@@ -96,11 +96,11 @@ pub use bytes;
 pub use http;
 
 pub use api::{HostError, HttpError, ModuleApi};
-pub use db::{DbError, ModuleDb};
 pub use callbacks::{
     outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
     rules::PresenceRouting,
 };
+pub use db::{DbError, ModuleDb};
 pub use error::{CallbackError, ConfigError, ErrCode, MatrixError, ModuleError, WebError};
 pub use module::Module;
 /// Registers an `async` method as an account-validity callback (inside `#[module]`).

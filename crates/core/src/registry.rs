@@ -7,13 +7,13 @@ use std::{any::Any, collections::HashMap, fmt, path::PathBuf, sync::Arc};
 use crate::{
     api::{Host, ModuleApi, NoHost, ServerContext, ServerInfo},
     cache::CacheStats,
-    db::Database,
     callbacks::{
         self,
         hook::{EntrySettings, ModuleObject},
         Callbacks,
     },
     config::{ConfigProblems, ModuleEntry},
+    db::Database,
     error::{ModuleError, WebError},
     module::ModuleDescriptor,
     web::{Handler, MethodTable, ResourcePath, Route, WebResourceDescriptor, WebRoutes},

@@ -34,7 +34,10 @@ async fn values_round_trip(database: Database) {
         .unwrap();
     assert_eq!(inserted, 1);
     db.execute("INSERT INTO {things} (id) VALUES ($1)", &[2.into()]).await.unwrap();
-    let row = db.query_one("SELECT id, name, score, data, flag, small FROM {things} WHERE id = $1", &[1.into()]).await.unwrap();
+    let row = db
+        .query_one("SELECT id, name, score, data, flag, small FROM {things} WHERE id = $1", &[1.into()])
+        .await
+        .unwrap();
     assert_eq!(row.get::<i64>(0).unwrap(), 1);
     assert_eq!(row.get::<String>(1).unwrap(), "one");
     assert_eq!(row.get::<f64>(2).unwrap(), 1.5);
@@ -100,7 +103,8 @@ async fn check_and_write_is_atomic(database: Database) {
             tokio::spawn(async move {
                 db.transaction(|tx| {
                     Box::pin(async move {
-                        let n: i64 = tx.query_one("SELECT n FROM {counter} WHERE k = $1", &["c".into()]).await?.get(0)?;
+                        let n: i64 =
+                            tx.query_one("SELECT n FROM {counter} WHERE k = $1", &["c".into()]).await?.get(0)?;
                         tokio::time::sleep(Duration::from_millis(2)).await;
                         tx.execute("UPDATE {counter} SET n = $1 WHERE k = $2", &[(n + 1).into(), "c".into()]).await
                     })

@@ -28,8 +28,15 @@ fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-/// Every user table of the old file: name, columns, rows.
-fn read_file(file: &Path) -> Result<Vec<(String, Vec<String>, Vec<Vec<Value>>)>, DbError> {
+/// One table of the old file, as read.
+struct OldTable {
+    name: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+/// Every user table of the old file.
+fn read_file(file: &Path) -> Result<Vec<OldTable>, DbError> {
     let connection = Connection::open(file)
         .map_err(|error| DbError::Unavailable(format!("cannot open {}: {error}", file.display())))?;
     let names: Vec<String> = {
@@ -61,7 +68,7 @@ fn read_file(file: &Path) -> Result<Vec<(String, Vec<String>, Vec<Vec<Value>>)>,
             .map_err(sqlite_error)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sqlite_error)?;
-        tables.push((name, columns, rows));
+        tables.push(OldTable { name, columns, rows });
     }
     Ok(tables)
 }
@@ -87,7 +94,7 @@ pub(super) async fn import(db: &ModuleDb, file: &Path) -> Result<(), DbError> {
             .await
             .map_err(|error| DbError::Unavailable(format!("database task failed: {error}")))??;
         let mut copies = Vec::new();
-        for (name, columns, rows) in tables {
+        for OldTable { name, columns, rows } in tables {
             let Ok(target) = db.namespace.table(&name) else {
                 tracing::warn!(instance = %id, "{}: table `{name}` has no portable name; not imported", file.display());
                 continue;

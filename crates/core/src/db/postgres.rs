@@ -201,7 +201,7 @@ impl PostgresTransaction {
         self.client.as_ref().ok_or_else(|| DbError::Unavailable("transaction already ended".into()))
     }
 
-    fn finish(mut self: Box<Self>, sql: &'static str) -> BoxFuture<'static, Result<(), DbError>> {
+    fn finish(&mut self, sql: &'static str) -> BoxFuture<'static, Result<(), DbError>> {
         let client = self.client.take();
         let key = self.key;
         Box::pin(async move {
@@ -243,11 +243,11 @@ impl TransactionBackend for PostgresTransaction {
         Box::pin(async move { self.client()?.batch_execute(&sql).await.map_err(postgres_error) })
     }
 
-    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
         self.finish("COMMIT")
     }
 
-    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
+    fn rollback(mut self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
         self.finish("ROLLBACK")
     }
 }

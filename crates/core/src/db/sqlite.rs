@@ -116,7 +116,9 @@ impl SqliteBackend {
 }
 
 /// Runs `work` on a blocking thread.
-async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, DbError> + Send + 'static) -> Result<T, DbError> {
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| DbError::Unavailable(format!("database task failed: {error}")))?
@@ -158,7 +160,8 @@ fn from_sqlite(value: SqliteValue) -> Value {
 
 fn execute(connection: &Connection, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
     let mut statement = connection.prepare_cached(sql).map_err(sqlite_error)?;
-    let changed = statement.execute(rusqlite::params_from_iter(params.into_iter().map(to_sqlite))).map_err(sqlite_error)?;
+    let changed =
+        statement.execute(rusqlite::params_from_iter(params.into_iter().map(to_sqlite))).map_err(sqlite_error)?;
     Ok(changed as u64)
 }
 
@@ -166,7 +169,8 @@ fn query(connection: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<R
     let mut statement = connection.prepare_cached(sql).map_err(sqlite_error)?;
     let columns: Arc<[String]> = statement.column_names().into_iter().map(str::to_owned).collect();
     let width = columns.len();
-    let mut rows = statement.query(rusqlite::params_from_iter(params.into_iter().map(to_sqlite))).map_err(sqlite_error)?;
+    let mut rows =
+        statement.query(rusqlite::params_from_iter(params.into_iter().map(to_sqlite))).map_err(sqlite_error)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite_error)? {
         let values = (0..width)
@@ -212,7 +216,8 @@ impl Backend for SqliteBackend {
 
     fn table_columns(&self, name: String) -> BoxFuture<'_, Result<Vec<String>, DbError>> {
         Box::pin(async move {
-            let rows = self.query("SELECT name FROM pragma_table_info(?1) ORDER BY cid".to_owned(), vec![name.into()]).await?;
+            let rows =
+                self.query("SELECT name FROM pragma_table_info(?1) ORDER BY cid".to_owned(), vec![name.into()]).await?;
             rows.iter().map(|row| row.get::<String>(0)).collect()
         })
     }
@@ -240,7 +245,7 @@ impl SqliteTransaction {
         result
     }
 
-    fn finish(mut self: Box<Self>, sql: &'static str) -> BoxFuture<'static, Result<(), DbError>> {
+    fn finish(&mut self, sql: &'static str) -> BoxFuture<'static, Result<(), DbError>> {
         let lease = self.lease.take();
         Box::pin(async move {
             let mut lease = lease.ok_or_else(|| DbError::Unavailable("transaction already ended".into()))?;
@@ -274,11 +279,11 @@ impl TransactionBackend for SqliteTransaction {
         Box::pin(self.run(move |connection| connection.execute_batch(&sql).map_err(sqlite_error)))
     }
 
-    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
         self.finish("COMMIT")
     }
 
-    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
+    fn rollback(mut self: Box<Self>) -> BoxFuture<'static, Result<(), DbError>> {
         self.finish("ROLLBACK")
     }
 }

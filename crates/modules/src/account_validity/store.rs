@@ -111,13 +111,7 @@ impl Store {
                      email_sent = excluded.email_sent,
                      long_renewal_token = excluded.long_renewal_token,
                      token_used_ts_ms = excluded.token_used_ts_ms",
-                &[
-                    user_id.into(),
-                    expiration_ts.into(),
-                    email_sent.into(),
-                    renewal_token.into(),
-                    token_used_ts.into(),
-                ],
+                &[user_id.into(), expiration_ts.into(), email_sent.into(), renewal_token.into(), token_used_ts.into()],
             )
             .await
             .map(drop)
@@ -231,8 +225,11 @@ impl Store {
             .transaction(move |tx| {
                 let (user_id, addresses) = (user_id.clone(), addresses.clone());
                 Box::pin(async move {
-                    tx.execute("DELETE FROM {email_account_validity_addresses} WHERE user_id = $1", &[user_id.clone()])
-                        .await?;
+                    tx.execute(
+                        "DELETE FROM {email_account_validity_addresses} WHERE user_id = $1",
+                        std::slice::from_ref(&user_id),
+                    )
+                    .await?;
                     for address in addresses {
                         tx.execute(
                             "INSERT INTO {email_account_validity_addresses} (user_id, address) VALUES ($1, $2)
