@@ -52,6 +52,8 @@ async fn values_round_trip(database: Database) {
     let count = db.query_one("SELECT count(*) FROM {things} WHERE flag = $1", &[true.into()]).await.unwrap();
     assert_eq!(count.get::<i64>(0).unwrap(), 1);
     assert_eq!(db.execute("UPDATE {things} SET small = $1", &[9.into()]).await.unwrap(), 2);
+    let returning = "UPDATE {things} SET small = $1 WHERE id = $2 RETURNING id";
+    assert_eq!(db.execute(returning, &[10.into(), 1.into()]).await.unwrap(), 1, "rows of `execute` are dropped");
 }
 
 async fn errors_are_typed(database: Database) {

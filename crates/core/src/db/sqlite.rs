@@ -160,9 +160,16 @@ fn from_sqlite(value: SqliteValue) -> Value {
 
 fn execute(connection: &Connection, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
     let mut statement = connection.prepare_cached(sql).map_err(sqlite_error)?;
-    let changed =
-        statement.execute(rusqlite::params_from_iter(params.into_iter().map(to_sqlite))).map_err(sqlite_error)?;
-    Ok(changed as u64)
+    let params = rusqlite::params_from_iter(params.into_iter().map(to_sqlite));
+    if statement.column_count() == 0 {
+        let changed = statement.execute(params).map_err(sqlite_error)?;
+        return Ok(changed as u64);
+    }
+    // A statement with results (`SELECT`, `... RETURNING`) runs to its end, as on
+    // PostgreSQL; the rows are dropped.
+    let mut rows = statement.query(params).map_err(sqlite_error)?;
+    while rows.next().map_err(sqlite_error)?.is_some() {}
+    Ok(connection.changes())
 }
 
 fn query(connection: &Connection, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, DbError> {
