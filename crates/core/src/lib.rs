@@ -7,7 +7,8 @@
 //! modules its `homeserver.yaml` names, in listed order, and calls them through
 //! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
 //! string at call time. The Rust signature of every callback is in
-//! [`callbacks::reference`]; [`testing`] runs modules in tests without a server.
+//! [`callbacks::reference`]; [`testing`] runs modules in tests without a server; [`db`] is
+//! a module's storage in the server's database (SQLite or PostgreSQL).
 //!
 //! The headline example of Synapse's documentation, in Rust: `@evilguy` may not create
 //! rooms, and `/_synapse/client/demo/hello?name=Bob` answers `{"hello": "Bob"}`.
