@@ -86,6 +86,11 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         timed: config.enable_metrics,
         host: host.clone(),
         data_dir: database.parent().map(std::path::Path::to_path_buf),
+        // Module tables live in the server's own file, on a small pool of their own.
+        database: Some(mxmod::db::Database::sqlite(&database).map_err(|error| ServeError::Storage {
+            path: database.display().to_string(),
+            message: error.to_string(),
+        })?),
     };
     let media_store = loaded.resolve(&config.media_store_path);
     let settings = Settings {

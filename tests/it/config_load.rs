@@ -33,7 +33,13 @@ fn every_problem_is_located(stderr: &str) -> bool {
 
 #[test]
 fn two_thousand_module_entries_load_in_linear_time() {
-    let entries = "  - module: list_spam_checker\n    config:\n      evil_users: ['@a:test.local']\n".repeat(2000);
+    let entries: String = (0..2000)
+        .map(|n| {
+            format!(
+                "  - module: list_spam_checker\n    id: lsc_{n}\n    config:\n      evil_users: ['@a:test.local']\n"
+            )
+        })
+        .collect();
     let (code, stderr, took) = check(&config_with_modules(&entries));
     assert_eq!(code, 0, "{stderr}");
     assert!(took < Duration::from_secs(10), "2,000 entries took {took:?}");

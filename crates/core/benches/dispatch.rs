@@ -85,7 +85,9 @@ fn yaml(instances: usize) -> String {
     if instances == 0 {
         "modules: []\n".to_owned()
     } else {
-        format!("modules:\n{}", "  - module: bench_trivial\n".repeat(instances))
+        // A module listed more than once names a distinct `id:` per entry.
+        let entries: String = (1..=instances).map(|n| format!("  - module: bench_trivial\n    id: t_{n}\n")).collect();
+        format!("modules:\n{entries}")
     }
 }
 

@@ -1,8 +1,6 @@
 //! [`ModuleApi`]: what a module instance may ask of the server (Synapse's `ModuleApi`).
 //! One per instance, handed to [`Module::new`](crate::Module::new).
 
-#[cfg(feature = "sqlite")]
-mod database;
 mod host;
 #[cfg(feature = "http-client")]
 mod http_client;
@@ -14,16 +12,12 @@ use std::{
     time::Duration,
 };
 
-#[cfg(feature = "sqlite")]
-use std::sync::OnceLock;
-
-#[cfg(feature = "sqlite")]
-pub use self::database::{rusqlite, DatabaseError, ModuleDatabase};
 pub use self::host::{Host, HostError, HostFuture, NewEvent, NoHost, UserInfo};
 #[cfg(feature = "http-client")]
 pub use self::http_client::{HttpClient, HttpError};
 use crate::{
     cache::CacheSet,
+    db::{Database, DbError, ModuleDb},
     error::{CallbackError, WebError},
     types::{Event, JsonObject, Membership, OwnedServerName, RoomId, ServerName, StateMap, UserId},
     web::{DynHandler, ResourcePath, WebRequest, WebResponse},
@@ -53,19 +47,27 @@ pub(crate) struct ServerContext {
     #[cfg(feature = "http-client")]
     pub(crate) http: HttpClient,
     pub(crate) host: Arc<dyn Host>,
-    /// Where module databases live; `None` keeps them in memory.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code, reason = "only module databases live there"))]
+    /// Where module instances' SQLite files of earlier versions are looked for
+    /// (`modules/<instance>.db`), to import into `database`.
     pub(crate) data_dir: Option<PathBuf>,
+    /// The server's database, where module tables live.
+    pub(crate) database: Option<Database>,
 }
 
 impl ServerContext {
-    pub(crate) fn new(info: ServerInfo, host: Arc<dyn Host>, data_dir: Option<PathBuf>) -> Arc<Self> {
+    pub(crate) fn new(
+        info: ServerInfo,
+        host: Arc<dyn Host>,
+        data_dir: Option<PathBuf>,
+        database: Option<Database>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             info,
             #[cfg(feature = "http-client")]
             http: HttpClient::new(),
             host,
             data_dir,
+            database,
         })
     }
 }
@@ -79,11 +81,11 @@ pub struct ModuleApi {
 struct Inner {
     module: &'static str,
     instance: Arc<str>,
+    /// The stable id of the instance (`id:`, by default the module name).
+    id: Arc<str>,
     server: Arc<ServerContext>,
     pending_web: Mutex<Option<Vec<PendingResource>>>,
     caches: CacheSet,
-    #[cfg(feature = "sqlite")]
-    database: OnceLock<ModuleDatabase>,
     /// Tasks started through [`ModuleApi::spawn`] and [`ModuleApi::spawn_periodic`]
     /// (still running or not), and the shutdown hooks; both end with the registry.
     shutdown: Mutex<Shutdown>,
@@ -101,16 +103,15 @@ struct Shutdown {
 }
 
 impl ModuleApi {
-    pub(crate) fn new(module: &'static str, instance: Arc<str>, server: Arc<ServerContext>) -> Self {
+    pub(crate) fn new(module: &'static str, instance: Arc<str>, id: Arc<str>, server: Arc<ServerContext>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 module,
                 instance,
+                id,
                 server,
                 pending_web: Mutex::new(Some(Vec::new())),
                 caches: CacheSet::default(),
-                #[cfg(feature = "sqlite")]
-                database: OnceLock::new(),
                 shutdown: Mutex::new(Shutdown::default()),
             }),
         }
@@ -125,6 +126,12 @@ impl ModuleApi {
     /// a module listed more than once.
     pub fn instance_name(&self) -> &str {
         &self.inner.instance
+    }
+
+    /// This instance's stable id: the `id:` of its `modules:` entry, by default the
+    /// module name. Its tables are named after it ([`ModuleApi::db`]).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.id
     }
 
     /// The homeserver's `server_name`.
@@ -280,29 +287,31 @@ impl ModuleApi {
         self.host().profile(user_id).await
     }
 
-    /// This instance's own SQLite database: `modules/<instance>.db` under the server's
-    /// data directory (in memory under `mxmod::testing`). Opened on first use.
-    #[cfg(feature = "sqlite")]
-    pub fn database(&self) -> Result<ModuleDatabase, DatabaseError> {
-        if let Some(database) = self.inner.database.get() {
-            return Ok(database.clone());
-        }
-        let opened = match &self.inner.server.data_dir {
+    /// This instance's handle on the server's database (SQLite or PostgreSQL, whichever
+    /// the server runs on; in memory under `mxmod::testing`): tables written `{name}`
+    /// are this instance's own. See [`crate::db`]. Its [`ModuleDb::migrate`] also imports
+    /// the instance's SQLite file of earlier mxmod versions (`modules/<instance>.db`
+    /// beside the server's database), once.
+    pub fn db(&self) -> Result<ModuleDb, DbError> {
+        let database = self
+            .inner
+            .server
+            .database
+            .as_ref()
+            .ok_or_else(|| DbError::Unavailable("the server gave modules no database".to_owned()))?;
+        let db = database.for_instance(&self.inner.id);
+        Ok(match &self.inner.server.data_dir {
             Some(dir) => {
-                let dir = dir.join("modules");
-                std::fs::create_dir_all(&dir)
-                    .map_err(|error| DatabaseError::Task(format!("{}: {error}", dir.display())))?;
                 let file: String = self
                     .inner
                     .instance
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
                     .collect();
-                ModuleDatabase::open(&dir.join(format!("{file}.db")))?
+                db.with_legacy_file(dir.join("modules").join(format!("{file}.db")))
             }
-            None => ModuleDatabase::in_memory()?,
-        };
-        Ok(self.inner.database.get_or_init(|| opened).clone())
+            None => db,
+        })
     }
 
     /// Runs `task` every `interval` until the instance shuts down (Synapse's
@@ -389,8 +398,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_periodic_task_first_runs_one_interval_after_it_is_scheduled() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None);
-        let api = ModuleApi::new("periodic", "periodic".into(), server);
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None);
+        let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
         let task = api.spawn_periodic(Duration::from_secs(60), move || {
@@ -409,8 +418,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutting_down_runs_the_hooks_then_stops_the_tasks() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None);
-        let api = ModuleApi::new("periodic", "periodic".into(), server);
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None);
+        let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
         let task = api.spawn_periodic(Duration::from_secs(1), move || {

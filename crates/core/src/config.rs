@@ -39,6 +39,10 @@ pub struct ModuleEntry {
     pub index: usize,
     /// The compiled-in module it names.
     pub descriptor: &'static ModuleDescriptor,
+    /// Its stable instance id: `id:`, by default the module name (lowercased, other
+    /// characters than letters, digits and `_` as `_`). Its database tables are named
+    /// after it, so they survive reordering the list.
+    pub id: String,
     /// Its typed config.
     pub config: ParsedConfig,
     /// `on_error: allow | deny`, overriding Synapse's per-callback failure policy.
@@ -97,6 +101,7 @@ pub fn load_modules(document: &str, file: &str) -> Result<Vec<ModuleEntry>, Conf
             Err(mut found) => problems.append(&mut found),
         }
     }
+    problems.extend(duplicate_ids(&source, &entries));
     if problems.is_empty() {
         Ok(entries)
     } else {
@@ -125,8 +130,52 @@ fn load_entry(source: &ConfigSource<'_>, index: usize) -> Result<ModuleEntry, Ve
         .and_then(|head| head.ok_or_else(|| ConfigProblem::unlocated(&format!("modules[{index}]"), "entry not found")))
         .map_err(|problem| vec![problem])?;
     let descriptor = head.module.0;
+    let id = match head.id {
+        Some(id) => id.0,
+        None => default_instance_id(descriptor.name).map_err(|message| {
+            vec![ConfigProblem::located(source.document, &format!("modules[{index}].module"), &message)]
+        })?,
+    };
     let config = (descriptor.parse_config)(source, index)?;
-    Ok(ModuleEntry { index, descriptor, config, on_error: head.on_error, timeout: head.timeout.map(|t| t.0) })
+    Ok(ModuleEntry { index, descriptor, id, config, on_error: head.on_error, timeout: head.timeout.map(|t| t.0) })
+}
+
+/// The longest instance id: table names `mod_<id>__<name>` must fit PostgreSQL's 63 bytes.
+const MAX_INSTANCE_ID: usize = 32;
+
+/// The id of an entry without `id:`: its module name, lowercased, with characters other
+/// than letters, digits and `_` as `_`.
+fn default_instance_id(module: &str) -> Result<String, String> {
+    let id: String =
+        module.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if id.len() > MAX_INSTANCE_ID {
+        return Err(format!(
+            "module name `{module}` is too long to name its tables; give the entry an `id:` of at most \
+             {MAX_INSTANCE_ID} lowercase letters, digits and `_`"
+        ));
+    }
+    Ok(id)
+}
+
+/// One problem per entry whose id an earlier entry already has.
+fn duplicate_ids(source: &ConfigSource<'_>, entries: &[ModuleEntry]) -> Vec<ConfigProblem> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut problems = Vec::new();
+    for entry in entries {
+        let Some(&first) = seen.get(entry.id.as_str()) else {
+            seen.insert(&entry.id, entry.index);
+            continue;
+        };
+        let explicit = source.entries.get(entry.index).and_then(|e| e.get("id")).is_some();
+        let path = format!("modules[{}].{}", entry.index, if explicit { "id" } else { "module" });
+        let message = format!(
+            "modules[{first}] already has the instance id `{}`; give each entry of a module listed more than once a \
+             distinct `id:` (its database tables are named after it, e.g. `id: {}_2`)",
+            entry.id, entry.id
+        );
+        problems.push(ConfigProblem::located(source.document, &path, &message));
+    }
+    problems
 }
 
 /// Everything of an entry but its `config`, which the module's own type reads.
@@ -135,12 +184,32 @@ fn load_entry(source: &ConfigSource<'_>, index: usize) -> Result<ModuleEntry, Ve
 struct EntryHead {
     module: KnownModule,
     #[serde(default)]
+    id: Option<InstanceId>,
+    #[serde(default)]
     #[allow(dead_code)]
     config: IgnoredAny,
     #[serde(default)]
     on_error: Option<OnError>,
     #[serde(default)]
     timeout: Option<Timeout>,
+}
+
+/// An entry's `id:`: 1 to 32 lowercase ASCII letters, digits and `_`.
+struct InstanceId(String);
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        let valid = (1..=MAX_INSTANCE_ID).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err(de::Error::custom(format!(
+                "`id` names the instance's database tables: 1 to {MAX_INSTANCE_ID} lowercase letters, digits and \
+                 `_`, not `{id}`"
+            )));
+        }
+        Ok(InstanceId(id))
+    }
 }
 
 /// A module name that is compiled into this binary.
@@ -260,6 +329,12 @@ mod tests {
         assert!(text.contains("modules[0].module"), "{text}");
         assert!(text.contains("module `no_such_module` is not compiled into this binary"), "{text}");
         assert!(text.contains("--features no_such_module"), "{text}");
+    }
+
+    #[test]
+    fn default_instance_ids_are_table_name_safe() {
+        assert_eq!(default_instance_id("Acme.spam-Filter").unwrap(), "acme_spam_filter");
+        assert!(default_instance_id(&"x".repeat(33)).is_err());
     }
 
     #[test]

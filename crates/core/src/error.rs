@@ -196,9 +196,7 @@ macro_rules! unexpected_failures {
     )*};
 }
 
-unexpected_failures!(crate::api::HostError);
-#[cfg(feature = "sqlite")]
-unexpected_failures!(crate::api::DatabaseError);
+unexpected_failures!(crate::api::HostError, crate::db::DbError);
 #[cfg(feature = "http-client")]
 unexpected_failures!(crate::api::HttpError);
 

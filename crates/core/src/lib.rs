@@ -7,7 +7,8 @@
 //! modules its `homeserver.yaml` names, in listed order, and calls them through
 //! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
 //! string at call time. The Rust signature of every callback is in
-//! [`callbacks::reference`]; [`testing`] runs modules in tests without a server.
+//! [`callbacks::reference`]; [`testing`] runs modules in tests without a server; [`db`] is
+//! a module's storage in the server's database (SQLite or PostgreSQL).
 //!
 //! The headline example of Synapse's documentation, in Rust: `@evilguy` may not create
 //! rooms, and `/_synapse/client/demo/hello?name=Bob` answers `{"hello": "Bob"}`.
@@ -78,6 +79,7 @@ pub mod api;
 pub mod cache;
 pub mod callbacks;
 pub mod config;
+pub mod db;
 mod error;
 pub mod module;
 pub mod registry;
@@ -94,8 +96,6 @@ pub use bytes;
 /// version of their own.
 pub use http;
 
-#[cfg(feature = "sqlite")]
-pub use api::DatabaseError;
 #[cfg(feature = "http-client")]
 pub use api::HttpError;
 pub use api::{HostError, ModuleApi};
@@ -103,6 +103,7 @@ pub use callbacks::{
     outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
     rules::PresenceRouting,
 };
+pub use db::{DbError, ModuleDb};
 pub use error::{CallbackError, ConfigError, ErrCode, MatrixError, ModuleError, WebError};
 pub use module::Module;
 /// Registers an `async` method as an account-validity callback (inside `#[module]`).

@@ -13,6 +13,7 @@ use crate::{
         Callbacks,
     },
     config::{ConfigProblems, ModuleEntry},
+    db::Database,
     error::{ModuleError, WebError},
     module::ModuleDescriptor,
     web::{Handler, MethodTable, ResourcePath, Route, WebResourceDescriptor, WebRoutes},
@@ -137,6 +138,9 @@ pub enum StartupError {
         #[source]
         error: WebError,
     },
+    /// The module database could not be opened.
+    #[error("the module database: {0}")]
+    Database(#[from] crate::db::DbError),
     /// A presence router implements one of its two callbacks only.
     #[error(
         "module `{module}` implements presence router callback `{present}` but not `{missing}`; Synapse requires both"
@@ -206,14 +210,17 @@ pub struct StartOptions {
     pub timed: bool,
     /// The server operations modules may call.
     pub host: Arc<dyn Host>,
-    /// Where module databases live; `None` keeps them in memory.
+    /// Where module instances' SQLite files of earlier versions are looked for
+    /// (`modules/<instance>.db`), to import into `database`; `None`: nothing to import.
     pub data_dir: Option<PathBuf>,
+    /// The server's database, where module tables live; `None`: `ModuleApi::db` fails.
+    pub database: Option<Database>,
 }
 
 impl StartOptions {
-    /// Options for a server with no host operations, untimed, databases in memory.
+    /// Options for a server with no host operations, untimed, no module database.
     pub fn new(server: ServerInfo) -> Self {
-        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None }
+        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None, database: None }
     }
 }
 
@@ -221,7 +228,12 @@ impl Registry {
     /// Instantiates `entries` in order and attaches what each implements.
     pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
         check_unique_names()?;
-        let server = ServerContext::new(options.server.clone(), options.host.clone(), options.data_dir.clone());
+        let server = ServerContext::new(
+            options.server.clone(),
+            options.host.clone(),
+            options.data_dir.clone(),
+            options.database.clone(),
+        );
         // Built as it goes, so that a failure part-way shuts down (drops) what started.
         let mut registry = Registry {
             instances: Vec::with_capacity(entries.len()),
@@ -237,7 +249,7 @@ impl Registry {
             *count += 1;
             let label: Arc<str> =
                 if *count == 1 { descriptor.name.into() } else { format!("{}#{count}", descriptor.name).into() };
-            let api = ModuleApi::new(descriptor.name, label.clone(), server.clone());
+            let api = ModuleApi::new(descriptor.name, label.clone(), entry.id.as_str().into(), server.clone());
             let object = (descriptor.instantiate)(entry.config.0, api.clone()).map_err(|error| {
                 api.shut_down();
                 StartupError::Construct { module: label.to_string(), index: entry.index, error }

@@ -82,6 +82,7 @@ pub struct HarnessBuilder {
     timed: bool,
     host: Option<Arc<dyn Host>>,
     data_dir: Option<PathBuf>,
+    database: Option<crate::db::Database>,
 }
 
 impl HarnessBuilder {
@@ -105,9 +106,19 @@ impl HarnessBuilder {
         self
     }
 
-    /// Where module databases live (default: in memory).
+    /// A server data directory: module tables go to its `homeserver.db` (unless
+    /// [`HarnessBuilder::database`] names another database), and instances' SQLite files
+    /// of earlier versions are imported from its `modules/` (default: a private
+    /// in-memory database, nothing to import).
     pub fn data_dir(mut self, data_dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(data_dir.into());
+        self
+    }
+
+    /// The database module tables live in, e.g. a PostgreSQL one (default: see
+    /// [`HarnessBuilder::data_dir`]).
+    pub fn database(mut self, database: crate::db::Database) -> Self {
+        self.database = Some(database);
         self
     }
 
@@ -115,6 +126,20 @@ impl HarnessBuilder {
     pub fn start(self) -> Result<Harness, StartupError> {
         let mut options = StartOptions::new(ServerInfo::new(test_server_name(&self.server_name)?));
         options.timed = self.timed;
+        options.database = match (self.database, &self.data_dir) {
+            (Some(database), _) => Some(database),
+            #[cfg(feature = "sqlite")]
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    crate::db::DbError::Unavailable(format!("cannot create {}: {error}", dir.display()))
+                })?;
+                Some(crate::db::Database::sqlite(dir.join("homeserver.db"))?)
+            }
+            #[cfg(feature = "sqlite")]
+            (None, None) => Some(crate::db::Database::sqlite_in_memory()?),
+            #[cfg(not(feature = "sqlite"))]
+            (None, _) => None,
+        };
         options.data_dir = self.data_dir;
         if let Some(host) = self.host {
             options.host = host;
@@ -133,6 +158,7 @@ impl Harness {
             timed: false,
             host: None,
             data_dir: None,
+            database: None,
         }
     }
 

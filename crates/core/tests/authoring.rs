@@ -98,8 +98,8 @@ impl Author {
     #[web_resource("/_synapse/client/author/item", method = "POST")]
     async fn post_item(&self, request: WebRequest) -> Result<WebResponse, CallbackError> {
         let body: serde_json::Value = web::json_body(&request)?;
-        let database = self.api.database()?;
-        database.run(|connection| connection.execute("INSERT INTO no_such_table VALUES (1)", [])).await?;
+        let db = self.api.db()?;
+        db.execute("INSERT INTO {no_such_table} VALUES ($1)", &[1.into()]).await?;
         Ok(web::json(200, &body))
     }
 
@@ -185,8 +185,10 @@ async fn the_builder_sets_server_name_and_host_and_events_are_built_in_one_line(
 #[tokio::test(start_paused = true)]
 async fn dropping_the_harness_runs_shutdown_hooks_and_stops_periodic_tasks() {
     let tagged = "    config: { tag: drop }\n";
-    let harness =
-        Harness::from_yaml(&format!("modules:\n  - module: author\n{tagged}  - module: author\n{tagged}")).unwrap();
+    let harness = Harness::from_yaml(&format!(
+        "modules:\n  - module: author\n{tagged}  - module: author\n    id: author_2\n{tagged}"
+    ))
+    .unwrap();
     let ticks = harness.module::<Author>(0).unwrap().ticks.clone();
     tokio::time::sleep(Duration::from_millis(35)).await;
     let before = ticks.load(Ordering::SeqCst);

@@ -110,8 +110,10 @@ async fn first_deny_stops_the_chain_and_later_modules_are_not_called() {
         "modules:
   - module: recorder
   - module: recorder
+    id: recorder_2
     config: { answer: deny }
   - module: recorder
+    id: recorder_3
 ",
     );
     let error = h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap_err();
@@ -128,7 +130,7 @@ async fn first_deny_stops_the_chain_and_later_modules_are_not_called() {
 #[tokio::test]
 async fn all_allow_asks_every_module_in_yaml_order() {
     let _serial = SERIAL.lock().await;
-    let h = harness("modules:\n  - module: recorder\n  - module: recorder\n");
+    let h = harness("modules:\n  - module: recorder\n  - module: recorder\n    id: recorder_2\n");
     h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap();
     let labels: Vec<String> = calls().into_iter().map(|(label, _)| label).collect();
     assert_eq!(labels, ["recorder", "recorder#2"]);
@@ -137,7 +139,7 @@ async fn all_allow_asks_every_module_in_yaml_order() {
 #[tokio::test]
 async fn every_module_edits_the_create_room_request_in_turn() {
     let _serial = SERIAL.lock().await;
-    let h = harness("modules:\n  - module: recorder\n  - module: recorder\n  - module: recorder\n");
+    let h = harness("modules:\n  - module: recorder\n  - module: recorder\n    id: recorder_2\n  - module: recorder\n    id: recorder_3\n");
     let requester = mxmod::types::Requester::new(user());
     let mut content = JsonObject::new();
     h.callbacks().third_party_rules.on_create_room(&requester, &mut content, false).await.unwrap();
@@ -147,7 +149,9 @@ async fn every_module_edits_the_create_room_request_in_turn() {
 #[tokio::test]
 async fn an_error_fails_the_request_with_500_and_stops_the_chain() {
     let _serial = SERIAL.lock().await;
-    let h = harness("modules:\n  - module: recorder\n    config: { answer: error }\n  - module: recorder\n");
+    let h = harness(
+        "modules:\n  - module: recorder\n    config: { answer: error }\n  - module: recorder\n    id: recorder_2\n",
+    );
     let error = h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap_err();
     assert_eq!((error.status, error.errcode.as_str()), (500, "M_UNKNOWN"));
     assert_eq!(calls().len(), 1);
@@ -164,7 +168,9 @@ async fn a_module_matrix_error_passes_through_verbatim() {
 #[tokio::test]
 async fn a_panic_is_caught_and_handled_like_an_error() {
     let _serial = SERIAL.lock().await;
-    let h = harness("modules:\n  - module: recorder\n    config: { answer: panic }\n  - module: recorder\n");
+    let h = harness(
+        "modules:\n  - module: recorder\n    config: { answer: panic }\n  - module: recorder\n    id: recorder_2\n",
+    );
     let error = h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap_err();
     assert_eq!(error.status, 500);
     let stats = h.callbacks().stats();
@@ -182,6 +188,7 @@ async fn on_error_allow_skips_a_failing_module() {
     on_error: allow
     config: { answer: panic }
   - module: recorder
+    id: recorder_2
     config: { answer: deny }
 ",
     );
@@ -194,7 +201,7 @@ async fn on_error_allow_skips_a_failing_module() {
 async fn on_error_deny_turns_a_failure_into_a_deny() {
     let _serial = SERIAL.lock().await;
     let h = harness(
-        "modules:\n  - module: recorder\n    on_error: deny\n    config: { answer: error }\n  - module: recorder\n",
+        "modules:\n  - module: recorder\n    on_error: deny\n    config: { answer: error }\n  - module: recorder\n    id: recorder_2\n",
     );
     let error = h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap_err();
     assert_eq!((error.status, error.errcode.as_str()), (403, "M_FORBIDDEN"));
@@ -219,8 +226,10 @@ async fn first_value_takes_the_first_module_with_an_opinion() {
         "modules:
   - module: recorder
   - module: recorder
+    id: recorder_2
     config: { expired: true }
   - module: recorder
+    id: recorder_3
     config: { expired: false }
 ",
     );

@@ -59,6 +59,7 @@ async fn the_first_module_in_yaml_order_wins_and_the_other_is_shadowed() {
   - module: pages
     config: { greeting: first }
   - module: pages
+    id: pages_2
     config: { greeting: second, extra_path: /_synapse/client/pages/extra }
 ",
     )

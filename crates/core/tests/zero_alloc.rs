@@ -201,7 +201,10 @@ fn yaml(module: &str, instances: usize, extra: &str) -> String {
     if instances == 0 {
         "modules: []\n".to_owned()
     } else {
-        format!("modules:\n{}", format!("  - module: {module}\n{extra}").repeat(instances))
+        // A module listed more than once names a distinct `id:` per entry.
+        let entries: String =
+            (1..=instances).map(|n| format!("  - module: {module}\n    id: {module}_{n}\n{extra}")).collect();
+        format!("modules:\n{entries}")
     }
 }
 

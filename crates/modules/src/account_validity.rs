@@ -327,7 +327,7 @@ impl Module for AccountValidity {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ModuleError::new("account_validity must start inside the server's async runtime"));
         }
-        let db = api.database().map_err(|error| ModuleError::with_source("cannot open the module database", error))?;
+        let db = api.db().map_err(|error| ModuleError::with_source("cannot open the module database", error))?;
         let mailer = Mailer::new(config.smtp.as_ref(), &config.app_name, api.server_name().as_str())
             .map_err(ModuleError::new)?;
         let subject = config.renew_email_subject.as_deref().unwrap_or("Renew your %(app)s account");
@@ -343,6 +343,13 @@ impl Module for AccountValidity {
         let expirations = Self::get_expiration_ts_for_user_new_cache(&api);
         let module = AccountValidity { api, core, admin_secret: config.admin_secret, expirations };
         let (core, cache) = (module.core.clone(), module.get_expiration_ts_for_user_cache().clone());
+        // The schema (and the import of an old per-module file) at start, not at first use.
+        let migrating = core.clone();
+        module.api.spawn(async move {
+            if let Err(error) = migrating.store.db().await {
+                tracing::warn!(module = migrating.api.instance_name(), "migrating the module's tables failed: {error}");
+            }
+        });
         // Stopped with the module: `spawn_periodic` tasks end at shutdown.
         module.api.spawn_periodic(config.check_interval.as_duration(), move || {
             let (core, cache) = (core.clone(), cache.clone());

@@ -298,6 +298,66 @@ async fn expiry_survives_a_restart_with_a_data_directory() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Data of the module's own SQLite file (`modules/account_validity.db`, where earlier
+/// mxmod versions kept it) moves into the server's database on first start; the old
+/// file is renamed, not deleted.
+#[tokio::test]
+async fn rows_of_the_old_module_file_are_imported_on_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("modules")).unwrap();
+    let old = dir.path().join("modules").join("account_validity.db");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch(
+            "CREATE TABLE email_account_validity (user_id TEXT PRIMARY KEY, expiration_ts_ms BIGINT NOT NULL,
+                 email_sent BOOLEAN NOT NULL, long_renewal_token TEXT, token_used_ts_ms BIGINT);
+             CREATE TABLE email_account_validity_addresses (user_id TEXT NOT NULL, address TEXT NOT NULL,
+                 PRIMARY KEY (user_id, address));
+             INSERT INTO email_account_validity VALUES ('@erin:example.com', 12345, 1, 'AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEf', NULL);
+             INSERT INTO email_account_validity_addresses VALUES ('@erin:example.com', 'erin@example.org');",
+        )
+        .unwrap();
+    }
+    let harness = Harness::builder(&yaml("")).data_dir(dir.path()).start().unwrap();
+    let erin = user("@erin:example.com");
+    assert_eq!(module(&harness).get_expiration_ts_for_user(erin.to_string()).await.unwrap(), Some(12345));
+    assert_eq!(module(&harness).renewal_notice_sent(&erin).await.unwrap(), Some(true));
+    assert_eq!(module(&harness).notice_addresses(&erin).await.unwrap(), vec!["erin@example.org".to_owned()]);
+    assert!(!old.exists(), "the old file is renamed");
+    assert!(dir.path().join("modules").join("account_validity.db.imported").exists(), "and kept");
+    drop(harness);
+    // Later starts read the server's database; the import is not repeated.
+    let again = Harness::builder(&yaml("")).data_dir(dir.path()).start().unwrap();
+    assert_eq!(module(&again).get_expiration_ts_for_user(erin.to_string()).await.unwrap(), Some(12345));
+}
+
+/// Two entries of the module need distinct `id:`s; each has its own tables.
+#[tokio::test]
+async fn two_instances_need_distinct_ids_and_keep_their_rows_apart() {
+    let entry = |id: &str| {
+        format!("  - module: account_validity\n{id}    config: {{period: 6w, renew_at: 1w, admin_secret: {SECRET}}}\n")
+    };
+    let same = format!("modules:\n{}{}", entry(""), entry(""));
+    let error = Harness::from_yaml(&same).unwrap_err().to_string();
+    assert!(error.contains("test.yaml:4:") && error.contains("modules[1].module"), "{error}");
+    assert!(error.contains("already has the instance id `account_validity`"), "{error}");
+    let bad = format!("modules:\n{}", entry("    id: Bad-Id\n"));
+    let error = Harness::from_yaml(&bad).unwrap_err().to_string();
+    assert!(error.contains("modules[0].id") && error.contains("lowercase letters"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let two = format!("modules:\n{}{}", entry("    id: av_one\n"), entry("    id: av_two\n"));
+    let harness = Harness::builder(&two).data_dir(dir.path()).start().unwrap();
+    let erin = user("@erin:example.com");
+    let (first, second) =
+        (harness.module::<AccountValidity>(0).unwrap(), harness.module::<AccountValidity>(1).unwrap());
+    first.api.db().unwrap().execute("SELECT 1", &[]).await.unwrap();
+    assert_eq!(first.api.instance_id(), "av_one");
+    first.core.store.set_expiration_date(erin.as_str(), 777).await.unwrap();
+    assert_eq!(first.get_expiration_ts_for_user(erin.to_string()).await.unwrap(), Some(777));
+    assert_eq!(second.get_expiration_ts_for_user(erin.to_string()).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn config_problems_are_reported() {
     let missing = |yaml: &str| Harness::from_yaml(yaml).unwrap_err().to_string();
