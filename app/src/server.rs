@@ -1,7 +1,11 @@
 //! Start-up and serving: storage, modules (in YAML order, before any listener), the
 //! listeners, and graceful shutdown on SIGINT/SIGTERM (in-flight requests finish).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use mxmod::{
     api::ServerInfo,
@@ -9,13 +13,13 @@ use mxmod::{
 };
 
 use crate::{
-    config::Loaded,
+    config::{DatabaseBackend, Loaded},
     host::ServerHost,
     metrics::Metrics,
     password::Passwords,
     ratelimit::RateLimits,
     state::{AppState, Settings},
-    storage::{sqlite::SqliteStorage, Storage},
+    storage::{postgres::PostgresStorage, sqlite::SqliteStorage, Storage},
 };
 
 /// Why the server could not start.
@@ -61,20 +65,49 @@ impl Server {
     }
 }
 
+/// Opens the configured database (printing its durability settings) and picks the
+/// directory modules keep their files in: the SQLite file's, or for PostgreSQL the
+/// media store's parent (shared by the processes of one homeserver).
+async fn open_storage(loaded: &Loaded) -> Result<(Arc<dyn Storage>, Option<PathBuf>), ServeError> {
+    let config = &loaded.homeserver;
+    match config.database.backend() {
+        Some(DatabaseBackend::Postgres(settings)) => {
+            let postgres = PostgresStorage::connect(&settings).await.map_err(|error| ServeError::Storage {
+                path: format!("postgresql://{}@{}:{}/{}", settings.user, settings.host, settings.port, settings.dbname),
+                message: crate::http::error_chain(&error),
+            })?;
+            let durability = postgres.durability();
+            eprintln!(
+                "mxmod: storage postgresql, synchronous_commit={}, fsync={}",
+                durability.synchronous_commit, durability.fsync
+            );
+            let media_store = loaded.resolve(&config.media_store_path);
+            Ok((Arc::new(postgres), media_store.parent().map(Path::to_path_buf)))
+        }
+        Some(DatabaseBackend::Sqlite(file)) => {
+            let database = loaded.resolve(&file);
+            let sqlite = SqliteStorage::open(&database).map_err(|error| ServeError::Storage {
+                path: database.display().to_string(),
+                message: crate::http::error_chain(&error),
+            })?;
+            let durability = sqlite.durability();
+            eprintln!(
+                "mxmod: storage sqlite, journal_mode={}, synchronous={}",
+                durability.journal_mode, durability.synchronous
+            );
+            Ok((Arc::new(sqlite), database.parent().map(Path::to_path_buf)))
+        }
+        None => Err(ServeError::Storage {
+            path: config.database.name.clone(),
+            message: "the `database` section was not checked".to_owned(),
+        }),
+    }
+}
+
 /// Starts the server from a loaded config; returns once listening.
 pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     let config = &loaded.homeserver;
-    let database = loaded.resolve(&config.database.args.database);
-    let sqlite = SqliteStorage::open(&database).map_err(|error| ServeError::Storage {
-        path: database.display().to_string(),
-        message: crate::http::error_chain(&error),
-    })?;
-    let durability = sqlite.durability();
-    eprintln!(
-        "mxmod: storage sqlite, journal_mode={}, synchronous={}",
-        durability.journal_mode, durability.synchronous
-    );
-    let storage: Arc<dyn Storage> = Arc::new(sqlite);
+    let (storage, data_dir) = open_storage(&loaded).await?;
     let mut info = ServerInfo::new(config.server_name.clone());
     if let Some(base) = &config.public_baseurl {
         info.public_baseurl = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
@@ -85,7 +118,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         // Latencies feed the `/_synapse/metrics` histograms; without metrics, no clock reads.
         timed: config.enable_metrics,
         host: host.clone(),
-        data_dir: database.parent().map(std::path::Path::to_path_buf),
+        data_dir,
     };
     let media_store = loaded.resolve(&config.media_store_path);
     let settings = Settings {

@@ -1,6 +1,9 @@
 //! The behaviours every [`Storage`] backend must have, written once. A backend runs them
 //! all with one line in its tests: `crate::storage_conformance_suite!(open)`, where
-//! `open: Fn(&Path) -> impl Storage` makes a fresh store in a temporary directory.
+//! `open: Fn(&Path) -> impl Storage` makes a fresh store in a temporary directory, or
+//! `crate::storage_conformance_suite!(fresh_database = open)` where `open` is an async
+//! function answering the store on a fresh database and a guard that drops it (`None`
+//! skips the case, e.g. without `MXMOD_TEST_POSTGRES_URL`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,8 +21,14 @@ use super::{
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 #[macro_export]
 macro_rules! storage_conformance_suite {
+    (fresh_database = $open:expr) => {
+        $crate::storage_conformance_suite!(@all (fresh) $open);
+    };
     ($open:expr) => {
-        $crate::storage_conformance_suite!(@cases $open;
+        $crate::storage_conformance_suite!(@all (directory) $open);
+    };
+    (@all $mode:tt $open:expr) => {
+        $crate::storage_conformance_suite!(@cases $mode $open;
             registration_writes_everything_or_nothing,
             a_retried_transaction_answers_the_first_event,
             the_same_transaction_id_in_another_room_is_a_new_event,
@@ -34,7 +43,7 @@ macro_rules! storage_conformance_suite {
             a_ban_wakes_the_banned_user,
         );
     };
-    (@cases $open:expr; $($case:ident),* $(,)?) => {
+    (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
         mod conformance {
             use super::*;
             $(
@@ -44,6 +53,21 @@ macro_rules! storage_conformance_suite {
                     let open = $open;
                     let storage = std::sync::Arc::new(open(dir.path()));
                     $crate::storage::conformance::$case(storage).await;
+                }
+            )*
+        }
+    };
+    // `open` is an async function answering `None` when its database is not available
+    // (the case is then skipped with a note), else the store and a guard dropped after.
+    (@cases (fresh) $open:expr; $($case:ident),* $(,)?) => {
+        mod conformance {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let open = $open;
+                    let Some((storage, _guard)) = open().await else { return };
+                    $crate::storage::conformance::$case(std::sync::Arc::new(storage)).await;
                 }
             )*
         }
