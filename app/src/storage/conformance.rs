@@ -74,7 +74,7 @@ macro_rules! storage_conformance_suite {
     };
 }
 
-fn user(name: &str) -> OwnedUserId {
+pub(crate) fn user(name: &str) -> OwnedUserId {
     UserId::parse(format!("@{name}:test.local")).unwrap()
 }
 
@@ -102,16 +102,16 @@ fn event(
     }
 }
 
-fn member(room: &RoomId, sender: &UserId, target: &UserId, membership: &str) -> Event {
+pub(crate) fn member(room: &RoomId, sender: &UserId, target: &UserId, membership: &str) -> Event {
     event(room, sender, "m.room.member", Some(target.as_str()), json!({ "membership": membership }))
 }
 
-fn allow() -> Authorise {
+pub(crate) fn allow() -> Authorise {
     Box::new(|_| Ok(()))
 }
 
 /// Allows senders whose membership is `join`.
-fn joined_only(sender: OwnedUserId) -> Authorise {
+pub(crate) fn joined_only(sender: OwnedUserId) -> Authorise {
     Box::new(move |state| match state.get("m.room.member", sender.as_str()).and_then(Event::membership) {
         Some(Membership::Join) => Ok(()),
         _ => Err(MatrixError::new(403, ErrCode::FORBIDDEN, "not in room")),
@@ -119,7 +119,7 @@ fn joined_only(sender: OwnedUserId) -> Authorise {
 }
 
 /// A room `n` created by alice, with bob joined when `with_bob`.
-async fn room_with_members(storage: &dyn Storage, n: u32, with_bob: bool) -> OwnedRoomId {
+pub(crate) async fn room_with_members(storage: &dyn Storage, n: u32, with_bob: bool) -> OwnedRoomId {
     let room = new_room_id(n);
     let alice = user("alice");
     let mut events = vec![
@@ -138,7 +138,7 @@ fn txn(sender: &UserId, device: &str, room: &RoomId, txn_id: &str) -> TxnKey {
     TxnKey::send(sender.to_owned(), TxnClient::Device(device.to_owned()), room, "m.room.message", txn_id)
 }
 
-fn message(room: &RoomId, sender: &UserId, body: &str) -> Event {
+pub(crate) fn message(room: &RoomId, sender: &UserId, body: &str) -> Event {
     event(room, sender, "m.room.message", None, json!({ "msgtype": "m.text", "body": body }))
 }
 

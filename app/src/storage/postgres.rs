@@ -24,6 +24,8 @@ mod positions;
 mod room_states;
 mod rows;
 pub mod test_database;
+#[cfg(test)]
+mod two_processes;
 mod writes;
 
 use std::{sync::Arc, time::Duration};
