@@ -65,10 +65,19 @@ impl Server {
     }
 }
 
+/// The opened database.
+struct Opened {
+    storage: Arc<dyn Storage>,
+    /// Where modules keep their files.
+    data_dir: Option<PathBuf>,
+    /// The PostgreSQL backend, which other processes may share.
+    cluster: Option<Arc<PostgresStorage>>,
+}
+
 /// Opens the configured database (printing its durability settings) and picks the
 /// directory modules keep their files in: the SQLite file's, or for PostgreSQL the
 /// media store's parent (shared by the processes of one homeserver).
-async fn open_storage(loaded: &Loaded) -> Result<(Arc<dyn Storage>, Option<PathBuf>), ServeError> {
+async fn open_storage(loaded: &Loaded) -> Result<Opened, ServeError> {
     let config = &loaded.homeserver;
     match config.database.backend() {
         Some(DatabaseBackend::Postgres(settings)) => {
@@ -82,7 +91,12 @@ async fn open_storage(loaded: &Loaded) -> Result<(Arc<dyn Storage>, Option<PathB
                 durability.synchronous_commit, durability.fsync
             );
             let media_store = loaded.resolve(&config.media_store_path);
-            Ok((Arc::new(postgres), media_store.parent().map(Path::to_path_buf)))
+            let postgres = Arc::new(postgres);
+            Ok(Opened {
+                storage: postgres.clone(),
+                data_dir: media_store.parent().map(Path::to_path_buf),
+                cluster: Some(postgres),
+            })
         }
         Some(DatabaseBackend::Sqlite(file)) => {
             let database = loaded.resolve(&file);
@@ -95,7 +109,7 @@ async fn open_storage(loaded: &Loaded) -> Result<(Arc<dyn Storage>, Option<PathB
                 "mxmod: storage sqlite, journal_mode={}, synchronous={}",
                 durability.journal_mode, durability.synchronous
             );
-            Ok((Arc::new(sqlite), database.parent().map(Path::to_path_buf)))
+            Ok(Opened { storage: Arc::new(sqlite), data_dir: database.parent().map(Path::to_path_buf), cluster: None })
         }
         None => Err(ServeError::Storage {
             path: config.database.name.clone(),
@@ -107,7 +121,7 @@ async fn open_storage(loaded: &Loaded) -> Result<(Arc<dyn Storage>, Option<PathB
 /// Starts the server from a loaded config; returns once listening.
 pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     let config = &loaded.homeserver;
-    let (storage, data_dir) = open_storage(&loaded).await?;
+    let Opened { storage, data_dir, cluster } = open_storage(&loaded).await?;
     let mut info = ServerInfo::new(config.server_name.clone());
     if let Some(base) = &config.public_baseurl {
         info.public_baseurl = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
@@ -119,6 +133,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         timed: config.enable_metrics,
         host: host.clone(),
         data_dir,
+        cluster: cluster.as_ref().map(|postgres| postgres.cluster()),
     };
     let media_store = loaded.resolve(&config.media_store_path);
     let settings = Settings {
@@ -150,6 +165,14 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     }
     let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
     host.bind(&state);
+    if let Some(postgres) = &cluster {
+        let state = Arc::downgrade(&state);
+        postgres.on_remote_invalidation(move |instance, method, key| {
+            if let Some(state) = state.upgrade() {
+                state.modules.apply_remote_invalidation(instance, method, key);
+            }
+        });
+    }
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();

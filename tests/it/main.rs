@@ -12,6 +12,7 @@ mod durability;
 mod faulty;
 mod login_flood;
 mod metrics;
+mod postgres;
 mod races;
 mod ratelimit;
 mod server;

@@ -18,6 +18,7 @@
 //!   (`migrations.rs`).
 
 mod changes;
+mod cluster;
 mod listener;
 mod migrations;
 mod positions;
@@ -64,18 +65,23 @@ pub(super) struct Shared {
     notifier: Notifier,
     /// This process's identity in notifications (random per start).
     process: i64,
+    /// Where other processes' `#[cached]` invalidations go, once the modules run.
+    invalidations: std::sync::OnceLock<cluster::InvalidationSink>,
 }
 
 /// PostgreSQL storage.
 pub struct PostgresStorage {
     shared: Arc<Shared>,
     listener: tokio::task::AbortHandle,
+    background_lock: tokio::task::AbortHandle,
+    leader: Arc<std::sync::atomic::AtomicBool>,
     durability: PostgresDurability,
 }
 
 impl Drop for PostgresStorage {
     fn drop(&mut self) {
         self.listener.abort();
+        self.background_lock.abort();
     }
 }
 
@@ -167,9 +173,29 @@ impl PostgresStorage {
             states: RoomStates::default(),
             notifier: Notifier::default(),
             process: rand::random::<i64>(),
+            invalidations: std::sync::OnceLock::new(),
         });
         let listener = listener::start(connection_config(settings), shared.clone()).await.map_err(open)?;
-        Ok(Self { shared, listener, durability })
+        let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let background_lock =
+            tokio::spawn(cluster::hold_background_lock(connection_config(settings), leader.clone())).abort_handle();
+        Ok(Self { shared, listener, background_lock, leader, durability })
+    }
+
+    /// The hooks the module registry uses to reach the other processes: `#[cached]`
+    /// invalidations and the background-task lock.
+    pub fn cluster(&self) -> Arc<dyn mxmod::cluster::Cluster> {
+        Arc::new(cluster::PostgresCluster { shared: self.shared.clone(), leader: self.leader.clone() })
+    }
+
+    /// Where other processes' `#[cached]` invalidations are applied:
+    /// `sink(instance, method, key fingerprint)`. Set once, after the modules started.
+    pub fn on_remote_invalidation(&self, sink: impl Fn(&str, &str, Option<u64>) + Send + Sync + 'static) {
+        let sink: cluster::InvalidationSink =
+            Box::new(move |invalidation| sink(&invalidation.instance, &invalidation.method, invalidation.key));
+        if self.shared.invalidations.set(sink).is_err() {
+            tracing::warn!("the remote invalidation sink is set once; a second one is ignored");
+        }
     }
 
     /// The durability settings in force (for the start-up log).

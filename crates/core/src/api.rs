@@ -56,16 +56,29 @@ pub(crate) struct ServerContext {
     /// Where module databases live; `None` keeps them in memory.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code, reason = "only module databases live there"))]
     pub(crate) data_dir: Option<PathBuf>,
+    /// The other processes on the same database, if any ([`crate::cluster`]).
+    pub(crate) cluster: Option<Arc<dyn crate::cluster::Cluster>>,
 }
 
 impl ServerContext {
+    #[cfg(test)]
     pub(crate) fn new(info: ServerInfo, host: Arc<dyn Host>, data_dir: Option<PathBuf>) -> Arc<Self> {
+        Self::in_cluster(info, host, data_dir, None)
+    }
+
+    pub(crate) fn in_cluster(
+        info: ServerInfo,
+        host: Arc<dyn Host>,
+        data_dir: Option<PathBuf>,
+        cluster: Option<Arc<dyn crate::cluster::Cluster>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             info,
             #[cfg(feature = "http-client")]
             http: HttpClient::new(),
             host,
             data_dir,
+            cluster,
         })
     }
 }
@@ -105,10 +118,10 @@ impl ModuleApi {
         Self {
             inner: Arc::new(Inner {
                 module,
+                caches: CacheSet::in_cluster(server.cluster.clone(), instance.clone()),
                 instance,
                 server,
                 pending_web: Mutex::new(Some(Vec::new())),
-                caches: CacheSet::default(),
                 #[cfg(feature = "sqlite")]
                 database: OnceLock::new(),
                 shutdown: Mutex::new(Shutdown::default()),
@@ -315,12 +328,16 @@ impl ModuleApi {
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let cluster = self.inner.server.cluster.clone();
         self.spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                task().await;
+                // With several processes on one database, one of them runs the ticks.
+                if cluster.as_ref().is_none_or(|cluster| cluster.runs_background_tasks()) {
+                    task().await;
+                }
             }
         })
     }

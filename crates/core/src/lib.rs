@@ -77,6 +77,7 @@ extern crate self as mxmod;
 pub mod api;
 pub mod cache;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 mod error;
 pub mod module;

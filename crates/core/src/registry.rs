@@ -208,12 +208,15 @@ pub struct StartOptions {
     pub host: Arc<dyn Host>,
     /// Where module databases live; `None` keeps them in memory.
     pub data_dir: Option<PathBuf>,
+    /// The other processes on the same database, if any: `#[cached]` invalidations are
+    /// published to them and periodic tasks run on one process at a time.
+    pub cluster: Option<Arc<dyn crate::cluster::Cluster>>,
 }
 
 impl StartOptions {
     /// Options for a server with no host operations, untimed, databases in memory.
     pub fn new(server: ServerInfo) -> Self {
-        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None }
+        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None, cluster: None }
     }
 }
 
@@ -221,7 +224,12 @@ impl Registry {
     /// Instantiates `entries` in order and attaches what each implements.
     pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
         check_unique_names()?;
-        let server = ServerContext::new(options.server.clone(), options.host.clone(), options.data_dir.clone());
+        let server = ServerContext::in_cluster(
+            options.server.clone(),
+            options.host.clone(),
+            options.data_dir.clone(),
+            options.cluster.clone(),
+        );
         // Built as it goes, so that a failure part-way shuts down (drops) what started.
         let mut registry = Registry {
             instances: Vec::with_capacity(entries.len()),
@@ -298,6 +306,15 @@ impl Registry {
     /// The `n`-th running instance of type `T`, if it is one.
     pub fn module<T: Any>(&self, n: usize) -> Option<&T> {
         self.instances.iter().filter_map(|instance| instance.object.downcast_ref::<T>()).nth(n)
+    }
+
+    /// Applies another process's `#[cached]` invalidation ([`crate::cluster::Cluster`]):
+    /// instance `instance`'s cache of `method` drops the keys with this fingerprint
+    /// (`None`: every key). An unknown instance or method changes nothing.
+    pub fn apply_remote_invalidation(&self, instance: &str, method: &str, fingerprint: Option<u64>) {
+        if let Some(found) = self.instances.iter().find(|found| &*found.label == instance) {
+            found.api.caches().apply_remote(method, fingerprint);
+        }
     }
 
     /// Cache statistics: (instance, method, stats).

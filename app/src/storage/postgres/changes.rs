@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mxmod::types::{OwnedRoomId, OwnedUserId, StateMap};
 use serde::{Deserialize, Serialize};
 
-use super::room_states::RoomStates;
+use super::{cluster::Invalidation, room_states::RoomStates};
 use crate::storage::notifier::Notifier;
 
 /// The channel every process listens on.
@@ -52,6 +52,9 @@ pub(super) struct Changes {
     /// Too much to list: forget every cached state and wake every parked sync.
     #[serde(default)]
     pub(super) everything: bool,
+    /// `#[cached]` invalidations of modules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) invalidations: Vec<Invalidation>,
 }
 
 impl Changes {

@@ -107,6 +107,11 @@ async fn apply(shared: &Shared, payload: &str) {
     if changes.origin == shared.process {
         return;
     }
+    if let Some(sink) = shared.invalidations.get() {
+        for invalidation in &changes.invalidations {
+            sink(invalidation);
+        }
+    }
     if changes.everything {
         return everything(shared);
     }

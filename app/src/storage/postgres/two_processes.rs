@@ -121,3 +121,36 @@ async fn concurrent_sends_through_two_processes_are_each_delivered_once_in_order
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (200, 200), "every event is read exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_invalidation_published_by_one_process_reaches_the_others_sink() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    b.on_remote_invalidation(move |instance, method, key| {
+        let _ = sender.send((instance.to_owned(), method.to_owned(), key));
+    });
+    a.cluster().publish_invalidation("user_department", "get_department_for_user", Some(42));
+    let got = tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B hears it");
+    assert_eq!(got, Some(("user_department".to_owned(), "get_department_for_user".to_owned(), Some(42))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_tasks_run_on_one_process_and_move_when_it_stops() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (cluster_a, cluster_b) = (a.cluster(), b.cluster());
+    let one_leader = || cluster_a.runs_background_tasks() ^ cluster_b.runs_background_tasks();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !one_leader() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(one_leader(), "exactly one process runs background tasks");
+    let (leader, follower, follower_cluster) =
+        if cluster_a.runs_background_tasks() { (a, b, cluster_b) } else { (b, a, cluster_a) };
+    drop(leader);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !follower_cluster.runs_background_tasks() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(follower_cluster.runs_background_tasks(), "the other process takes over");
+    drop(follower);
+}
