@@ -27,6 +27,7 @@ mod rows;
 pub mod test_database;
 #[cfg(test)]
 mod two_processes;
+mod wakes;
 mod writes;
 
 use std::{sync::Arc, time::Duration};
@@ -65,6 +66,8 @@ pub(super) struct Shared {
     notifier: Notifier,
     /// This process's identity in notifications (random per start).
     process: i64,
+    /// Wake-ups waiting for their positions to be persisted.
+    wakes: wakes::WakeQueue,
     /// Where other processes' `#[cached]` invalidations go, once the modules run.
     invalidations: std::sync::OnceLock<cluster::InvalidationSink>,
 }
@@ -74,6 +77,7 @@ pub struct PostgresStorage {
     shared: Arc<Shared>,
     listener: tokio::task::AbortHandle,
     background_lock: tokio::task::AbortHandle,
+    waker: tokio::task::AbortHandle,
     leader: Arc<std::sync::atomic::AtomicBool>,
     durability: PostgresDurability,
 }
@@ -82,6 +86,7 @@ impl Drop for PostgresStorage {
     fn drop(&mut self) {
         self.listener.abort();
         self.background_lock.abort();
+        self.waker.abort();
     }
 }
 
@@ -174,12 +179,14 @@ impl PostgresStorage {
             notifier: Notifier::default(),
             process: rand::random::<i64>(),
             invalidations: std::sync::OnceLock::new(),
+            wakes: wakes::WakeQueue::default(),
         });
+        let waker = tokio::spawn(wakes::run(shared.clone())).abort_handle();
         let listener = listener::start(connection_config(settings), shared.clone()).await.map_err(open)?;
         let leader = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let background_lock =
             tokio::spawn(cluster::hold_background_lock(connection_config(settings), leader.clone())).abort_handle();
-        Ok(Self { shared, listener, background_lock, leader, durability })
+        Ok(Self { shared, listener, background_lock, waker, leader, durability })
     }
 
     /// The hooks the module registry uses to reach the other processes: `#[cached]`
@@ -225,6 +232,13 @@ impl Shared {
         let outcome = work(&client).await;
         self.finish(client, &outcome);
         outcome
+    }
+
+    /// After a commit of this process: its room states are cached at once, its wake-ups
+    /// queued until its positions are persisted.
+    fn publish_local(&self, changes: Changes) {
+        changes.cache_states(&self.states);
+        self.wakes.push(changes);
     }
 
     /// A room's current state: from memory, or loaded (and cached) in one statement.
@@ -420,7 +434,7 @@ impl Storage for PostgresStorage {
         let outcome = writes::create_room(&mut client, room, &mut changes).await;
         shared.finish(client, &outcome);
         if outcome.is_ok() {
-            changes.publish_local(&shared.states, &shared.notifier);
+            shared.publish_local(changes);
         }
         outcome
     }
@@ -441,7 +455,7 @@ impl Storage for PostgresStorage {
         let outcome = writes::append(shared, &mut client, event, txn, authorise, &mut changes).await;
         shared.finish(client, &outcome);
         if matches!(outcome, Ok(Appended::Stored { .. })) {
-            changes.publish_local(&shared.states, &shared.notifier);
+            shared.publish_local(changes);
         }
         outcome
     }
@@ -593,7 +607,7 @@ impl Storage for PostgresStorage {
         let outcome = writes::set_presence(shared, &mut client, state, also_wake, &mut changes).await;
         shared.finish(client, &outcome);
         if outcome.is_ok() {
-            changes.publish_local(&shared.states, &shared.notifier);
+            shared.publish_local(changes);
         }
         outcome
     }
@@ -641,7 +655,7 @@ impl Storage for PostgresStorage {
         let outcome = writes::set_account_data(&mut client, user_id, data_type, &text, &mut changes).await;
         shared.finish(client, &outcome);
         if outcome.is_ok() {
-            changes.publish_local(&shared.states, &shared.notifier);
+            shared.publish_local(changes);
         }
         outcome
     }

@@ -10,7 +10,7 @@ use mxmod::types::{OwnedRoomId, OwnedUserId, StateMap};
 use serde::{Deserialize, Serialize};
 
 use super::{cluster::Invalidation, room_states::RoomStates};
-use crate::storage::notifier::Notifier;
+use crate::storage::{notifier::Notifier, StreamPositions};
 
 /// The channel every process listens on.
 pub(super) const CHANNEL: &str = "mxmod_changes";
@@ -35,6 +35,29 @@ pub(super) struct RoomChange {
     pub(super) state: Option<Arc<StateMap>>,
 }
 
+/// The highest position a change wrote in each stream (0: none).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub(super) struct Written {
+    /// Events.
+    #[serde(default)]
+    pub(super) events: i64,
+    /// Presence.
+    #[serde(default)]
+    pub(super) presence: i64,
+    /// Account data.
+    #[serde(default)]
+    pub(super) account_data: i64,
+}
+
+impl Written {
+    /// Whether every written position is at or below `persisted`.
+    pub(super) fn within(&self, persisted: &StreamPositions) -> bool {
+        self.events <= persisted.events
+            && self.presence <= persisted.presence
+            && self.account_data <= persisted.account_data
+    }
+}
+
 /// Everything one write changed that another process must hear about.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(super) struct Changes {
@@ -52,6 +75,9 @@ pub(super) struct Changes {
     /// Too much to list: forget every cached state and wake every parked sync.
     #[serde(default)]
     pub(super) everything: bool,
+    /// The positions written: wake-ups wait until they are persisted.
+    #[serde(default)]
+    pub(super) written: Written,
     /// `#[cached]` invalidations of modules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) invalidations: Vec<Invalidation>,
@@ -91,14 +117,21 @@ impl Changes {
         serde_json::to_string(&everything).unwrap_or_default()
     }
 
-    /// Applies a committed write of this process: new states cached, waiters woken.
-    pub(super) fn publish_local(&self, states: &RoomStates, notifier: &Notifier) {
+    /// Caches the room states a committed write of this process produced.
+    pub(super) fn cache_states(&self, states: &RoomStates) {
         for change in &self.rooms {
-            let Some(state) = &change.state else { continue };
-            if let Some(version) = change.state_version {
+            if let (Some(state), Some(version)) = (&change.state, change.state_version) {
                 states.offer(&change.room_id, version, state.clone());
             }
-            notifier.wake_room(state, change.invited);
+        }
+    }
+
+    /// Wakes the parked syncs that will see this change (room states resolved).
+    pub(super) fn wake(&self, notifier: &Notifier) {
+        for change in &self.rooms {
+            if let Some(state) = &change.state {
+                notifier.wake_room(state, change.invited);
+            }
         }
         notifier.wake(self.users.iter().map(|user| user.as_str()));
         if self.presence {

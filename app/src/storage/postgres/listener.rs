@@ -115,21 +115,18 @@ async fn apply(shared: &Shared, payload: &str) {
     if changes.everything {
         return everything(shared);
     }
-    for change in &changes.rooms {
+    let mut changes = changes;
+    for change in &mut changes.rooms {
         if let Some(version) = change.state_version {
             shared.states.outdated_by(&change.room_id, version);
         }
         match shared.room_state(&change.room_id).await {
-            Ok(Some(state)) => shared.notifier.wake_room(&state, change.invited),
-            Ok(None) => {}
+            Ok(state) => change.state = state,
             Err(error) => {
                 tracing::warn!("cannot read the state of {} for wake-ups: {error}", change.room_id);
                 shared.notifier.wake_all();
             }
         }
     }
-    shared.notifier.wake(changes.users.iter().map(|user| user.as_str()));
-    if changes.presence {
-        shared.notifier.wake_presence_watchers();
-    }
+    shared.wakes.push(changes);
 }

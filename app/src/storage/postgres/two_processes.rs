@@ -154,3 +154,25 @@ async fn periodic_tasks_run_on_one_process_and_move_when_it_stops() {
     assert!(follower_cluster.runs_background_tasks(), "the other process takes over");
     drop(follower);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_waits_until_its_event_is_readable() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    // Let the room's own wake-ups pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut client = a.shared.client().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let held = allocate(&transaction, Stream::Events).await.unwrap();
+    let mut bob_on_b = b.sync_waiter(&bob, false);
+    let mut bob_on_a = a.sync_waiter(&bob, false);
+    a.append_local_event(message(&room, &alice, "after the held position"), None, allow()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!bob_on_a.has_changed() && !bob_on_b.has_changed(), "not readable yet: a sync would find nothing");
+    assert_eq!(b.stream_positions().await.unwrap().events, held - 1);
+    transaction.rollback().await.unwrap();
+    for waiter in [&mut bob_on_a, &mut bob_on_b] {
+        tokio::time::timeout(Duration::from_secs(5), waiter.changed()).await.expect("woken once readable");
+    }
+}

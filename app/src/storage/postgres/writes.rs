@@ -153,6 +153,7 @@ pub(super) async fn append(
     };
     authorise(&before).map_err(AppendError::Refused)?;
     let position = allocate(&transaction, Stream::Events).await?;
+    changes.written.events = position;
     insert_event(&transaction, &event, position, txn.as_ref().map(|key| key.txn_id.as_str())).await?;
     if let Some(key) = &txn {
         let statement = transaction
@@ -225,6 +226,7 @@ pub(super) async fn create_room(
     let mut state_position = 0;
     for event in room.events {
         let position = allocate(&transaction, Stream::Events).await?;
+        changes.written.events = position;
         insert_event(&transaction, &event, position, None).await?;
         if event.is_state() {
             state_position = position;
@@ -253,6 +255,7 @@ pub(super) async fn set_presence(
 ) -> StorageResult<i64> {
     let transaction = client.transaction().await?;
     let position = allocate(&transaction, Stream::Presence).await?;
+    changes.written.presence = position;
     let statement = transaction
         .prepare_cached(
             "INSERT INTO presence (user_id, stream_id, state, status_msg, last_active_ts, currently_active)
@@ -306,6 +309,7 @@ pub(super) async fn set_account_data(
 ) -> StorageResult<()> {
     let transaction = client.transaction().await?;
     let position = allocate(&transaction, Stream::AccountData).await?;
+    changes.written.account_data = position;
     transaction
         .execute(
             "INSERT INTO account_data (user_id, type, content, stream_id) VALUES ($1, $2, $3, $4)
