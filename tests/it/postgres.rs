@@ -14,9 +14,7 @@ use serde_json::{json, Value};
 use crate::support::{config_on_postgres, enc, eventually, fake_service, fresh_postgres, Server};
 
 /// Two processes (A, B) on one fresh database, and the guard that drops it.
-fn two_processes(
-    modules: &str,
-) -> Option<(Server, Server, mxmod_app::storage::postgres::test_database::TestDatabase)> {
+fn two_processes(modules: &str) -> Option<(Server, Server, mxmod_app::storage::postgres::test_database::TestDatabase)> {
     let database = fresh_postgres()?;
     let config = config_on_postgres(&database.homeserver_yaml(), modules);
     let a = Server::start(&config);

@@ -143,9 +143,9 @@ impl DatabaseConfig {
     pub fn backend(&self) -> Option<DatabaseBackend> {
         let args = &self.args;
         match self.name.as_str() {
-            "sqlite3" => Some(DatabaseBackend::Sqlite(PathBuf::from(
-                args.database.as_deref().unwrap_or(DEFAULT_SQLITE_PATH),
-            ))),
+            "sqlite3" => {
+                Some(DatabaseBackend::Sqlite(PathBuf::from(args.database.as_deref().unwrap_or(DEFAULT_SQLITE_PATH))))
+            }
             "psycopg2" => {
                 let cp_min = args.cp_min.unwrap_or(5);
                 let cp_max = args.cp_max.unwrap_or(10.max(cp_min));
@@ -269,8 +269,8 @@ mod tests {
 
     #[test]
     fn bad_database_values_are_located() {
-        let shown = load("  name: psycopg2\n  args:\n    user: u\n    dbname: d\n    cp_min: 20\n    cp_max: 5\n")
-            .unwrap_err();
+        let shown =
+            load("  name: psycopg2\n  args:\n    user: u\n    dbname: d\n    cp_min: 20\n    cp_max: 5\n").unwrap_err();
         assert!(shown.contains("hs.yaml:7:") && shown.contains("`cp_min` (20) is larger"), "{shown}");
         let shown = load("  name: psycopg2\n  args:\n    user: u\n    dbname: d\n    port: lots\n").unwrap_err();
         assert!(shown.contains("hs.yaml:7:"), "{shown}");

@@ -224,10 +224,7 @@ impl Shared {
     }
 
     /// Runs a read on a pooled connection.
-    async fn read<T>(
-        &self,
-        work: impl AsyncFnOnce(&Object) -> StorageResult<T>,
-    ) -> StorageResult<T> {
+    async fn read<T>(&self, work: impl AsyncFnOnce(&Object) -> StorageResult<T>) -> StorageResult<T> {
         let client = self.client().await?;
         let outcome = work(&client).await;
         self.finish(client, &outcome);
@@ -253,10 +250,7 @@ impl Shared {
 
 /// A room's state version and current state, read in one statement (one snapshot);
 /// `None` for an unknown room.
-async fn load_room_state(
-    client: &impl GenericClient,
-    room_id: &RoomId,
-) -> StorageResult<Option<(i64, StateMap)>> {
+async fn load_room_state(client: &impl GenericClient, room_id: &RoomId) -> StorageResult<Option<(i64, StateMap)>> {
     let statement = client
         .prepare_cached(
             "SELECT r.state_position, e.json, e.stream_ordering, e.txn_id FROM rooms r
@@ -284,8 +278,9 @@ fn txn_client(client: &TxnClient) -> String {
 }
 
 async fn find_txn(client: &impl GenericClient, key: &TxnKey) -> StorageResult<Option<OwnedEventId>> {
-    let statement =
-        client.prepare_cached("SELECT event_id FROM event_txns WHERE user_id = $1 AND client = $2 AND path = $3").await?;
+    let statement = client
+        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = $1 AND client = $2 AND path = $3")
+        .await?;
     let row = client.query_opt(&statement, &[&key.user_id.as_str(), &txn_client(&key.client), &key.path]).await?;
     row.map(|row| OwnedEventId::try_from(row.try_get::<_, String>(0)?).map_err(rows::corrupt)).transpose()
 }

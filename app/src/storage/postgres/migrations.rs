@@ -20,7 +20,8 @@ use crate::{
 const MIGRATION_LOCK: i64 = 0x6d78_6d67;
 
 /// A step's future.
-type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
+type StepFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
 
 /// One schema step.
 struct Migration {

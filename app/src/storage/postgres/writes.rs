@@ -37,7 +37,9 @@ async fn insert_event(
             "INSERT INTO events (stream_ordering, event_id, room_id, json, txn_id) VALUES ($1, $2, $3, $4, $5)",
         )
         .await?;
-    transaction.execute(&statement, &[&position, &event.event_id.as_str(), &event.room_id.as_str(), &json, &txn_id]).await?;
+    transaction
+        .execute(&statement, &[&position, &event.event_id.as_str(), &event.room_id.as_str(), &json, &txn_id])
+        .await?;
     if let Some(state_key) = &event.state_key {
         let statement = transaction
             .prepare_cached(
@@ -99,8 +101,9 @@ pub(super) async fn register(client: &mut Object, account: &NewAccount) -> Stora
     let profile = &account.profile;
     transaction.execute(&statement, &[&user.user_id.as_str(), &profile.displayname, &profile.avatar_url]).await?;
     if let Some((token, device_id)) = &account.login {
-        let statement =
-            transaction.prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES ($1, $2, $3)").await?;
+        let statement = transaction
+            .prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES ($1, $2, $3)")
+            .await?;
         transaction.execute(&statement, &[token, &user.user_id.as_str(), device_id]).await?;
     }
     transaction.commit().await?;
@@ -322,4 +325,3 @@ pub(super) async fn set_account_data(
     transaction.commit().await?;
     Ok(())
 }
-
