@@ -13,10 +13,12 @@ use mxmod::{
 };
 use serde::{de, Deserialize, Deserializer};
 
+mod database;
 mod limits;
 mod rate_limits;
 
 pub use self::{
+    database::{DatabaseArgs, DatabaseBackend, DatabaseConfig, PostgresSettings},
     limits::LimitsConfig,
     rate_limits::{InviteRateLimits, JoinRateLimits, LoginRateLimits, RateLimit, RateLimitConfig},
 };
@@ -113,37 +115,6 @@ impl Listener {
     }
 }
 
-/// `database`.
-#[derive(Debug, Deserialize)]
-pub struct DatabaseConfig {
-    /// `sqlite3` (PostgreSQL is not supported yet).
-    #[serde(default = "default_db_name")]
-    pub name: String,
-    /// `args`.
-    #[serde(default)]
-    pub args: DatabaseArgs,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self { name: default_db_name(), args: DatabaseArgs::default() }
-    }
-}
-
-/// `database.args`.
-#[derive(Debug, Deserialize)]
-pub struct DatabaseArgs {
-    /// `database`: the SQLite file.
-    #[serde(default = "default_db_path")]
-    pub database: PathBuf,
-}
-
-impl Default for DatabaseArgs {
-    fn default() -> Self {
-        Self { database: default_db_path() }
-    }
-}
-
 /// `presence`.
 #[derive(Debug, Deserialize)]
 pub struct PresenceConfig {
@@ -176,12 +147,6 @@ fn default_bind() -> Vec<IpAddr> {
 }
 fn default_type() -> String {
     "http".to_owned()
-}
-fn default_db_name() -> String {
-    "sqlite3".to_owned()
-}
-fn default_db_path() -> PathBuf {
-    PathBuf::from("./mxmod-data/homeserver.db")
 }
 fn default_media_store() -> PathBuf {
     PathBuf::from("./mxmod-data/media_store")
@@ -335,13 +300,7 @@ fn read_elsewhere(key: &str) -> bool {
 
 fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
-    if config.database.name != "sqlite3" {
-        problems.push(ConfigProblem::located(
-            text,
-            "database.name",
-            &format!("database `{}` is not supported; use `sqlite3`", config.database.name),
-        ));
-    }
+    problems.extend(config.database.problems(text));
     for (n, listener) in config.listeners.iter().enumerate() {
         if listener.kind != "http" {
             problems.push(ConfigProblem::located(

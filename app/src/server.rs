@@ -1,7 +1,11 @@
 //! Start-up and serving: storage, modules (in YAML order, before any listener), the
 //! listeners, and graceful shutdown on SIGINT/SIGTERM (in-flight requests finish).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use mxmod::{
     api::ServerInfo,
@@ -9,13 +13,13 @@ use mxmod::{
 };
 
 use crate::{
-    config::Loaded,
+    config::{DatabaseBackend, Loaded},
     host::ServerHost,
     metrics::Metrics,
     password::Passwords,
     ratelimit::RateLimits,
     state::{AppState, Settings},
-    storage::{sqlite::SqliteStorage, Storage},
+    storage::{postgres::PostgresStorage, sqlite::SqliteStorage, Storage},
 };
 
 /// Why the server could not start.
@@ -61,20 +65,77 @@ impl Server {
     }
 }
 
+/// The opened database.
+struct Opened {
+    storage: Arc<dyn Storage>,
+    /// Where modules keep their files.
+    data_dir: Option<PathBuf>,
+    /// The PostgreSQL backend, which other processes may share.
+    cluster: Option<Arc<PostgresStorage>>,
+    /// Where module tables live: the same database.
+    module_database: mxmod::db::Database,
+}
+
+/// Opens the configured database (printing its durability settings) and picks the
+/// directory modules keep their files in: the SQLite file's, or for PostgreSQL the
+/// media store's parent (shared by the processes of one homeserver).
+async fn open_storage(loaded: &Loaded) -> Result<Opened, ServeError> {
+    let config = &loaded.homeserver;
+    match config.database.backend() {
+        Some(DatabaseBackend::Postgres(settings)) => {
+            let postgres = PostgresStorage::connect(&settings).await.map_err(|error| ServeError::Storage {
+                path: format!("postgresql://{}@{}:{}/{}", settings.user, settings.host, settings.port, settings.dbname),
+                message: crate::http::error_chain(&error),
+            })?;
+            let durability = postgres.durability();
+            eprintln!(
+                "mxmod: storage postgresql, synchronous_commit={}, fsync={}",
+                durability.synchronous_commit, durability.fsync
+            );
+            let media_store = loaded.resolve(&config.media_store_path);
+            let module_database = mxmod::db::Database::postgres(postgres.pool());
+            let postgres = Arc::new(postgres);
+            Ok(Opened {
+                storage: postgres.clone(),
+                data_dir: media_store.parent().map(Path::to_path_buf),
+                cluster: Some(postgres),
+                module_database,
+            })
+        }
+        Some(DatabaseBackend::Sqlite(file)) => {
+            let database = loaded.resolve(&file);
+            let sqlite = SqliteStorage::open(&database).map_err(|error| ServeError::Storage {
+                path: database.display().to_string(),
+                message: crate::http::error_chain(&error),
+            })?;
+            let durability = sqlite.durability();
+            eprintln!(
+                "mxmod: storage sqlite, journal_mode={}, synchronous={}",
+                durability.journal_mode, durability.synchronous
+            );
+            // Module tables live in the server's own file, on a small pool of their own.
+            let module_database = mxmod::db::Database::sqlite(&database).map_err(|error| ServeError::Storage {
+                path: database.display().to_string(),
+                message: error.to_string(),
+            })?;
+            Ok(Opened {
+                storage: Arc::new(sqlite),
+                data_dir: database.parent().map(Path::to_path_buf),
+                cluster: None,
+                module_database,
+            })
+        }
+        None => Err(ServeError::Storage {
+            path: config.database.name.clone(),
+            message: "the `database` section was not checked".to_owned(),
+        }),
+    }
+}
+
 /// Starts the server from a loaded config; returns once listening.
 pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     let config = &loaded.homeserver;
-    let database = loaded.resolve(&config.database.args.database);
-    let sqlite = SqliteStorage::open(&database).map_err(|error| ServeError::Storage {
-        path: database.display().to_string(),
-        message: crate::http::error_chain(&error),
-    })?;
-    let durability = sqlite.durability();
-    eprintln!(
-        "mxmod: storage sqlite, journal_mode={}, synchronous={}",
-        durability.journal_mode, durability.synchronous
-    );
-    let storage: Arc<dyn Storage> = Arc::new(sqlite);
+    let Opened { storage, data_dir, cluster, module_database } = open_storage(&loaded).await?;
     let mut info = ServerInfo::new(config.server_name.clone());
     if let Some(base) = &config.public_baseurl {
         info.public_baseurl = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
@@ -85,12 +146,10 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         // Latencies feed the `/_synapse/metrics` histograms; without metrics, no clock reads.
         timed: config.enable_metrics,
         host: host.clone(),
-        data_dir: database.parent().map(std::path::Path::to_path_buf),
-        // Module tables live in the server's own file, on a small pool of their own.
-        database: Some(mxmod::db::Database::sqlite(&database).map_err(|error| ServeError::Storage {
-            path: database.display().to_string(),
-            message: error.to_string(),
-        })?),
+        data_dir,
+        // Module tables live in the server's own database.
+        database: Some(module_database),
+        cluster: cluster.as_ref().map(|postgres| postgres.cluster()),
     };
     let media_store = loaded.resolve(&config.media_store_path);
     let settings = Settings {
@@ -122,6 +181,14 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     }
     let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
     host.bind(&state);
+    if let Some(postgres) = &cluster {
+        let state = Arc::downgrade(&state);
+        postgres.on_remote_invalidation(move |instance, method, key| {
+            if let Some(state) = state.upgrade() {
+                state.modules.apply_remote_invalidation(instance, method, key);
+            }
+        });
+    }
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();

@@ -8,6 +8,7 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod notifier;
+pub mod postgres;
 pub mod sqlite;
 pub mod state_cache;
 

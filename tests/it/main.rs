@@ -13,6 +13,7 @@ mod faulty;
 mod login_flood;
 mod metrics;
 mod module_storage;
+mod postgres;
 mod races;
 mod ratelimit;
 mod server;

@@ -85,6 +85,21 @@ modules:
     )
 }
 
+/// A fresh PostgreSQL database for one test (dropped with the guard); `None` with a
+/// printed note when `MXMOD_TEST_POSTGRES_URL` is not set.
+pub(crate) fn fresh_postgres() -> Option<mxmod_app::storage::postgres::test_database::TestDatabase> {
+    mxmod_app::storage::postgres::test_database::TestDatabase::create()
+}
+
+/// Like [`config_with_modules`], on a PostgreSQL database (`database:` from
+/// `TestDatabase::homeserver_yaml`) instead of SQLite.
+pub(crate) fn config_on_postgres(database_yaml: &str, modules_yaml: &str) -> String {
+    let sqlite = "database:\n  name: sqlite3\n  args:\n    database: DATA/homeserver.db\n";
+    let config = config_with_modules(modules_yaml);
+    assert!(config.contains(sqlite));
+    config.replace(sqlite, database_yaml)
+}
+
 /// The three modules of the embedded default config (`demo`, `list_spam_checker`,
 /// `custom_presence_router`) with the test server's name, for the load benchmarks.
 #[allow(dead_code, reason = "only the benchmarks, which include this file, use it")]

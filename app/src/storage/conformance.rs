@@ -1,6 +1,9 @@
 //! The behaviours every [`Storage`] backend must have, written once. A backend runs them
 //! all with one line in its tests: `crate::storage_conformance_suite!(open)`, where
-//! `open: Fn(&Path) -> impl Storage` makes a fresh store in a temporary directory.
+//! `open: Fn(&Path) -> impl Storage` makes a fresh store in a temporary directory, or
+//! `crate::storage_conformance_suite!(fresh_database = open)` where `open` is an async
+//! function answering the store on a fresh database and a guard that drops it (`None`
+//! skips the case, e.g. without `MXMOD_TEST_POSTGRES_URL`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,8 +21,14 @@ use super::{
 /// Generates one `#[tokio::test]` per conformance case for a backend.
 #[macro_export]
 macro_rules! storage_conformance_suite {
+    (fresh_database = $open:expr) => {
+        $crate::storage_conformance_suite!(@all (fresh) $open);
+    };
     ($open:expr) => {
-        $crate::storage_conformance_suite!(@cases $open;
+        $crate::storage_conformance_suite!(@all (directory) $open);
+    };
+    (@all $mode:tt $open:expr) => {
+        $crate::storage_conformance_suite!(@cases $mode $open;
             registration_writes_everything_or_nothing,
             a_retried_transaction_answers_the_first_event,
             the_same_transaction_id_in_another_room_is_a_new_event,
@@ -34,7 +43,7 @@ macro_rules! storage_conformance_suite {
             a_ban_wakes_the_banned_user,
         );
     };
-    (@cases $open:expr; $($case:ident),* $(,)?) => {
+    (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
         mod conformance {
             use super::*;
             $(
@@ -48,9 +57,24 @@ macro_rules! storage_conformance_suite {
             )*
         }
     };
+    // `open` is an async function answering `None` when its database is not available
+    // (the case is then skipped with a note), else the store and a guard dropped after.
+    (@cases (fresh) $open:expr; $($case:ident),* $(,)?) => {
+        mod conformance {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let open = $open;
+                    let Some((storage, _guard)) = open().await else { return };
+                    $crate::storage::conformance::$case(std::sync::Arc::new(storage)).await;
+                }
+            )*
+        }
+    };
 }
 
-fn user(name: &str) -> OwnedUserId {
+pub(crate) fn user(name: &str) -> OwnedUserId {
     UserId::parse(format!("@{name}:test.local")).unwrap()
 }
 
@@ -78,16 +102,16 @@ fn event(
     }
 }
 
-fn member(room: &RoomId, sender: &UserId, target: &UserId, membership: &str) -> Event {
+pub(crate) fn member(room: &RoomId, sender: &UserId, target: &UserId, membership: &str) -> Event {
     event(room, sender, "m.room.member", Some(target.as_str()), json!({ "membership": membership }))
 }
 
-fn allow() -> Authorise {
+pub(crate) fn allow() -> Authorise {
     Box::new(|_| Ok(()))
 }
 
 /// Allows senders whose membership is `join`.
-fn joined_only(sender: OwnedUserId) -> Authorise {
+pub(crate) fn joined_only(sender: OwnedUserId) -> Authorise {
     Box::new(move |state| match state.get("m.room.member", sender.as_str()).and_then(Event::membership) {
         Some(Membership::Join) => Ok(()),
         _ => Err(MatrixError::new(403, ErrCode::FORBIDDEN, "not in room")),
@@ -95,7 +119,7 @@ fn joined_only(sender: OwnedUserId) -> Authorise {
 }
 
 /// A room `n` created by alice, with bob joined when `with_bob`.
-async fn room_with_members(storage: &dyn Storage, n: u32, with_bob: bool) -> OwnedRoomId {
+pub(crate) async fn room_with_members(storage: &dyn Storage, n: u32, with_bob: bool) -> OwnedRoomId {
     let room = new_room_id(n);
     let alice = user("alice");
     let mut events = vec![
@@ -114,7 +138,7 @@ fn txn(sender: &UserId, device: &str, room: &RoomId, txn_id: &str) -> TxnKey {
     TxnKey::send(sender.to_owned(), TxnClient::Device(device.to_owned()), room, "m.room.message", txn_id)
 }
 
-fn message(room: &RoomId, sender: &UserId, body: &str) -> Event {
+pub(crate) fn message(room: &RoomId, sender: &UserId, body: &str) -> Event {
     event(room, sender, "m.room.message", None, json!({ "msgtype": "m.text", "body": body }))
 }
 

@@ -76,6 +76,16 @@ impl Notifier {
         bump(&self.presence);
     }
 
+    /// Wakes every parked sync (the PostgreSQL backend after it may have missed
+    /// notifications from other processes); each re-reads and finds what changed, if any.
+    pub fn wake_all(&self) {
+        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        for sender in users.values() {
+            bump(sender);
+        }
+        bump(&self.presence);
+    }
+
     /// How many users have a signal (for tests).
     pub fn tracked_users(&self) -> usize {
         self.users.lock().unwrap_or_else(PoisonError::into_inner).len()

@@ -52,6 +52,8 @@ pub(crate) struct ServerContext {
     pub(crate) data_dir: Option<PathBuf>,
     /// The server's database, where module tables live.
     pub(crate) database: Option<Database>,
+    /// The other processes on the same database, if any ([`crate::cluster`]).
+    pub(crate) cluster: Option<Arc<dyn crate::cluster::Cluster>>,
 }
 
 impl ServerContext {
@@ -60,6 +62,7 @@ impl ServerContext {
         host: Arc<dyn Host>,
         data_dir: Option<PathBuf>,
         database: Option<Database>,
+        cluster: Option<Arc<dyn crate::cluster::Cluster>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             info,
@@ -68,6 +71,7 @@ impl ServerContext {
             host,
             data_dir,
             database,
+            cluster,
         })
     }
 }
@@ -107,11 +111,11 @@ impl ModuleApi {
         Self {
             inner: Arc::new(Inner {
                 module,
+                caches: CacheSet::in_cluster(server.cluster.clone(), instance.clone()),
                 instance,
                 id,
                 server,
                 pending_web: Mutex::new(Some(Vec::new())),
-                caches: CacheSet::default(),
                 shutdown: Mutex::new(Shutdown::default()),
             }),
         }
@@ -324,12 +328,16 @@ impl ModuleApi {
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let cluster = self.inner.server.cluster.clone();
         self.spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                task().await;
+                // With several processes on one database, one of them runs the ticks.
+                if cluster.as_ref().is_none_or(|cluster| cluster.runs_background_tasks()) {
+                    task().await;
+                }
             }
         })
     }
@@ -398,7 +406,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_periodic_task_first_runs_one_interval_after_it_is_scheduled() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None);
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None);
         let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
@@ -418,7 +426,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutting_down_runs_the_hooks_then_stops_the_tasks() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None);
+        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None);
         let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();

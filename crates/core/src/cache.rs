@@ -53,9 +53,15 @@ struct State<K, V> {
     next_flight: u64,
 }
 
+/// Tells the other processes of a cluster about an invalidation (a key fingerprint, or
+/// `None` for every key).
+type Publish = Box<dyn Fn(Option<u64>) + Send + Sync>;
+
 struct Shared<K, V> {
     state: Mutex<State<K, V>>,
     max_size: usize,
+    /// Set when several processes share the database ([`crate::cluster`]).
+    publish: Option<Publish>,
 }
 
 impl<K, V> Shared<K, V> {
@@ -109,6 +115,10 @@ impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> CacheHandle<K, V> {
     /// A cache of at most `max_size` entries (at least 1), not listed in the metrics; a
     /// `#[cached]` method's cache comes from `Self::<method>_new_cache(&api)`, which is.
     pub fn new(max_size: usize) -> Self {
+        Self::with_publisher(max_size, None)
+    }
+
+    fn with_publisher(max_size: usize, publish: Option<Publish>) -> Self {
         let max_size = max_size.max(1);
         Self {
             shared: Arc::new(Shared {
@@ -119,6 +129,7 @@ impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> CacheHandle<K, V> {
                     next_flight: 0,
                 }),
                 max_size,
+                publish,
             }),
         }
     }
@@ -136,19 +147,51 @@ impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> CacheHandle<K, V> {
     /// Drops the entry for `key`; `true` if there was one. Synapse's
     /// `api.invalidate_cache(self.method, (key,))`. A call for any key already running
     /// does not store its result; later calls for `key` start afresh.
+    /// With several processes on one database, the same cache of the other processes
+    /// drops the key too.
     pub fn invalidate(&self, key: &K) -> bool {
-        let mut state = self.shared.lock();
-        state.generation += 1;
-        state.in_flight.remove(key);
-        state.store.cache_remove(key).is_some()
+        let removed = {
+            let mut state = self.shared.lock();
+            state.generation += 1;
+            state.in_flight.remove(key);
+            state.store.cache_remove(key).is_some()
+        };
+        if let Some(publish) = &self.shared.publish {
+            publish(Some(crate::cluster::key_fingerprint(key)));
+        }
+        removed
     }
 
-    /// Drops every entry; no call already running stores its result.
+    /// Drops every entry; no call already running stores its result. With several
+    /// processes on one database, their caches are emptied too.
     pub fn invalidate_all(&self) {
+        {
+            let mut state = self.shared.lock();
+            state.generation += 1;
+            state.in_flight.clear();
+            state.store.cache_clear();
+        }
+        if let Some(publish) = &self.shared.publish {
+            publish(None);
+        }
+    }
+
+    /// Applies another process's invalidation: drops the keys with this fingerprint
+    /// (`None`: every key), and no call already running stores its result.
+    fn apply_remote(&self, fingerprint: Option<u64>) {
         let mut state = self.shared.lock();
         state.generation += 1;
-        state.in_flight.clear();
-        state.store.cache_clear();
+        match fingerprint {
+            None => {
+                state.in_flight.clear();
+                state.store.cache_clear();
+            }
+            Some(fingerprint) => {
+                let stale = |key: &K| crate::cluster::key_fingerprint(key) == fingerprint;
+                state.in_flight.retain(|key, _| !stale(key));
+                state.store.retain(|key, _| !stale(key));
+            }
+        }
     }
 
     /// Hits, misses, evictions and size.
@@ -235,14 +278,18 @@ impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> CacheHandle<K, V> {
     }
 }
 
-/// Type-erased view of a cache, for metrics.
-trait StatsSource: Send + Sync {
+/// Type-erased view of a cache, for metrics and remote invalidations.
+trait ListedCache: Send + Sync {
     fn stats(&self) -> CacheStats;
+    fn apply_remote(&self, fingerprint: Option<u64>);
 }
 
-impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> StatsSource for CacheHandle<K, V> {
+impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> ListedCache for CacheHandle<K, V> {
     fn stats(&self) -> CacheStats {
         CacheHandle::stats(self)
+    }
+    fn apply_remote(&self, fingerprint: Option<u64>) {
+        CacheHandle::apply_remote(self, fingerprint);
     }
 }
 
@@ -250,7 +297,9 @@ impl<K: Hash + Eq + Clone + Send, V: Clone + Send + Sync> StatsSource for CacheH
 /// read at scrape time, never on a call.
 #[derive(Default)]
 pub struct CacheSet {
-    caches: Mutex<Vec<(&'static str, Box<dyn StatsSource>)>>,
+    caches: Mutex<Vec<(&'static str, Box<dyn ListedCache>)>>,
+    /// The cluster and this instance's label, when several processes share a database.
+    cluster: Option<(Arc<dyn crate::cluster::Cluster>, Arc<str>)>,
 }
 
 impl CacheSet {
@@ -260,9 +309,26 @@ impl CacheSet {
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        let cache = CacheHandle::new(max_size);
+        let publish = self.cluster.clone().map(|(cluster, instance)| -> Publish {
+            Box::new(move |key| cluster.publish_invalidation(&instance, method, key))
+        });
+        let cache = CacheHandle::with_publisher(max_size, publish);
         self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((method, Box::new(cache.clone())));
         cache
+    }
+
+    /// The caches of instance `instance`, whose invalidations reach the other processes
+    /// of `cluster`.
+    pub(crate) fn in_cluster(cluster: Option<Arc<dyn crate::cluster::Cluster>>, instance: Arc<str>) -> Self {
+        Self { caches: Mutex::default(), cluster: cluster.map(|cluster| (cluster, instance)) }
+    }
+
+    /// Applies another process's invalidation of the cache of `method`.
+    pub fn apply_remote(&self, method: &str, fingerprint: Option<u64>) {
+        let caches = self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (_, cache) in caches.iter().filter(|(name, _)| *name == method) {
+            cache.apply_remote(fingerprint);
+        }
     }
 
     /// Every listed cache, by method name, sorted.

@@ -78,6 +78,7 @@ extern crate self as mxmod;
 pub mod api;
 pub mod cache;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 pub mod db;
 mod error;

@@ -215,12 +215,15 @@ pub struct StartOptions {
     pub data_dir: Option<PathBuf>,
     /// The server's database, where module tables live; `None`: `ModuleApi::db` fails.
     pub database: Option<Database>,
+    /// The other processes on the same database, if any: `#[cached]` invalidations are
+    /// published to them and periodic tasks run on one process at a time.
+    pub cluster: Option<Arc<dyn crate::cluster::Cluster>>,
 }
 
 impl StartOptions {
     /// Options for a server with no host operations, untimed, no module database.
     pub fn new(server: ServerInfo) -> Self {
-        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None, database: None }
+        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None, database: None, cluster: None }
     }
 }
 
@@ -233,6 +236,7 @@ impl Registry {
             options.host.clone(),
             options.data_dir.clone(),
             options.database.clone(),
+            options.cluster.clone(),
         );
         // Built as it goes, so that a failure part-way shuts down (drops) what started.
         let mut registry = Registry {
@@ -310,6 +314,15 @@ impl Registry {
     /// The `n`-th running instance of type `T`, if it is one.
     pub fn module<T: Any>(&self, n: usize) -> Option<&T> {
         self.instances.iter().filter_map(|instance| instance.object.downcast_ref::<T>()).nth(n)
+    }
+
+    /// Applies another process's `#[cached]` invalidation ([`crate::cluster::Cluster`]):
+    /// instance `instance`'s cache of `method` drops the keys with this fingerprint
+    /// (`None`: every key). An unknown instance or method changes nothing.
+    pub fn apply_remote_invalidation(&self, instance: &str, method: &str, fingerprint: Option<u64>) {
+        if let Some(found) = self.instances.iter().find(|found| &*found.label == instance) {
+            found.api.caches().apply_remote(method, fingerprint);
+        }
     }
 
     /// Cache statistics: (instance, method, stats).

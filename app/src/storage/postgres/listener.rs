@@ -1,0 +1,132 @@
+//! The `LISTEN` side of cross-process changes: one connection per process outside the
+//! pool listens on [`CHANNEL`]; each notification from another process drops the room
+//! states it outdates and wakes the parked syncs that will see it. A lost connection is
+//! re-established, and since notifications sent meanwhile are gone, every cached state
+//! is dropped and every parked sync woken (each re-reads and finds what changed).
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use super::{
+    changes::{Changes, CHANNEL},
+    Shared,
+};
+use crate::storage::BoxedCause;
+
+/// Notifications queued for the applying task at most; past that they are dropped and
+/// the next applied one is treated as "everything changed".
+const QUEUE: usize = 10_000;
+
+/// What the connection's driver hands the applying task.
+struct Listening {
+    /// Keeps the session open (dropping it closes the connection).
+    _client: Client,
+    payloads: mpsc::Receiver<String>,
+    overflowed: Arc<AtomicBool>,
+}
+
+/// Connects, `LISTEN`s and starts applying notifications; returns once listening, so no
+/// write committed after start-up is missed.
+pub(super) async fn start(
+    config: tokio_postgres::Config,
+    shared: Arc<Shared>,
+) -> Result<tokio::task::AbortHandle, BoxedCause> {
+    let listening = listen(&config).await?;
+    Ok(tokio::spawn(run(config, shared, listening)).abort_handle())
+}
+
+async fn listen(config: &tokio_postgres::Config) -> Result<Listening, tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (sender, payloads) = mpsc::channel(QUEUE);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let overflow = overflowed.clone();
+    tokio::spawn(async move {
+        // Drives the connection; ends when it closes (the receiver then sees the end).
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notification(notification)) => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(notification.payload().to_owned())
+                    {
+                        overflow.store(true, Ordering::Relaxed);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!("the change listener's database connection failed: {error}");
+                    break;
+                }
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok(Listening { _client: client, payloads, overflowed })
+}
+
+async fn run(config: tokio_postgres::Config, shared: Arc<Shared>, mut listening: Listening) {
+    loop {
+        while let Some(payload) = listening.payloads.recv().await {
+            if listening.overflowed.swap(false, Ordering::Relaxed) {
+                everything(&shared);
+            }
+            apply(&shared, &payload).await;
+        }
+        let mut backoff = Duration::from_millis(100);
+        listening = loop {
+            tokio::time::sleep(backoff).await;
+            match listen(&config).await {
+                Ok(listening) => break listening,
+                Err(error) => {
+                    tracing::warn!("cannot listen for other processes' changes: {error}");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        everything(&shared);
+    }
+}
+
+fn everything(shared: &Shared) {
+    shared.states.clear();
+    shared.notifier.wake_all();
+}
+
+/// Applies another process's change.
+async fn apply(shared: &Shared, payload: &str) {
+    let Ok(changes) = serde_json::from_str::<Changes>(payload) else {
+        tracing::warn!("an unreadable change notification: treated as 'everything changed'");
+        return everything(shared);
+    };
+    if changes.origin == shared.process {
+        return;
+    }
+    if let Some(sink) = shared.invalidations.get() {
+        for invalidation in &changes.invalidations {
+            sink(invalidation);
+        }
+    }
+    if changes.everything {
+        return everything(shared);
+    }
+    let mut changes = changes;
+    for change in &mut changes.rooms {
+        if let Some(version) = change.state_version {
+            shared.states.outdated_by(&change.room_id, version);
+        }
+        match shared.room_state(&change.room_id).await {
+            Ok(state) => change.state = state,
+            Err(error) => {
+                tracing::warn!("cannot read the state of {} for wake-ups: {error}", change.room_id);
+                shared.notifier.wake_all();
+            }
+        }
+    }
+    shared.wakes.push(changes);
+}

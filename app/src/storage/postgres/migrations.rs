@@ -1,0 +1,167 @@
+//! The PostgreSQL dialect of the numbered schema steps of `sqlite/migrations.rs`: step
+//! `n` here does what step `n` there does, and the version (the number of steps applied)
+//! is kept in `schema_version`. Several processes may start at once: each step runs in
+//! its own transaction under an advisory lock, re-reading the version first, so a step
+//! runs once. A database with a newer version is refused.
+//!
+//! Dialect differences: positions come from sequences (`events_stream`,
+//! `presence_stream`, `account_data_stream`) instead of `AUTOINCREMENT`/`max() + 1`;
+//! `rooms.state_position` versions a room's state for the in-memory caches of several
+//! processes; flags are `BOOLEAN`.
+
+use tokio_postgres::Transaction;
+
+use crate::{
+    access_token::{is_stored_form, stored_form},
+    storage::{StorageError, StorageResult},
+};
+
+/// The advisory-lock key migrations run under (`'mxmg'`).
+const MIGRATION_LOCK: i64 = 0x6d78_6d67;
+
+/// A step's future.
+type StepFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
+
+/// One schema step.
+struct Migration {
+    /// What it does, for the log.
+    name: &'static str,
+    /// Applies it inside the step's transaction.
+    apply: for<'a> fn(&'a Transaction<'a>) -> StepFuture<'a>,
+}
+
+/// Every step, in the order (and with the numbers) of the SQLite steps.
+const MIGRATIONS: &[Migration] = &[
+    Migration { name: "the first schema", apply: |t| Box::pin(baseline(t)) },
+    Migration { name: "account data stream positions", apply: |t| Box::pin(account_data_stream(t)) },
+    Migration { name: "transactions keyed by request path, user and device", apply: |t| Box::pin(txns_by_path(t)) },
+    Migration { name: "access tokens stored as their SHA-256", apply: |t| Box::pin(hash_plain_access_tokens(t)) },
+];
+
+/// The newest schema version this build knows (equal to the SQLite one).
+pub(super) fn latest_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Runs the steps the database is missing.
+pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> StorageResult<()> {
+    client.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").await.or_else(
+        |error| {
+            // Two processes creating the table at once: the loser sees a unique violation.
+            if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        },
+    )?;
+    loop {
+        let transaction = client.transaction().await?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        let found: Option<i32> =
+            transaction.query_opt("SELECT version FROM schema_version", &[]).await?.map(|row| row.get(0));
+        let found = found.unwrap_or(0).max(0) as u32;
+        if found > latest_version() {
+            return Err(StorageError::TooNew { found, known: latest_version() });
+        }
+        let Some(step) = MIGRATIONS.get(found as usize) else { return Ok(()) };
+        (step.apply)(&transaction).await?;
+        let version = (found + 1) as i32;
+        if found == 0 {
+            transaction.execute("DELETE FROM schema_version", &[]).await?;
+            transaction.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version]).await?;
+        } else {
+            transaction.execute("UPDATE schema_version SET version = $1", &[&version]).await?;
+        }
+        transaction.commit().await?;
+        tracing::info!("database schema: applied step {version} ({})", step.name);
+    }
+}
+
+/// Step 1: the first schema.
+async fn baseline(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE users (
+                user_id TEXT PRIMARY KEY, password_hash TEXT, is_admin BOOLEAN NOT NULL DEFAULT FALSE,
+                shadow_banned BOOLEAN NOT NULL DEFAULT FALSE, deactivated BOOLEAN NOT NULL DEFAULT FALSE,
+                creation_ts BIGINT NOT NULL);
+            CREATE TABLE access_tokens (token TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL);
+            CREATE INDEX access_tokens_by_user ON access_tokens (user_id);
+            CREATE TABLE profiles (user_id TEXT PRIMARY KEY, displayname TEXT, avatar_url TEXT);
+            CREATE TABLE rooms (
+                room_id TEXT PRIMARY KEY, creator TEXT NOT NULL, is_public BOOLEAN NOT NULL DEFAULT FALSE,
+                state_position BIGINT NOT NULL DEFAULT 0);
+            CREATE SEQUENCE events_stream;
+            CREATE TABLE events (
+                stream_ordering BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
+                json TEXT NOT NULL, txn_id TEXT);
+            CREATE INDEX events_by_room ON events (room_id, stream_ordering);
+            CREATE TABLE current_state (
+                room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL,
+                membership TEXT, PRIMARY KEY (room_id, type, state_key));
+            CREATE INDEX current_state_members ON current_state (state_key, type, membership);
+            CREATE TABLE txns (
+                user_id TEXT NOT NULL, device_id TEXT NOT NULL, txn_id TEXT NOT NULL, event_id TEXT NOT NULL,
+                PRIMARY KEY (user_id, device_id, txn_id));
+            CREATE TABLE aliases (alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT NOT NULL);
+            CREATE SEQUENCE presence_stream;
+            CREATE TABLE presence (
+                user_id TEXT PRIMARY KEY, stream_id BIGINT NOT NULL, state TEXT NOT NULL, status_msg TEXT,
+                last_active_ts BIGINT NOT NULL, currently_active BOOLEAN NOT NULL);
+            CREATE INDEX presence_stream_order ON presence (stream_id);
+            CREATE TABLE account_data (
+                user_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (user_id, type));
+            CREATE TABLE media (
+                media_id TEXT PRIMARY KEY, content_type TEXT NOT NULL, upload_name TEXT, size BIGINT NOT NULL,
+                user_id TEXT NOT NULL);",
+        )
+        .await
+}
+
+/// Step 2: account data gets stream positions from their own sequence (existing rows
+/// numbered in storage order), indexed.
+async fn account_data_stream(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE SEQUENCE account_data_stream;
+             ALTER TABLE account_data ADD COLUMN stream_id BIGINT NOT NULL DEFAULT 0;
+             UPDATE account_data SET stream_id = nextval('account_data_stream');
+             ALTER TABLE account_data ALTER COLUMN stream_id DROP DEFAULT;
+             CREATE INDEX account_data_stream_order ON account_data (stream_id);",
+        )
+        .await
+}
+
+/// Step 3: transactions keyed by `(user, device, request path)` (MSC3970), with the time
+/// they were used; old rows get the path of the send that made them.
+async fn txns_by_path(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE event_txns (
+                user_id TEXT NOT NULL, client TEXT NOT NULL, path TEXT NOT NULL, event_id TEXT NOT NULL,
+                created_ts BIGINT NOT NULL, PRIMARY KEY (user_id, client, path));
+             INSERT INTO event_txns (user_id, client, path, event_id, created_ts)
+                SELECT t.user_id, 'device:' || t.device_id,
+                       '/rooms/' || e.room_id || '/send/' || (e.json::jsonb ->> 'type') || '/' || t.txn_id,
+                       t.event_id, coalesce((e.json::jsonb ->> 'origin_server_ts')::bigint, 0)
+                FROM txns t JOIN events e ON e.event_id = t.event_id
+                ON CONFLICT DO NOTHING;
+             DROP TABLE txns;",
+        )
+        .await
+}
+
+/// Step 4: access tokens stored in plain text are replaced by their stored form.
+async fn hash_plain_access_tokens(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let rows = transaction.query("SELECT token FROM access_tokens", &[]).await?;
+    let update = transaction.prepare("UPDATE access_tokens SET token = $2 WHERE token = $1").await?;
+    for row in rows {
+        let token: String = row.get(0);
+        if !is_stored_form(&token) {
+            transaction.execute(&update, &[&token, &stored_form(&token)]).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Two stores on one fresh database stand for two `mxmod` processes: positions in flight
+//! bound every reader, and changes through one reach the other's waiters and caches.
+
+use std::{sync::Arc, time::Duration};
+
+use mxmod::types::{Event, Membership};
+
+use super::{
+    positions::{allocate, Stream},
+    test_database::TestDatabase,
+    PostgresStorage,
+};
+use crate::storage::{
+    conformance::{allow, joined_only, member, message, room_with_members, user},
+    AppendError, Storage,
+};
+
+async fn two_processes() -> Option<(PostgresStorage, PostgresStorage, TestDatabase)> {
+    let database = TestDatabase::create()?;
+    let a = PostgresStorage::connect(&database.settings).await.unwrap();
+    let b = PostgresStorage::connect(&database.settings).await.unwrap();
+    Some((a, b, database))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reader_passes_a_position_still_being_written() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, false).await;
+    let alice = user("alice");
+    // A writer on A draws a position and has not committed yet.
+    let mut client = a.shared.client().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let held = allocate(&transaction, Stream::Events).await.unwrap();
+    // Later positions commit through B meanwhile.
+    for n in 0..3 {
+        b.append_local_event(message(&room, &alice, &n.to_string()), None, allow()).await.unwrap();
+    }
+    for store in [&a, &b] {
+        let persisted = store.stream_positions().await.unwrap().events;
+        assert_eq!(persisted, held - 1, "every reader stops before the position in flight");
+    }
+    // The writer ends (here without writing): the bound moves past everything.
+    transaction.rollback().await.unwrap();
+    let persisted = b.stream_positions().await.unwrap().events;
+    assert_eq!(persisted, held + 3);
+    let events = b.events_between(std::slice::from_ref(&room), held - 1, persisted, 100).await.unwrap();
+    assert_eq!(events.len(), 3, "the later events are delivered once the bound moves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_on_one_process_wakes_a_sync_parked_on_the_other() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    let mut bob_on_b = b.sync_waiter(&bob, false);
+    let carol_on_b = b.sync_waiter(&carol, false);
+    a.append_local_event(message(&room, &alice, "hi"), None, allow()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), bob_on_b.changed()).await.expect("bob's sync on B is woken");
+    assert!(!carol_on_b.has_changed(), "carol is not in the room");
+    let until = b.stream_positions().await.unwrap().events;
+    let seen = b.events_between(std::slice::from_ref(&room), 0, until, 100).await.unwrap();
+    assert!(seen.iter().any(|stored| stored.event.content.get("body").and_then(|b| b.as_str()) == Some("hi")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_change_on_one_process_reaches_the_others_cache_and_authorisation() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    // B caches the room with bob joined.
+    let cached = b.current_state(&room).await.unwrap().unwrap();
+    assert_eq!(cached.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Join));
+    let mut bob_on_b = b.sync_waiter(&bob, false);
+    a.append_local_event(member(&room, &alice, &bob, "ban"), None, allow()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), bob_on_b.changed()).await.expect("the ban wakes bob on B");
+    let now = b.current_state(&room).await.unwrap().unwrap();
+    assert_eq!(now.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Ban));
+    // Even before any notification, an append checks the state version under the row lock.
+    let refused = b.append_local_event(message(&room, &bob, "late"), None, joined_only(bob.clone())).await;
+    assert!(matches!(refused, Err(AppendError::Refused(_))), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_through_two_processes_are_each_delivered_once_in_order() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let room = room_with_members(&*a, 1, false).await;
+    let alice = user("alice");
+    let reader = {
+        let (b, room) = (b.clone(), room.clone());
+        tokio::spawn(async move {
+            // Incremental reads bounded by the persisted position, as `/sync` does.
+            let mut since = 0;
+            let mut seen = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while seen.len() < 200 && tokio::time::Instant::now() < deadline {
+                let until = b.stream_positions().await.unwrap().events;
+                for stored in b.events_between(std::slice::from_ref(&room), since, until, 1000).await.unwrap() {
+                    if stored.event.event_type == "m.room.message" {
+                        seen.push(stored.event.event_id);
+                    }
+                }
+                since = until;
+            }
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for n in 0..200 {
+        let (store, room, alice) = (if n % 2 == 0 { a.clone() } else { b.clone() }, room.clone(), alice.clone());
+        writers.push(tokio::spawn(async move {
+            store.append_local_event(message(&room, &alice, &n.to_string()), None, allow()).await.unwrap();
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let seen = reader.await.unwrap();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (200, 200), "every event is read exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_invalidation_published_by_one_process_reaches_the_others_sink() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    b.on_remote_invalidation(move |instance, method, key| {
+        let _ = sender.send((instance.to_owned(), method.to_owned(), key));
+    });
+    a.cluster().publish_invalidation("user_department", "get_department_for_user", Some(42));
+    let got = tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B hears it");
+    assert_eq!(got, Some(("user_department".to_owned(), "get_department_for_user".to_owned(), Some(42))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_tasks_run_on_one_process_and_move_when_it_stops() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (cluster_a, cluster_b) = (a.cluster(), b.cluster());
+    let one_leader = || cluster_a.runs_background_tasks() ^ cluster_b.runs_background_tasks();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !one_leader() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(one_leader(), "exactly one process runs background tasks");
+    let (leader, follower, follower_cluster) =
+        if cluster_a.runs_background_tasks() { (a, b, cluster_b) } else { (b, a, cluster_a) };
+    drop(leader);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !follower_cluster.runs_background_tasks() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(follower_cluster.runs_background_tasks(), "the other process takes over");
+    drop(follower);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_up_waits_until_its_event_is_readable() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    // Let the room's own wake-ups pass.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut client = a.shared.client().await.unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let held = allocate(&transaction, Stream::Events).await.unwrap();
+    let mut bob_on_b = b.sync_waiter(&bob, false);
+    let mut bob_on_a = a.sync_waiter(&bob, false);
+    a.append_local_event(message(&room, &alice, "after the held position"), None, allow()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!bob_on_a.has_changed() && !bob_on_b.has_changed(), "not readable yet: a sync would find nothing");
+    assert_eq!(b.stream_positions().await.unwrap().events, held - 1);
+    transaction.rollback().await.unwrap();
+    for waiter in [&mut bob_on_a, &mut bob_on_b] {
+        tokio::time::timeout(Duration::from_secs(5), waiter.changed()).await.expect("woken once readable");
+    }
+}

@@ -1,0 +1,186 @@
+//! Two `mxmod` processes on one fresh PostgreSQL database serve the same users: an account
+//! made on one logs in on the other, a send through one wakes a `/sync` parked on the
+//! other, and after `kill -9` of one during a send load the other serves every event that
+//! was answered 200, exactly once. Skipped (with a note) without `MXMOD_TEST_POSTGRES_URL`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+
+use crate::support::{config_on_postgres, enc, eventually, fake_service, fresh_postgres, Server};
+
+/// Two processes (A, B) on one fresh database, and the guard that drops it.
+fn two_processes(modules: &str) -> Option<(Server, Server, mxmod_app::storage::postgres::test_database::TestDatabase)> {
+    let database = fresh_postgres()?;
+    let config = config_on_postgres(&database.homeserver_yaml(), modules);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    Some((a, b, database))
+}
+
+fn login(server: &Server, user: &str) -> String {
+    let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": user }, "password": "secret-pw" });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/login", None, Some(&body));
+    assert_eq!(status, 200, "login on the other process: {answer}");
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
+fn timeline_bodies(sync: &Value, room: &str) -> Vec<String> {
+    sync["rooms"]["join"][room]["timeline"]["events"]
+        .as_array()
+        .map(|events| events.iter().filter_map(|e| e["content"]["body"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_account_made_on_one_process_logs_in_on_the_other_and_a_send_wakes_the_others_sync() {
+    let Some((a, b, _database)) = two_processes("  []\n") else { return };
+    assert!(a.log().contains("mxmod: storage postgresql, synchronous_commit=on"), "{}", a.log());
+    let (_, alice_on_a) = a.register("alice");
+    let alice_on_b = login(&b, "alice");
+    let room = a.create_room(&alice_on_a, json!({ "name": "shared" }));
+    let (status, first) = b.call("GET", "/_matrix/client/v3/sync", Some(&alice_on_b), None);
+    assert_eq!(status, 200, "{first}");
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    // Park a long-poll on B, then send through A.
+    let parked = {
+        let base = b.base.clone();
+        let token = alice_on_b.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let url = format!("{base}/_matrix/client/v3/sync?since={since}&timeout=20000");
+            let (status, body) = crate::support::send(&crate::support::agent(), "GET", &url, Some(&token), None, None)
+                .expect("the sync answers");
+            (status, serde_json::from_slice::<Value>(&body).unwrap(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, sent) = a.send_text(&alice_on_a, &room, "t1", "through A");
+    assert_eq!(status, 200, "{sent}");
+    let (status, sync, waited) = parked.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(timeline_bodies(&sync, &room), ["through A"], "{sync}");
+    assert!(waited < Duration::from_secs(10), "woken by the send, not by the timeout: {waited:?}");
+    // The transaction is remembered across processes: a retry on B with A's token (the
+    // same device) answers A's event.
+    let (status, again) = b.send_text(&alice_on_a, &room, "t1", "through A");
+    assert_eq!((status, &again["event_id"]), (200, &sent["event_id"]));
+}
+
+#[test]
+fn a_cache_invalidation_on_one_process_reaches_the_same_module_on_the_other() {
+    // The department service: `mover` moves from sales to engineering during the test.
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let service = {
+        let moved = moved.clone();
+        fake_service(move |_, path, _| {
+            let engineering = path.contains("engineer")
+                || (path.contains("mover") && moved.load(std::sync::atomic::Ordering::SeqCst));
+            (200, json!({ "department": if engineering { "engineering" } else { "sales" } }))
+        })
+    };
+    let modules = format!(
+        "  - module: user_department\n    config:\n      service: {service}/department\n      shared_secret: s3cret\n"
+    );
+    let Some((a, b, _database)) = two_processes(&modules) else { return };
+    let (_, seller) = b.register("seller");
+    let (mover, _) = b.register("mover");
+    let invite_on_b = |user: &str| {
+        let room = b.create_room(&seller, json!({}));
+        let path = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room));
+        b.call("POST", &path, Some(&seller), Some(&json!({ "user_id": user }))).0
+    };
+    assert_eq!(invite_on_b(&mover), 200, "both in sales; B caches mover's department");
+    moved.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(invite_on_b(&mover), 200, "B still answers from its cache");
+    // The service tells process A; A's invalidation reaches B's cache.
+    let (status, answer) = a.call_raw(
+        "POST",
+        "/_synapse/client/user_department/invalidate",
+        Some("s3cret"),
+        Some(json!({ "user_id": mover }).to_string().into_bytes()),
+        Some("application/json"),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        eventually(Duration::from_secs(10), || invite_on_b(&mover) == 403),
+        "B looks mover up again and refuses the invite across departments"
+    );
+}
+
+#[test]
+fn after_kill_9_of_one_process_the_other_serves_every_acknowledged_event_once() {
+    let Some((a, b, _database)) = two_processes("  []\n") else { return };
+    let (_, token) = a.register("loader");
+    let room = a.create_room(&token, json!({ "name": "load" }));
+    let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for thread in 0..8 {
+        let (base, token, room) = (a.base.clone(), token.clone(), room.clone());
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        senders.push(std::thread::spawn(move || {
+            let agent = crate::support::agent();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let txn = format!("w{thread}-{n}");
+                let url = format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(&room));
+                let body = json!({ "msgtype": "m.text", "body": txn }).to_string().into_bytes();
+                match crate::support::send(&agent, "PUT", &url, Some(&token), Some(body), None) {
+                    Ok((200, answer)) => {
+                        let answer: Value = serde_json::from_slice(&answer).unwrap();
+                        let id = answer["event_id"].as_str().unwrap().to_owned();
+                        acknowledged.lock().unwrap().insert(txn, id);
+                    }
+                    // The process is gone: stop sending.
+                    _ => break,
+                }
+                n += 1;
+            }
+        }));
+    }
+    // Kill A in the middle of the load.
+    let started = Instant::now();
+    while acknowledged.lock().unwrap().len() < 100 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = a.pid();
+    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    drop(a);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 100, "the load ran: {}", acknowledged.len());
+
+    // Everything B serves, paginating forwards from the start.
+    let mut served: HashMap<String, usize> = HashMap::new();
+    let mut from = "t0".to_owned();
+    loop {
+        let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=f&from={from}&limit=1000", enc(&room));
+        let (status, page) = b.call("GET", &path, Some(&token), None);
+        assert_eq!(status, 200, "{page}");
+        for event in page["chunk"].as_array().unwrap() {
+            if event["type"] == "m.room.message" {
+                *served.entry(event["event_id"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+        }
+        match page["end"].as_str() {
+            Some(end) => from = end.to_owned(),
+            None => break,
+        }
+    }
+    for (txn, event_id) in &acknowledged {
+        assert_eq!(served.get(event_id), Some(&1), "{txn} was answered 200 and must be served once");
+    }
+    assert!(served.values().all(|count| *count == 1), "no event is served twice");
+    // A retry of an acknowledged transaction through B answers the same event.
+    let (txn, event_id) = acknowledged.iter().next().unwrap();
+    let (status, again) = b.send_text(&token, &room, txn, txn);
+    assert_eq!((status, again["event_id"].as_str()), (200, Some(event_id.as_str())));
+}
