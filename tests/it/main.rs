@@ -10,6 +10,7 @@ mod config_load;
 mod dashboard;
 mod durability;
 mod faulty;
+mod js_sdk;
 mod login_flood;
 mod metrics;
 mod races;

@@ -2,7 +2,8 @@
 // tests/it/js_sdk.rs: `node js_sdk_flow.mjs http://127.0.0.1:PORT`.
 //
 // Two clients register, `startClient()` and reach PREPARED, create and join a room,
-// exchange messages seen through their own sync, and read push rules and capabilities.
+// exchange messages seen through their own sync, see the server's notification counts,
+// and read and change push rules and read capabilities.
 // Every request the SDK makes goes through a logging fetch; a request answered
 // 404 M_UNRECOGNIZED (an endpoint the server lacks) fails the run. The script prints
 // `js-sdk flow: ok` last on success and exits non-zero on any failure.
@@ -21,7 +22,7 @@ const unrecognized = [];
 /** A fetch that logs each request the SDK makes and remembers unknown endpoints. */
 function loggingFetch(who) {
     return async (input, init) => {
-        const url = new URL(typeof input === "string" ? input : input.url);
+        const url = new URL(input instanceof Request ? input.url : String(input));
         const method = init?.method ?? "GET";
         const response = await fetch(input, init);
         const line = `${who} ${method} ${url.pathname} -> ${response.status}`;
@@ -152,6 +153,17 @@ async function main() {
     // Messages both ways, each seen through the other client's sync.
     await alice.sendTextMessage(roomId, "hello from alice");
     await until(bob, sdk.RoomEvent.Timeline, () => bodies(bob, roomId).includes("hello from alice"), "alice's message");
+    // Notification counts from the server's push rules: a message notifies, one that
+    // names bob also highlights.
+    const bobLocalpart = bob.getUserId().slice(1).split(":")[0];
+    await alice.sendTextMessage(roomId, `are you there, ${bobLocalpart}?`);
+    const count = (type) => bob.getRoom(roomId)?.getUnreadNotificationCount(type) ?? 0;
+    await until(
+        bob,
+        sdk.RoomEvent.Timeline,
+        () => count(sdk.NotificationCountType.Total) >= 2 && count(sdk.NotificationCountType.Highlight) >= 1,
+        "bob's unread notification counts",
+    );
     await bob.sendTextMessage(roomId, "hello from bob");
     await until(alice, sdk.RoomEvent.Timeline, () => bodies(alice, roomId).includes("hello from bob"), "bob's message");
     console.log("messages exchanged");
