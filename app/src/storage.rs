@@ -396,7 +396,8 @@ pub trait Storage: Send + Sync {
     /// A user's devices (every device with a login, and its name).
     async fn devices(&self, user_id: &UserId) -> StorageResult<Vec<Device>>;
     /// Names a device; `false` if the user has no such device.
-    async fn rename_device(&self, user_id: &UserId, device_id: &str, display_name: Option<&str>) -> StorageResult<bool>;
+    async fn rename_device(&self, user_id: &UserId, device_id: &str, display_name: Option<&str>)
+        -> StorageResult<bool>;
     /// Deletes these devices of the user and every access token of theirs, in one
     /// transaction (a deleted device is logged out).
     async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()>;
@@ -415,11 +416,7 @@ pub trait Storage: Send + Sync {
     async fn push_rules(&self, user_id: &UserId) -> StorageResult<JsonObject>;
     /// Applies `edit` to a user's push-rule document in one transaction (no other change
     /// to their rules in between) and wakes their syncs; `Ok(Err)` when `edit` refused.
-    async fn update_push_rules(
-        &self,
-        user_id: &UserId,
-        edit: PushRulesEdit,
-    ) -> StorageResult<Result<(), MatrixError>>;
+    async fn update_push_rules(&self, user_id: &UserId, edit: PushRulesEdit) -> StorageResult<Result<(), MatrixError>>;
     /// Events of a room the user has not read yet, newest `limit` of them, oldest first,
     /// none after `until`: those after their read position, which is their current
     /// membership event (read receipts move it forward). `/sync` counts notifications on

@@ -19,7 +19,12 @@ fn js_dir() -> PathBuf {
 
 /// Whether `program --version` runs.
 fn available(program: &str) -> bool {
-    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Installs the pinned SDK from the lock file, once per test run.

@@ -11,7 +11,7 @@ const CLIENT: &str = "/_matrix/client/v3";
 fn login(server: &Server, user: &str, password: &str, device: &str) -> (u16, Value) {
     let body = json!({
         "type": "m.login.password", "identifier": { "type": "m.id.user", "user": user }, "password": password,
-        "device_id": device, "initial_device_display_name": "ignored here"
+        "device_id": device, "initial_device_display_name": format!("{device} of {user}")
     });
     server.call("POST", &format!("{CLIENT}/login"), None, Some(&body))
 }
@@ -53,6 +53,8 @@ fn devices_are_listed_renamed_and_deleted_behind_password_auth() {
     let ids: Vec<&str> = list["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 3, "{list}");
     assert!(ids.contains(&"PHONE") && ids.contains(&"LAPTOP"));
+    let (_, laptop_device) = server.call("GET", &format!("{CLIENT}/devices/LAPTOP"), Some(&alice), None);
+    assert_eq!(laptop_device["display_name"], "LAPTOP of alice", "the name offered at login");
 
     let path = format!("{CLIENT}/devices/PHONE");
     assert_eq!(server.call("PUT", &path, Some(&alice), Some(&json!({ "display_name": "Pocket" }))).0, 200);
@@ -80,7 +82,10 @@ fn devices_are_listed_renamed_and_deleted_behind_password_auth() {
     // POST /delete_devices: the same auth, several devices at once.
     let path = format!("{CLIENT}/delete_devices");
     assert_eq!(server.call("POST", &path, Some(&alice), Some(&json!({ "devices": ["LAPTOP"] }))).0, 401);
-    assert_eq!(server.call("POST", &path, Some(&alice), Some(&json!({ "devices": "LAPTOP" }))).1["errcode"], "M_BAD_JSON");
+    assert_eq!(
+        server.call("POST", &path, Some(&alice), Some(&json!({ "devices": "LAPTOP" }))).1["errcode"],
+        "M_BAD_JSON"
+    );
     let body = json!({ "devices": ["LAPTOP"], "auth": password_auth("alice", "secret-pw") });
     assert_eq!(server.call("POST", &path, Some(&alice), Some(&body)).0, 200);
     assert_eq!(server.call("GET", &format!("{CLIENT}/account/whoami"), Some(&laptop_token), None).0, 401);
@@ -96,7 +101,8 @@ fn a_password_change_logs_out_the_other_devices_unless_asked_not_to() {
     let other = other["access_token"].as_str().unwrap().to_owned();
     let path = format!("{CLIENT}/account/password");
     assert_eq!(server.call("POST", &path, Some(&alice), Some(&json!({ "new_password": "n1" }))).0, 401);
-    let keep = json!({ "new_password": "second-pw", "logout_devices": false, "auth": password_auth("alice", "secret-pw") });
+    let keep =
+        json!({ "new_password": "second-pw", "logout_devices": false, "auth": password_auth("alice", "secret-pw") });
     assert_eq!(server.call("POST", &path, Some(&alice), Some(&keep)).0, 200);
     assert_eq!(server.call("GET", &format!("{CLIENT}/account/whoami"), Some(&other), None).0, 200);
     assert_eq!(login(&server, "alice", "secret-pw", "X").0, 403, "the old password is gone");
@@ -138,7 +144,11 @@ fn filters_are_stored_per_user_and_shape_sync() {
     let (status, created) = server.call("POST", &path, Some(&bob), Some(&filter));
     assert_eq!(status, 200);
     let id = created["filter_id"].as_str().unwrap().to_owned();
-    assert_eq!(server.call("POST", &path, Some(&bob), Some(&filter)).1["filter_id"], id.as_str(), "same filter, same ID");
+    assert_eq!(
+        server.call("POST", &path, Some(&bob), Some(&filter)).1["filter_id"],
+        id.as_str(),
+        "same filter, same ID"
+    );
     assert_eq!(server.call("GET", &format!("{path}/{id}"), Some(&bob), None), (200, filter.clone()));
     assert_eq!(server.call("POST", &path, Some(&alice), Some(&filter)).1["errcode"], "M_FORBIDDEN");
     assert_eq!(server.call("GET", &format!("{path}/{id}"), Some(&alice), None).0, 403);
@@ -166,7 +176,11 @@ fn filters_are_stored_per_user_and_shape_sync() {
         .map(|e| e["state_key"].as_str().unwrap())
         .collect();
     assert_eq!(members, [alice_id.as_str()], "lazy loading: only the timeline's senders");
-    assert!(sync["rooms"]["join"][&room]["state"]["events"].as_array().unwrap().iter().any(|e| e["type"] == "m.room.create"));
+    assert!(sync["rooms"]["join"][&room]["state"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["type"] == "m.room.create"));
 
     // By ID; an unknown ID is the default filter; a malformed one is refused.
     let (_, by_id) = server.call("GET", &format!("{CLIENT}/sync?filter={id}"), Some(&bob), None);
@@ -174,8 +188,14 @@ fn filters_are_stored_per_user_and_shape_sync() {
     let (status, unknown) = server.call("GET", &format!("{CLIENT}/sync?filter=4242"), Some(&bob), None);
     assert_eq!(status, 200);
     assert!(timeline(&unknown, &room).len() > 3);
-    assert_eq!(server.call("GET", &format!("{CLIENT}/sync?filter=%7Bnope"), Some(&bob), None).1["errcode"], "M_NOT_JSON");
-    assert_eq!(server.call("GET", &format!("{CLIENT}/sync?filter=x1"), Some(&bob), None).1["errcode"], "M_INVALID_PARAM");
+    assert_eq!(
+        server.call("GET", &format!("{CLIENT}/sync?filter=%7Bnope"), Some(&bob), None).1["errcode"],
+        "M_NOT_JSON"
+    );
+    assert_eq!(
+        server.call("GET", &format!("{CLIENT}/sync?filter=x1"), Some(&bob), None).1["errcode"],
+        "M_INVALID_PARAM"
+    );
 
     // Incremental: the limit applies to what is new.
     let since = by_id["next_batch"].as_str().unwrap().to_owned();

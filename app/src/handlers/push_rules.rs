@@ -126,8 +126,7 @@ pub(super) async fn put_attribute(
 ) -> ApiResult<Json<Value>> {
     global_scope(&scope)?;
     let user_id = auth.user_id.clone();
-    let edit =
-        Box::new(move |document| rules::set_attribute(document, &user_id, &kind, &rule_id, &attribute, &body));
+    let edit = Box::new(move |document| rules::set_attribute(document, &user_id, &kind, &rule_id, &attribute, &body));
     state.storage.update_push_rules(&auth.user_id, edit).await??;
     Ok(Json(json!({})))
 }

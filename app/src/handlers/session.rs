@@ -61,7 +61,8 @@ async fn password_auth(state: &AppState, auth: &Auth, body_auth: Option<&Value>)
         .or_else(|| body_auth.get("user"))
         .and_then(Value::as_str);
     if let Some(named) = named {
-        let full = if named.starts_with('@') { named.to_owned() } else { format!("@{named}:{}", state.settings.server_name) };
+        let full =
+            if named.starts_with('@') { named.to_owned() } else { format!("@{named}:{}", state.settings.server_name) };
         if full != auth.user_id.as_str() {
             return Err(ApiError::forbidden("Invalid auth"));
         }
@@ -96,7 +97,8 @@ pub(super) async fn get_device(
     MPath(device_id): MPath<String>,
 ) -> ApiResult<Json<Value>> {
     let devices = state.storage.devices(&auth.user_id).await?;
-    let device = devices.iter().find(|d| d.device_id == device_id).ok_or_else(|| ApiError::not_found("No device found"))?;
+    let device =
+        devices.iter().find(|d| d.device_id == device_id).ok_or_else(|| ApiError::not_found("No device found"))?;
     Ok(Json(device_json(device)))
 }
 

@@ -156,10 +156,12 @@ async fn build(
     left.extend(storage.rooms_with_membership(me, "ban").await?);
     let mut has_news = false;
 
-    let push_rules = CompiledRules::new(me, &ruleset(me, &storage.push_rules(me).await?));
+    let served_rules = ruleset(me, &storage.push_rules(me).await?);
+    let push_rules = CompiledRules::new(me, &served_rules);
     let mut join = serde_json::Map::new();
     for room_id in joined.iter().filter(|room_id| filter.includes_room(room_id.as_str())) {
-        let (timeline, limited) = timeline(state, room_id, since.map(|_| since_events), next_batch.events, filter).await?;
+        let (timeline, limited) =
+            timeline(state, room_id, since.map(|_| since_events), next_batch.events, filter).await?;
         if since.is_some() && timeline.is_empty() && !full_state {
             continue;
         }
@@ -272,7 +274,7 @@ async fn build(
     has_news |= !account_data.is_empty();
     if since.is_none() {
         // As Synapse: the push rules come with every initial sync, as account data.
-        account_data.push(json!({ "type": "m.push_rules", "content": ruleset(me, &storage.push_rules(me).await?) }));
+        account_data.push(json!({ "type": "m.push_rules", "content": served_rules }));
     }
 
     let response = json!({

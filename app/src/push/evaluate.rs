@@ -39,7 +39,8 @@ fn cached_regex(source: String) -> Option<Regex> {
     compiled
 }
 /// Legacy mention rules, skipped for events with `m.mentions`.
-const LEGACY_MENTION_RULES: [&str; 3] = [".m.rule.contains_display_name", ".m.rule.contains_user_name", ".m.rule.roomnotif"];
+const LEGACY_MENTION_RULES: [&str; 3] =
+    [".m.rule.contains_display_name", ".m.rule.contains_user_name", ".m.rule.roomnotif"];
 
 /// What a rule set decides for one event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -334,7 +335,12 @@ mod tests {
         for member in members {
             let name = if *member == "alice" { "Alice Liddell" } else { member };
             let id = user(member);
-            state.insert(event(member, "m.room.member", Some(id.as_str()), json!({ "membership": "join", "displayname": name })));
+            state.insert(event(
+                member,
+                "m.room.member",
+                Some(id.as_str()),
+                json!({ "membership": "join", "displayname": name }),
+            ));
         }
         RoomContext::new(&state, &user("alice"))
     }
@@ -358,7 +364,12 @@ mod tests {
         assert_eq!(decide(&text("carol", "ALICE LIDDELL, tea?"), &group), (true, true), "display name");
         assert_eq!(decide(&text("carol", "@room look"), &group), (true, false), "carol may not @room");
         assert_eq!(decide(&text("bob", "@room look"), &group), (true, true), "bob may");
-        let mention = event("carol", "m.room.message", None, json!({ "body": "x", "m.mentions": { "user_ids": ["@alice:test.local"] } }));
+        let mention = event(
+            "carol",
+            "m.room.message",
+            None,
+            json!({ "body": "x", "m.mentions": { "user_ids": ["@alice:test.local"] } }),
+        );
         assert_eq!(decide(&mention, &group), (true, true));
         let no_legacy = event("carol", "m.room.message", None, json!({ "body": "alice", "m.mentions": {} }));
         assert_eq!(decide(&no_legacy, &group), (true, false), "m.mentions turns off the legacy rules");
@@ -369,10 +380,17 @@ mod tests {
         let group = room(&["alice", "bob", "carol"]);
         let notice = event("carol", "m.room.message", None, json!({ "msgtype": "m.notice", "body": "alice" }));
         assert_eq!(decide(&notice, &group), (false, false));
-        let edit = event("carol", "m.room.message", None, json!({ "body": "x", "m.relates_to": { "rel_type": "m.replace" } }));
+        let edit =
+            event("carol", "m.room.message", None, json!({ "body": "x", "m.relates_to": { "rel_type": "m.replace" } }));
         assert_eq!(decide(&edit, &group), (false, false));
         assert_eq!(decide(&event("carol", "m.reaction", None, json!({})), &group), (false, false));
-        assert_eq!(decide(&event("carol", "m.room.member", Some("@carol:test.local"), json!({ "membership": "join" })), &group), (false, false));
+        assert_eq!(
+            decide(
+                &event("carol", "m.room.member", Some("@carol:test.local"), json!({ "membership": "join" })),
+                &group
+            ),
+            (false, false)
+        );
         assert_eq!(decide(&text("alice", "alice"), &group), (false, false));
     }
 
@@ -382,7 +400,8 @@ mod tests {
         assert_eq!(decide(&text("carol", "psst"), &pair), (true, false));
         assert_eq!(decide(&event("carol", "m.room.encrypted", None, json!({})), &pair), (true, false));
         let alice = user("alice");
-        let doc = set_attribute(JsonObject::new(), &alice, "override", ".m.rule.master", "enabled", &json!(true)).unwrap();
+        let doc =
+            set_attribute(JsonObject::new(), &alice, "override", ".m.rule.master", "enabled", &json!(true)).unwrap();
         let rules = CompiledRules::new(&alice, &ruleset(&alice, &doc));
         assert_eq!(rules.evaluate(&text("carol", "alice"), &pair), Decision::default());
     }

@@ -257,7 +257,10 @@ pub(crate) fn add_rule(
                 list.remove(index);
             }
             let Some(position) = list.iter().position(|r| r["rule_id"] == anchor_id) else {
-                return Err(unknown(format!("{} rule global/{kind}/{anchor_id} does not exist", ["before", "after"][offset])));
+                return Err(unknown(format!(
+                    "{} rule global/{kind}/{anchor_id} does not exist",
+                    ["before", "after"][offset]
+                )));
             };
             list.insert(position + offset, rule);
         }
@@ -393,7 +396,8 @@ mod tests {
     #[test]
     fn user_rules_sit_after_master_and_before_or_after_their_anchor() {
         let body = json!({ "conditions": [], "actions": ["notify"] });
-        let doc = add_rule(JsonObject::new(), "override", new_rule("override", "a", &body).unwrap(), None, None).unwrap();
+        let doc =
+            add_rule(JsonObject::new(), "override", new_rule("override", "a", &body).unwrap(), None, None).unwrap();
         let doc = add_rule(doc, "override", new_rule("override", "b", &body).unwrap(), None, Some("a")).unwrap();
         let doc = add_rule(doc, "override", new_rule("override", "c", &body).unwrap(), Some("a"), None).unwrap();
         let set = ruleset(&alice(), &doc);
@@ -414,9 +418,17 @@ mod tests {
         assert!(new_rule("content", "x", &json!({ "actions": [] })).is_err());
         let default = delete_rule(JsonObject::new(), "override", ".m.rule.master").unwrap_err();
         assert_eq!((default.status, default.errcode), (404, ErrCode::NOT_FOUND));
-        let wrong_kind = set_attribute(JsonObject::new(), &alice(), "content", ".m.rule.master", "enabled", &json!({"enabled": true}));
+        let wrong_kind = set_attribute(
+            JsonObject::new(),
+            &alice(),
+            "content",
+            ".m.rule.master",
+            "enabled",
+            &json!({"enabled": true}),
+        );
         assert_eq!(wrong_kind.unwrap_err().status, 404);
-        let bad = set_attribute(JsonObject::new(), &alice(), "override", ".m.rule.master", "enabled", &json!({"enabled": 1}));
+        let bad =
+            set_attribute(JsonObject::new(), &alice(), "override", ".m.rule.master", "enabled", &json!({"enabled": 1}));
         assert_eq!(bad.unwrap_err().status, 400);
         let attr = set_attribute(JsonObject::new(), &alice(), "override", ".m.rule.master", "colour", &json!({}));
         assert_eq!(attr.unwrap_err().errcode, ErrCode::UNRECOGNIZED);
@@ -424,9 +436,17 @@ mod tests {
 
     #[test]
     fn default_rules_can_be_toggled_and_given_actions() {
-        let doc = set_attribute(JsonObject::new(), &alice(), "override", ".m.rule.master", "enabled", &json!({"enabled": true}))
-            .unwrap();
-        let doc = set_attribute(doc, &alice(), "underride", ".m.rule.message", "actions", &json!({"actions": []})).unwrap();
+        let doc = set_attribute(
+            JsonObject::new(),
+            &alice(),
+            "override",
+            ".m.rule.master",
+            "enabled",
+            &json!({"enabled": true}),
+        )
+        .unwrap();
+        let doc =
+            set_attribute(doc, &alice(), "underride", ".m.rule.message", "actions", &json!({"actions": []})).unwrap();
         let set = ruleset(&alice(), &doc);
         assert_eq!(find(&set, "override", ".m.rule.master", Some("enabled")).unwrap(), json!({ "enabled": true }));
         assert_eq!(find(&set, "underride", ".m.rule.message", Some("actions")).unwrap(), json!({ "actions": [] }));

@@ -670,7 +670,12 @@ impl Storage for SqliteStorage {
         self.read(move |c| client_settings::devices(c, &user_id)).await
     }
 
-    async fn rename_device(&self, user_id: &UserId, device_id: &str, display_name: Option<&str>) -> StorageResult<bool> {
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StorageResult<bool> {
         let (user_id, device_id, name) = (user_id.to_owned(), device_id.to_owned(), display_name.map(str::to_owned));
         self.write(move |c| client_settings::rename_device(c, &user_id, &device_id, name.as_deref())).await
     }
@@ -700,11 +705,7 @@ impl Storage for SqliteStorage {
         self.read(move |c| client_settings::push_rules(c, &user_id)).await
     }
 
-    async fn update_push_rules(
-        &self,
-        user_id: &UserId,
-        edit: PushRulesEdit,
-    ) -> StorageResult<Result<(), MatrixError>> {
+    async fn update_push_rules(&self, user_id: &UserId, edit: PushRulesEdit) -> StorageResult<Result<(), MatrixError>> {
         let user_id = user_id.to_owned();
         self.writer.write(move |context| client_settings::update_push_rules(context, &user_id, edit)).await
     }

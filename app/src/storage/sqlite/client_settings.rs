@@ -23,8 +23,8 @@ pub(super) fn note_device(connection: &Connection, user_id: &str, device_id: &st
 }
 
 pub(super) fn devices(connection: &Connection, user_id: &UserId) -> rusqlite::Result<Vec<Device>> {
-    let mut statement =
-        connection.prepare_cached("SELECT device_id, display_name FROM devices WHERE user_id = ?1 ORDER BY device_id")?;
+    let mut statement = connection
+        .prepare_cached("SELECT device_id, display_name FROM devices WHERE user_id = ?1 ORDER BY device_id")?;
     let rows = statement
         .query_map([user_id.as_str()], |row| Ok(Device { device_id: row.get(0)?, display_name: row.get(1)? }))?;
     rows.collect()
