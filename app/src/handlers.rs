@@ -3,10 +3,13 @@
 
 mod account;
 mod directory;
+mod filters;
 mod media;
 mod presence;
 mod profile;
+mod push_rules;
 mod room;
+mod session;
 mod sync;
 
 use std::sync::Arc;
@@ -94,6 +97,29 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         )
         .route("/presence/{user_id}/status", get(presence::get_status).put(presence::put_status))
         .route("/sync", get(sync::sync))
+        .route("/pushrules/", get(push_rules::get_all))
+        .route("/pushrules/{scope}/", get(push_rules::get_scope))
+        .route("/pushrules/{scope}/{kind}/", get(push_rules::get_kind))
+        .route(
+            "/pushrules/{scope}/{kind}/{rule_id}",
+            get(push_rules::get_rule).put(push_rules::put_rule).delete(push_rules::delete_rule),
+        )
+        .route(
+            "/pushrules/{scope}/{kind}/{rule_id}/{attribute}",
+            get(push_rules::get_attribute).put(push_rules::put_attribute),
+        )
+        .route("/capabilities", get(session::capabilities))
+        .route("/devices", get(session::list_devices))
+        .route(
+            "/devices/{device_id}",
+            get(session::get_device).put(session::rename_device).delete(session::delete_device),
+        )
+        .route("/delete_devices", post(session::delete_devices))
+        .route("/account/password", post(session::change_password))
+        .route("/user/{user_id}/filter", post(filters::create_filter))
+        .route("/user/{user_id}/filter/{filter_id}", get(filters::get_filter))
+        .route("/thirdparty/protocols", get(session::thirdparty_protocols))
+        .route("/voip/turnServer", get(session::turn_server))
 }
 
 /// `/_matrix/media/{v3,r0}`: upload; downloads there are refused as Synapse refuses

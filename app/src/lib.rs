@@ -15,11 +15,13 @@
 mod access_token;
 mod cli;
 pub mod config;
+mod filter;
 mod handlers;
 mod host;
 mod http;
 mod metrics;
 mod password;
+mod push;
 mod ratelimit;
 mod rooms;
 mod server;

@@ -258,6 +258,34 @@ pub struct MediaRecord {
     pub size: u64,
 }
 
+/// A device of a user: its ID and the name the user gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The device ID.
+    pub device_id: String,
+    /// The display name, if any.
+    pub display_name: Option<String>,
+}
+
+/// Changes a user's push-rule document inside the write transaction: gets the stored
+/// document (empty for a user who changed nothing) and returns the one to store, or
+/// refuses the change (nothing is written).
+pub type PushRulesEdit = Box<dyn FnOnce(JsonObject) -> Result<JsonObject, MatrixError> + Send>;
+
+/// Why a filter was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// The user holds [`MAX_FILTERS_PER_USER`] filters already.
+    #[error("too many filters")]
+    TooMany,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Most filters one user may store (identical filters share one ID).
+pub const MAX_FILTERS_PER_USER: usize = 1000;
+
 /// The server's storage. Every method is async and never blocks a runtime worker; every
 /// write is one atomic operation; writes wake the `/sync` requests that will see them.
 #[async_trait::async_trait]
@@ -365,6 +393,48 @@ pub trait Storage: Send + Sync {
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;
     /// A media item.
     async fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>>;
+
+    /// A user's devices (every device with a login, and its name).
+    async fn devices(&self, user_id: &UserId) -> StorageResult<Vec<Device>>;
+    /// Names a device; `false` if the user has no such device.
+    async fn rename_device(&self, user_id: &UserId, device_id: &str, display_name: Option<&str>)
+        -> StorageResult<bool>;
+    /// Deletes these devices of the user and every access token of theirs, in one
+    /// transaction (a deleted device is logged out).
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()>;
+    /// Replaces a user's password hash; with `log_out_except = (device, token)` also
+    /// deletes, in the same transaction, every other device of theirs and every access
+    /// token but that one (the stored form).
+    async fn set_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        log_out_except: Option<(&str, &str)>,
+    ) -> StorageResult<()>;
+
+    /// A user's push-rule document (what they changed from the server defaults), empty
+    /// if they changed nothing.
+    async fn push_rules(&self, user_id: &UserId) -> StorageResult<JsonObject>;
+    /// Applies `edit` to a user's push-rule document in one transaction (no other change
+    /// to their rules in between) and wakes their syncs; `Ok(Err)` when `edit` refused.
+    async fn update_push_rules(&self, user_id: &UserId, edit: PushRulesEdit) -> StorageResult<Result<(), MatrixError>>;
+    /// Events of a room the user has not read yet, newest `limit` of them, oldest first,
+    /// none after `until`: those after their read position, which is their current
+    /// membership event (read receipts move it forward). `/sync` counts notifications on
+    /// them.
+    async fn unread_events(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        until: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<StoredEvent>>;
+
+    /// Stores a filter (canonical JSON) for a user; answers its ID, the existing one for
+    /// a filter they stored before.
+    async fn create_filter(&self, user_id: &UserId, filter: &str) -> Result<u64, FilterError>;
+    /// A user's filter (canonical JSON).
+    async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>>;
 
     /// A waiter woken when something this user's `/sync` will see is written (an event in
     /// a room they are in or were just removed from, their account data, presence they

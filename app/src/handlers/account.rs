@@ -226,7 +226,16 @@ pub(super) async fn login(
             None,
         )
         .await?;
+    // A new device gets the name the client offers (an existing one keeps its name).
+    let known = match &body.device_id {
+        Some(id) => state.storage.devices(&user_id).await?.iter().any(|device| &device.device_id == id),
+        None => false,
+    };
     let (token, device_id) = new_session(&state, &user_id, body.device_id).await?;
+    let offered = body.initial_device_display_name.filter(|name| name.chars().count() <= 100);
+    if let (false, Some(name)) = (known, offered) {
+        state.storage.rename_device(&user_id, &device_id, Some(&name)).await?;
+    }
     callbacks.account_validity.on_user_login(&user_id, Some("m.login.password"), None).await?;
     Ok(Json(json!({
         "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name

@@ -1,7 +1,10 @@
 //! `GET /sync`: joined, invited and left rooms with timeline and state, global account
 //! data changed since the token, and presence routed through the presence router
 //! (`get_interested_users`, `get_users_for_states`); `since` tokens and long-polling with
-//! `timeout`.
+//! `timeout`. A `filter` (stored ID or inline JSON, `filter.rs`) narrows rooms and
+//! timelines and lazy-loads members; each joined room carries `unread_notifications`,
+//! counted by the user's push rules (`push/evaluate.rs`) over their unread events, at
+//! most [`MAX_COUNTED`] of them per room.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -19,7 +22,12 @@ use serde_json::{json, Value};
 
 use super::{presence::presence_content, room::stream_position};
 use crate::{
-    http::{ApiResult, Auth, MQuery},
+    filter::Filter,
+    http::{ApiError, ApiResult, Auth, MQuery},
+    push::{
+        evaluate::{CompiledRules, RoomContext},
+        rules::ruleset,
+    },
     rooms::client_event,
     state::AppState,
     storage::StoredEvent,
@@ -31,6 +39,9 @@ const MAX_TIMEOUT_MS: u64 = 60_000;
 const INITIAL_TIMELINE: usize = 20;
 /// Most timeline events per room in an incremental sync (more: `limited`).
 const MAX_TIMELINE: usize = 1000;
+/// Most unread events a room's notification counts are computed on (counts saturate
+/// there): rules are evaluated at sync time, so this bounds each room's work.
+const MAX_COUNTED: usize = 100;
 
 /// `/sync` query.
 #[derive(Deserialize)]
@@ -40,6 +51,26 @@ pub(super) struct SyncQuery {
     timeout: u64,
     #[serde(default)]
     full_state: bool,
+    filter: Option<String>,
+}
+
+/// The filter a `/sync` names: inline JSON, or a stored ID (an unknown ID is the
+/// default filter, as in Synapse).
+async fn sync_filter(state: &AppState, auth: &Auth, filter: Option<&str>) -> ApiResult<Filter> {
+    let Some(filter) = filter.filter(|f| !f.is_empty()) else { return Ok(Filter::default()) };
+    if filter.starts_with('{') {
+        let value: Value = serde_json::from_str(filter)
+            .map_err(|_| ApiError::new(400, mxmod::ErrCode::NOT_JSON, "Invalid filter JSON"))?;
+        return Filter::parse(&value).map(|(filter, _)| filter);
+    }
+    let id = super::filters::parse_filter_id(filter)?;
+    match state.storage.filter(&auth.user_id, id).await? {
+        Some(text) => {
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Ok(Filter::parse(&value).map(|(filter, _)| filter).unwrap_or_default())
+        }
+        None => Ok(Filter::default()),
+    }
 }
 
 /// `GET /sync`.
@@ -63,15 +94,16 @@ pub(super) async fn sync(
         InterestedUsers::All => true,
         InterestedUsers::Users(users) => !users.is_empty(),
     };
+    let filter = sync_filter(&state, &auth, query.filter.as_deref()).await?;
     // Subscribed before the first read, so no write after it goes unnoticed.
     let mut waiter = state.storage.sync_waiter(&auth.user_id, all_presence);
     loop {
-        let (response, has_news) = build(&state, &auth, since, query.full_state, &interested).await?;
+        let (response, has_news) = build(&state, &auth, since, query.full_state, &interested, &filter).await?;
         if since.is_none() || has_news || tokio::time::Instant::now() >= deadline {
             return Ok(Json(response));
         }
         if tokio::time::timeout_at(deadline, waiter.changed()).await.is_err() {
-            let (response, _) = build(&state, &auth, since, query.full_state, &interested).await?;
+            let (response, _) = build(&state, &auth, since, query.full_state, &interested, &filter).await?;
             return Ok(Json(response));
         }
     }
@@ -107,6 +139,7 @@ async fn build(
     since: Option<SyncToken>,
     full_state: bool,
     interested: &InterestedUsers,
+    filter: &Filter,
 ) -> ApiResult<(Value, bool)> {
     let storage = &state.storage;
     let me = &auth.user_id;
@@ -123,38 +156,50 @@ async fn build(
     left.extend(storage.rooms_with_membership(me, "ban").await?);
     let mut has_news = false;
 
+    let served_rules = ruleset(me, &storage.push_rules(me).await?);
+    let push_rules = CompiledRules::new(me, &served_rules);
     let mut join = serde_json::Map::new();
-    for room_id in &joined {
-        let (timeline, limited) = match since {
-            None => {
-                let mut recent = storage.room_events(room_id, next_batch.events, true, INITIAL_TIMELINE).await?;
-                recent.reverse();
-                (recent, true)
-            }
-            Some(_) => {
-                let events = storage
-                    .events_between(std::slice::from_ref(room_id), since_events, next_batch.events, MAX_TIMELINE)
-                    .await?;
-                let limited = events.len() == MAX_TIMELINE;
-                (events, limited)
-            }
-        };
+    for room_id in joined.iter().filter(|room_id| filter.includes_room(room_id.as_str())) {
+        let (timeline, limited) =
+            timeline(state, room_id, since.map(|_| since_events), next_batch.events, filter).await?;
         if since.is_some() && timeline.is_empty() && !full_state {
             continue;
         }
         has_news |= !timeline.is_empty();
         let newly_joined = timeline.iter().any(|e| e.event.state_key.as_deref() == Some(me.as_str()));
-        let state_events = if since.is_none() || newly_joined || full_state {
+        let room_state = storage.current_state(room_id).await?.unwrap_or_default();
+        let whole_state = since.is_none() || newly_joined || full_state;
+        let state_events: Vec<Value> = if whole_state || filter.lazy_load_members() {
             let in_timeline: HashSet<&str> = timeline.iter().map(|e| e.event.event_id.as_str()).collect();
-            let room_state = storage.current_state(room_id).await?.unwrap_or_default();
+            // Lazy loading: of the members, only the timeline's senders and the user.
+            let mut senders: HashSet<&str> = timeline.iter().map(|e| e.event.sender.as_str()).collect();
+            senders.insert(me.as_str());
             room_state
                 .iter()
                 .filter(|(_, e)| !in_timeline.contains(e.event_id.as_str()))
+                .filter(|((event_type, state_key), _)| {
+                    if !filter.lazy_load_members() {
+                        return true;
+                    }
+                    if event_type == "m.room.member" {
+                        senders.contains(state_key.as_str())
+                    } else {
+                        whole_state
+                    }
+                })
                 .map(|(_, e)| client_event(e, None, None))
                 .collect()
         } else {
             Vec::new()
         };
+        let unread = storage.unread_events(me, room_id, next_batch.events, MAX_COUNTED).await?;
+        let room_context = RoomContext::new(&room_state, me);
+        let (mut notifications, mut highlights) = (0u64, 0u64);
+        for event in &unread {
+            let decision = push_rules.evaluate(&event.event, &room_context);
+            notifications += u64::from(decision.notify);
+            highlights += u64::from(decision.highlight);
+        }
         let prev_batch = timeline
             .first()
             .map(|e| format!("t{}", e.stream_ordering - 1))
@@ -166,7 +211,7 @@ async fn build(
                 "state": { "events": state_events },
                 "ephemeral": { "events": [] },
                 "account_data": { "events": [] },
-                "unread_notifications": {},
+                "unread_notifications": { "notification_count": notifications, "highlight_count": highlights },
             }),
         );
     }
@@ -220,13 +265,17 @@ async fn build(
     };
     has_news |= !presence.is_empty();
 
-    let account_data: Vec<Value> = storage
+    let mut account_data: Vec<Value> = storage
         .account_data_between(me, since_account_data, next_batch.account_data)
         .await?
         .into_iter()
         .map(|(kind, content)| json!({ "type": kind, "content": content }))
         .collect();
     has_news |= !account_data.is_empty();
+    if since.is_none() {
+        // As Synapse: the push rules come with every initial sync, as account data.
+        account_data.push(json!({ "type": "m.push_rules", "content": served_rules }));
+    }
 
     let response = json!({
         "next_batch": next_batch.to_string(),
@@ -235,6 +284,44 @@ async fn build(
         "account_data": { "events": account_data },
     });
     Ok((response, has_news))
+}
+
+/// A joined room's timeline for this sync and whether it is `limited`: the newest
+/// events (the filter's `limit`, else [`INITIAL_TIMELINE`]) for an initial sync, the
+/// events since the token for an incremental one, each passing the timeline filter.
+async fn timeline(
+    state: &AppState,
+    room_id: &OwnedRoomId,
+    since: Option<i64>,
+    until: i64,
+    filter: &Filter,
+) -> ApiResult<(Vec<StoredEvent>, bool)> {
+    let storage = &state.storage;
+    let limit = filter.timeline_limit();
+    let room = room_id.as_str();
+    let passes = |e: &StoredEvent| filter.timeline_allows(e.event.event_type.as_str(), e.event.sender.as_str(), room);
+    let mut events = match since {
+        None => {
+            let wanted = limit.unwrap_or(INITIAL_TIMELINE);
+            // A narrowing filter reads further back to fill the timeline (bounded).
+            let read = if filter.narrows_timeline() { MAX_TIMELINE } else { wanted };
+            let mut recent = storage.room_events(room_id, until, true, read).await?;
+            recent.retain(passes);
+            recent.truncate(wanted);
+            recent.reverse();
+            return Ok((recent, true));
+        }
+        Some(since) => storage.events_between(std::slice::from_ref(room_id), since, until, MAX_TIMELINE).await?,
+    };
+    let mut limited = events.len() == MAX_TIMELINE;
+    events.retain(passes);
+    if let Some(limit) = limit {
+        if events.len() > limit {
+            events.drain(..events.len() - limit);
+            limited = true;
+        }
+    }
+    Ok((events, limited))
 }
 
 fn timeline_json(events: &[StoredEvent], auth: &Auth) -> Vec<Value> {

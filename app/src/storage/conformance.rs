@@ -14,8 +14,8 @@ use mxmod::{
 use serde_json::json;
 
 use super::{
-    AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, Profile, Storage, TxnClient, TxnKey,
-    UserRecord,
+    AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, Profile, Storage, TokenOwner, TxnClient,
+    TxnKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -41,6 +41,11 @@ macro_rules! storage_conformance_suite {
             account_data_positions_order_writes_and_wake_their_user,
             a_send_wakes_only_the_rooms_members,
             a_ban_wakes_the_banned_user,
+            deleting_a_device_logs_out_its_tokens_only,
+            a_password_change_can_log_out_every_other_device,
+            concurrent_push_rule_edits_all_land_and_a_refused_edit_writes_nothing,
+            unread_events_start_after_the_users_membership,
+            identical_filters_share_an_id_and_filters_are_per_user,
         );
     };
     (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
@@ -383,4 +388,118 @@ pub(crate) async fn a_ban_wakes_the_banned_user(storage: Arc<impl Storage>) {
     let mut bob_waiter = storage.sync_waiter(&bob, false);
     storage.append_local_event(member(&room, &alice, &bob, "ban"), None, allow()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), bob_waiter.changed()).await.expect("bob is woken");
+}
+
+fn owner(name: &str, device: &str) -> TokenOwner {
+    TokenOwner { user_id: user(name), device_id: device.to_owned() }
+}
+
+async fn registered(storage: &dyn Storage, name: &str) -> OwnedUserId {
+    let record = UserRecord {
+        user_id: user(name),
+        password_hash: Some("old".into()),
+        is_admin: false,
+        shadow_banned: false,
+        deactivated: false,
+        creation_ts: 1,
+    };
+    let login = Some((format!("{name}-tok1"), "DEV1".to_owned()));
+    assert!(storage.register(NewAccount { user: record, profile: Profile::default(), login }).await.unwrap());
+    user(name)
+}
+
+/// A login makes a device; deleting it deletes its tokens and no other device's.
+pub(crate) async fn deleting_a_device_logs_out_its_tokens_only(storage: Arc<impl Storage>) {
+    let dave = registered(&*storage, "dave").await;
+    storage.create_token("dave-tok2", &owner("dave", "DEV2")).await.unwrap();
+    storage.create_token("dave-tok3", &owner("dave", "DEV2")).await.unwrap();
+    let ids: Vec<String> = storage.devices(&dave).await.unwrap().into_iter().map(|d| d.device_id).collect();
+    assert_eq!(ids, ["DEV1", "DEV2"]);
+    assert!(storage.rename_device(&dave, "DEV2", Some("Phone")).await.unwrap());
+    assert!(!storage.rename_device(&dave, "NOPE", Some("x")).await.unwrap());
+    assert_eq!(storage.devices(&dave).await.unwrap()[1].display_name.as_deref(), Some("Phone"));
+    storage.delete_devices(&dave, &["DEV2".to_owned(), "NOPE".to_owned()]).await.unwrap();
+    assert!(storage.session("dave-tok2").await.unwrap().is_none());
+    assert!(storage.session("dave-tok3").await.unwrap().is_none());
+    assert!(storage.session("dave-tok1").await.unwrap().is_some());
+    assert_eq!(storage.devices(&dave).await.unwrap().len(), 1);
+}
+
+/// A password change with log-out keeps only the requester's device and token.
+pub(crate) async fn a_password_change_can_log_out_every_other_device(storage: Arc<impl Storage>) {
+    let erin = registered(&*storage, "erin").await;
+    storage.create_token("erin-tok2", &owner("erin", "DEV1")).await.unwrap();
+    storage.create_token("erin-tok3", &owner("erin", "DEV3")).await.unwrap();
+    storage.set_password(&erin, "first", None).await.unwrap();
+    assert_eq!(storage.user(&erin).await.unwrap().unwrap().password_hash.as_deref(), Some("first"));
+    assert_eq!(storage.devices(&erin).await.unwrap().len(), 2, "no log-out asked");
+    storage.set_password(&erin, "second", Some(("DEV1", "erin-tok1"))).await.unwrap();
+    assert_eq!(storage.user(&erin).await.unwrap().unwrap().password_hash.as_deref(), Some("second"));
+    assert!(storage.session("erin-tok1").await.unwrap().is_some());
+    assert!(storage.session("erin-tok2").await.unwrap().is_none(), "another token of the same device");
+    assert!(storage.session("erin-tok3").await.unwrap().is_none());
+    let ids: Vec<String> = storage.devices(&erin).await.unwrap().into_iter().map(|d| d.device_id).collect();
+    assert_eq!(ids, ["DEV1"]);
+}
+
+/// Push-rule edits run one at a time on the stored document: concurrent edits all land,
+/// and a refused edit writes nothing.
+pub(crate) async fn concurrent_push_rule_edits_all_land_and_a_refused_edit_writes_nothing(
+    storage: Arc<impl Storage + 'static>,
+) {
+    let frank = user("frank");
+    assert!(storage.push_rules(&frank).await.unwrap().is_empty());
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let (storage, frank) = (storage.clone(), frank.clone());
+        tasks.push(tokio::spawn(async move {
+            let edit: super::PushRulesEdit = Box::new(move |mut document| {
+                let list = document.entry("override").or_insert_with(|| json!([]));
+                list.as_array_mut().unwrap().push(json!({ "rule_id": format!("r{n}") }));
+                Ok(document)
+            });
+            storage.update_push_rules(&frank, edit).await.unwrap().unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let document = storage.push_rules(&frank).await.unwrap();
+    assert_eq!(document["override"].as_array().unwrap().len(), 16);
+    let refused: super::PushRulesEdit = Box::new(|_| Err(MatrixError::new(404, ErrCode::NOT_FOUND, "Unknown rule")));
+    let answer = storage.update_push_rules(&frank, refused).await.unwrap();
+    assert_eq!(answer.unwrap_err().status, 404);
+    assert_eq!(storage.push_rules(&frank).await.unwrap(), document);
+}
+
+/// Unread events are those after the user's membership event, newest `limit`, oldest
+/// first, none past `until`; a user not in the room has none.
+pub(crate) async fn unread_events_start_after_the_users_membership(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, false).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    storage.append_local_event(message(&room, &alice, "before bob"), None, allow()).await.unwrap();
+    storage.append_local_event(member(&room, &bob, &bob, "join"), None, allow()).await.unwrap();
+    for body in ["one", "two", "three"] {
+        storage.append_local_event(message(&room, &alice, body), None, allow()).await.unwrap();
+    }
+    let until = storage.stream_positions().await.unwrap().events;
+    let bodies = |events: Vec<super::StoredEvent>| -> Vec<String> {
+        events.into_iter().map(|e| e.event.content["body"].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    assert_eq!(bodies(storage.unread_events(&bob, &room, until, 10).await.unwrap()), ["one", "two", "three"]);
+    assert_eq!(bodies(storage.unread_events(&bob, &room, until, 2).await.unwrap()), ["two", "three"]);
+    assert_eq!(bodies(storage.unread_events(&bob, &room, until - 1, 10).await.unwrap()), ["one", "two"]);
+    assert!(storage.unread_events(&user("carol"), &room, until, 10).await.unwrap().is_empty());
+}
+
+/// The same filter text answers the same ID; IDs and filters are per user.
+pub(crate) async fn identical_filters_share_an_id_and_filters_are_per_user(storage: Arc<impl Storage>) {
+    let (gina, hank) = (user("gina"), user("hank"));
+    let first = storage.create_filter(&gina, r#"{"room":{}}"#).await.unwrap();
+    let second = storage.create_filter(&gina, r#"{"presence":{}}"#).await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(storage.create_filter(&gina, r#"{"room":{}}"#).await.unwrap(), first);
+    assert_eq!(storage.filter(&gina, second).await.unwrap().as_deref(), Some(r#"{"presence":{}}"#));
+    assert_eq!(storage.filter(&hank, second).await.unwrap(), None);
+    assert_eq!(storage.filter(&gina, u64::MAX).await.unwrap(), None);
 }

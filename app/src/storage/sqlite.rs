@@ -3,6 +3,7 @@
 //! read-only connections on blocking threads (`readers.rs`); room current state kept in
 //! memory ([`StateCache`]); numbered schema steps (`migrations.rs`).
 
+mod client_settings;
 mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
@@ -15,6 +16,7 @@ use std::{path::Path, sync::Arc};
 use mxmod::types::{
     Event, JsonObject, Membership, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId, UserPresenceState,
 };
+use mxmod::MatrixError;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use self::{
@@ -25,9 +27,9 @@ use self::{
     writer::{WriteContext, Writer},
 };
 use super::{
-    notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, MediaRecord,
-    NewAccount, NewRoom, PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent,
-    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UserRecord,
+    notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
+    FilterError, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Session, Storage,
+    StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UserRecord,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -288,6 +290,7 @@ impl Storage for SqliteStorage {
             if let Some((token, device_id)) = &account.login {
                 c.prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES (?1, ?2, ?3)")?
                     .execute(params![token, user.user_id.as_str(), device_id])?;
+                client_settings::note_device(c, user.user_id.as_str(), device_id)?;
             }
             Ok(true)
         })
@@ -322,8 +325,8 @@ impl Storage for SqliteStorage {
         let (token, owner) = (token.to_owned(), owner.clone());
         self.write(move |c| {
             c.prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES (?1, ?2, ?3)")?
-                .execute(params![token, owner.user_id.as_str(), owner.device_id])
-                .map(drop)
+                .execute(params![token, owner.user_id.as_str(), owner.device_id])?;
+            client_settings::note_device(c, owner.user_id.as_str(), &owner.device_id)
         })
         .await
     }
@@ -662,6 +665,72 @@ impl Storage for SqliteStorage {
             .optional()
         })
         .await
+    }
+
+    async fn devices(&self, user_id: &UserId) -> StorageResult<Vec<Device>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| client_settings::devices(c, &user_id)).await
+    }
+
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StorageResult<bool> {
+        let (user_id, device_id, name) = (user_id.to_owned(), device_id.to_owned(), display_name.map(str::to_owned));
+        self.write(move |c| client_settings::rename_device(c, &user_id, &device_id, name.as_deref())).await
+    }
+
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()> {
+        let (user_id, device_ids) = (user_id.to_owned(), device_ids.to_vec());
+        self.write(move |c| client_settings::delete_devices(c, &user_id, &device_ids)).await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        log_out_except: Option<(&str, &str)>,
+    ) -> StorageResult<()> {
+        let (user_id, hash) = (user_id.to_owned(), password_hash.to_owned());
+        let keep = log_out_except.map(|(device, token)| (device.to_owned(), token.to_owned()));
+        self.write(move |c| {
+            let keep = keep.as_ref().map(|(device, token)| (device.as_str(), token.as_str()));
+            client_settings::set_password(c, &user_id, &hash, keep)
+        })
+        .await
+    }
+
+    async fn push_rules(&self, user_id: &UserId) -> StorageResult<JsonObject> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| client_settings::push_rules(c, &user_id)).await
+    }
+
+    async fn update_push_rules(&self, user_id: &UserId, edit: PushRulesEdit) -> StorageResult<Result<(), MatrixError>> {
+        let user_id = user_id.to_owned();
+        self.writer.write(move |context| client_settings::update_push_rules(context, &user_id, edit)).await
+    }
+
+    async fn unread_events(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        until: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<StoredEvent>> {
+        let (user_id, room_id) = (user_id.to_owned(), room_id.to_owned());
+        self.read(move |c| client_settings::unread_events(c, &user_id, &room_id, until, limit)).await
+    }
+
+    async fn create_filter(&self, user_id: &UserId, filter: &str) -> Result<u64, FilterError> {
+        let (user_id, filter) = (user_id.to_owned(), filter.to_owned());
+        self.writer.write(move |context| client_settings::create_filter(context.connection, &user_id, &filter)).await
+    }
+
+    async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| client_settings::filter(c, &user_id, filter_id)).await
     }
 
     fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter {

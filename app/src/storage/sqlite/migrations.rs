@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
+    Migration { name: "clients A: devices, push rules and filters", apply: devices_push_rules_filters },
 ];
 
 /// The newest schema version this build knows.
@@ -122,6 +123,20 @@ fn txns_by_path(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Step 5 (clients, part A): devices with their names (one row per device that has a
+/// login, filled from the access tokens), each user's push-rule document, and filters.
+fn devices_push_rules_filters(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE devices (
+            user_id TEXT NOT NULL, device_id TEXT NOT NULL, display_name TEXT, PRIMARY KEY (user_id, device_id));
+         INSERT OR IGNORE INTO devices (user_id, device_id) SELECT user_id, device_id FROM access_tokens;
+         CREATE TABLE push_rules (user_id TEXT PRIMARY KEY, rules TEXT NOT NULL);
+         CREATE TABLE filters (
+            user_id TEXT NOT NULL, filter_id INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (user_id, filter_id));
+         CREATE INDEX filters_by_json ON filters (user_id, json);",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +218,25 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'txns'", [], |row| row.get(0))
             .unwrap();
         assert_eq!(old_table, 0);
+    }
+
+    #[test]
+    fn step_5_gives_every_logged_in_device_a_row() {
+        let mut connection = at_version(4);
+        connection
+            .execute_batch(
+                "INSERT INTO access_tokens VALUES ('h1', '@a:x', 'DEV1'), ('h2', '@a:x', 'DEV1'), ('h3', '@b:x', 'DEV2');",
+            )
+            .unwrap();
+        migrate(&mut connection).unwrap();
+        let rows: Vec<(String, String)> = connection
+            .prepare("SELECT user_id, device_id FROM devices ORDER BY user_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("@a:x".to_owned(), "DEV1".to_owned()), ("@b:x".to_owned(), "DEV2".to_owned())]);
     }
 
     #[test]
