@@ -21,10 +21,12 @@ mod http;
 mod metrics;
 mod password;
 mod ratelimit;
+mod redaction;
 mod rooms;
 mod server;
 mod shadow_ban;
 mod state;
+mod typing;
 pub mod storage;
 mod validate;
 

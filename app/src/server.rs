@@ -115,7 +115,9 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             shadowed.winner
         );
     }
-    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
+    let typing = crate::typing::Typing::start(storage.clone());
+    let state =
+        Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords, typing });
     host.bind(&state);
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();

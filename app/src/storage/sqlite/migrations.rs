@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
+    Migration { name: "receipts, room account data, forgotten rooms and event reports", apply: ephemeral_and_moderation },
 ];
 
 /// The newest schema version this build knows.
@@ -122,6 +123,28 @@ fn txns_by_path(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Step 5: read receipts (one per user, room, type and thread, with stream positions),
+/// room account data (on the account-data stream), forgotten rooms and event reports.
+/// New tables only: older rows are untouched.
+fn ephemeral_and_moderation(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE receipts (
+            room_id TEXT NOT NULL, user_id TEXT NOT NULL, receipt_type TEXT NOT NULL, thread_id TEXT NOT NULL,
+            event_id TEXT NOT NULL, ts INTEGER NOT NULL, stream_id INTEGER NOT NULL,
+            PRIMARY KEY (room_id, user_id, receipt_type, thread_id));
+         CREATE INDEX receipts_stream ON receipts (stream_id);
+         CREATE INDEX receipts_by_user ON receipts (user_id, room_id);
+         CREATE TABLE room_account_data (
+            user_id TEXT NOT NULL, room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL,
+            stream_id INTEGER NOT NULL, PRIMARY KEY (user_id, room_id, type));
+         CREATE INDEX room_account_data_stream ON room_account_data (stream_id);
+         CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));
+         CREATE TABLE event_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, received_ts INTEGER NOT NULL, room_id TEXT NOT NULL,
+            event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score INTEGER);",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +226,24 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'txns'", [], |row| row.get(0))
             .unwrap();
         assert_eq!(old_table, 0);
+    }
+
+    #[test]
+    fn step_5_adds_its_tables_and_keeps_older_rows() {
+        let mut connection = at_version(4);
+        connection.execute_batch("INSERT INTO account_data VALUES ('@a:x', 'm.direct', '{}', 3);").unwrap();
+        migrate(&mut connection).unwrap();
+        let kept: i64 = connection.query_row("SELECT stream_id FROM account_data", [], |row| row.get(0)).unwrap();
+        assert_eq!(kept, 3);
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                 AND name IN ('receipts', 'room_account_data', 'forgotten_rooms', 'event_reports')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 4);
     }
 
     #[test]
