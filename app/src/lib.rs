@@ -26,8 +26,8 @@ mod rooms;
 mod server;
 mod shadow_ban;
 mod state;
-mod typing;
 pub mod storage;
+mod typing;
 mod validate;
 
 use std::process::ExitCode;

@@ -24,8 +24,12 @@ fn kept_content_keys(event_type: &str) -> &'static [&'static str] {
 /// top-level keys of [`Event`] are all ones the algorithm keeps.
 pub(crate) fn redact(event: &Event, because: &Event) -> Event {
     let keep = kept_content_keys(event.event_type.as_str());
-    let content: JsonObject =
-        event.content.iter().filter(|(key, _)| keep.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let content: JsonObject = event
+        .content
+        .iter()
+        .filter(|(key, _)| keep.contains(&key.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut unsigned = JsonObject::new();
     unsigned.insert("redacted_because".to_owned(), Value::Object(because.get_dict()));
     Event { content, unsigned, ..event.clone() }
@@ -63,7 +67,8 @@ mod tests {
     #[test]
     fn a_message_loses_its_whole_content_and_gains_redacted_because() {
         let because = event("m.room.redaction", None, json!({ "redacts": "$x" }));
-        let redacted = redact(&event("m.room.message", None, json!({ "body": "secret", "msgtype": "m.text" })), &because);
+        let redacted =
+            redact(&event("m.room.message", None, json!({ "body": "secret", "msgtype": "m.text" })), &because);
         assert!(redacted.content.is_empty());
         assert_eq!(redacted.unsigned.len(), 1);
         assert_eq!(redacted.unsigned["redacted_because"]["event_id"], because.event_id.as_str());

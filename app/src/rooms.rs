@@ -584,7 +584,11 @@ pub(crate) async fn resolve_room(state: &AppState, id_or_alias: &str) -> ApiResu
 /// Whether `sender` may redact an event of `original_sender` against `room_state`: their
 /// own events, or anyone's with the `redact` power level (Synapse's check on top of the
 /// room version's auth rules).
-pub(crate) fn authorise_redaction(room_state: &StateMap, sender: &UserId, original_sender: Option<&UserId>) -> ApiResult<()> {
+pub(crate) fn authorise_redaction(
+    room_state: &StateMap,
+    sender: &UserId,
+    original_sender: Option<&UserId>,
+) -> ApiResult<()> {
     authorise_send(room_state, sender, "m.room.redaction", false)?;
     if original_sender != Some(sender) && user_level(room_state, sender) < named_level(room_state, "redact", 50) {
         return Err(ApiError::forbidden("You don't have permission to redact events"));
@@ -625,9 +629,8 @@ pub(crate) async fn redact(
     content.insert("redacts".to_owned(), redacts.as_str().into());
     let event = build_event(state, room_id, &actor.user_id, "m.room.redaction", None, content);
     let sender = actor.user_id.clone();
-    let authorise: Authorise = Box::new(move |now| {
-        authorise_redaction(now, &sender, original_sender.as_deref()).map_err(|error| error.0)
-    });
+    let authorise: Authorise =
+        Box::new(move |now| authorise_redaction(now, &sender, original_sender.as_deref()).map_err(|error| error.0));
     Ok(persist(state, event, &room_state, Some(txn), true, authorise).await?.event_id)
 }
 

@@ -47,7 +47,9 @@ pub(crate) struct Typing {
 fn joined_members(state: &StateMap) -> Vec<OwnedUserId> {
     state
         .iter()
-        .filter(|((event_type, _), event)| event_type == "m.room.member" && event.membership() == Some(Membership::Join))
+        .filter(|((event_type, _), event)| {
+            event_type == "m.room.member" && event.membership() == Some(Membership::Join)
+        })
         .filter_map(|((_, key), _)| UserId::parse(key.as_str()).ok())
         .collect()
 }

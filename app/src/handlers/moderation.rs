@@ -64,8 +64,7 @@ enum Action {
 async fn act(state: &Arc<AppState>, auth: &Auth, room: &str, body: TargetRequest, action: Action) -> ApiResult<()> {
     let room_id = room_id(room)?;
     let target = body.target()?;
-    let room_state =
-        state.storage.current_state(&room_id).await?.ok_or_else(|| ApiError::not_found("Unknown room"))?;
+    let room_state = state.storage.current_state(&room_id).await?.ok_or_else(|| ApiError::not_found("Unknown room"))?;
     let current = membership_of(&room_state, &target);
     let bad_state = |text: String| ApiError::new(403, ErrCode::custom("M_BAD_STATE"), text);
     match (action, current.as_deref()) {

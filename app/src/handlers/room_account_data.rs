@@ -27,8 +27,8 @@ fn owner_and_room(auth: &Auth, user: &str, room: &str, denied: &str) -> ApiResul
     if user_id != auth.user_id {
         return Err(ApiError::forbidden(denied));
     }
-    let room_id = OwnedRoomId::try_from(room)
-        .map_err(|_| ApiError::invalid_param(format!("{room} is not a valid room ID")))?;
+    let room_id =
+        OwnedRoomId::try_from(room).map_err(|_| ApiError::invalid_param(format!("{room} is not a valid room ID")))?;
     Ok((user_id, room_id))
 }
 

@@ -167,7 +167,9 @@ fn apply_redaction(
         .prepare_cached("UPDATE events SET json = ?2 WHERE event_id = ?1")?
         .execute(params![target_id, json])?;
     let in_state = match &redacted.state_key {
-        Some(key) => state.get(redacted.event_type.as_str(), key.as_str()).is_some_and(|e| e.event_id == redacted.event_id),
+        Some(key) => {
+            state.get(redacted.event_type.as_str(), key.as_str()).is_some_and(|e| e.event_id == redacted.event_id)
+        }
         None => false,
     };
     if !in_state {
@@ -324,10 +326,9 @@ fn set_receipt(context: &mut WriteContext<'_>, receipt: &Receipt) -> rusqlite::R
             "SELECT e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id
              WHERE r.room_id = ?1 AND r.user_id = ?2 AND r.receipt_type = ?3 AND r.thread_id = ?4",
         )?
-        .query_row(
-            params![receipt.room_id.as_str(), receipt.user_id.as_str(), receipt.receipt_type, thread],
-            |row| row.get(0),
-        )
+        .query_row(params![receipt.room_id.as_str(), receipt.user_id.as_str(), receipt.receipt_type, thread], |row| {
+            row.get(0)
+        })
         .optional()?;
     if existing.is_some_and(|existing| existing >= position) {
         return Ok(None);
@@ -838,7 +839,11 @@ impl Storage for SqliteStorage {
             )?;
             let rows = statement.query_map(params![user_id.as_str(), since, until], |row| {
                 let content: String = row.get(2)?;
-                Ok(RoomAccountData { room_id: room_id(row.get(0)?)?, data_type: row.get(1)?, content: json_object(&content)? })
+                Ok(RoomAccountData {
+                    room_id: room_id(row.get(0)?)?,
+                    data_type: row.get(1)?,
+                    content: json_object(&content)?,
+                })
             })?;
             rows.collect()
         })

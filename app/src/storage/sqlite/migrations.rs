@@ -24,7 +24,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
-    Migration { name: "receipts, room account data, forgotten rooms and event reports", apply: ephemeral_and_moderation },
+    Migration {
+        name: "receipts, room account data, forgotten rooms and event reports",
+        apply: ephemeral_and_moderation,
+    },
 ];
 
 /// The newest schema version this build knows.
