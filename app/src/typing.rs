@@ -149,3 +149,67 @@ impl Typing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mxmod::types::{Event, EventId, JsonObject, ServerName, StateKey};
+    use serde_json::json;
+
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    fn member(room: &RoomId, user: &UserId, membership: &str) -> Event {
+        Event {
+            event_id: EventId::new_v1(<&ServerName>::try_from("test.local").unwrap()),
+            room_id: room.to_owned(),
+            sender: user.to_owned(),
+            event_type: "m.room.member".into(),
+            state_key: Some(StateKey::from(user.as_str())),
+            content: serde_json::from_value::<JsonObject>(json!({ "membership": membership })).unwrap(),
+            origin_server_ts: 1,
+            unsigned: JsonObject::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_wakes_the_joined_members_only_and_ends_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&dir.path().join("homeserver.db")).unwrap());
+        let typing = Typing::start(storage.clone());
+        let room = RoomId::parse("!r:test.local").unwrap();
+        let user = |name: &str| UserId::parse(format!("@{name}:test.local")).unwrap();
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        let mut state = StateMap::new();
+        state.insert(member(&room, &alice, "join"));
+        state.insert(member(&room, &bob, "join"));
+        state.insert(member(&room, &carol, "leave"));
+        let bob_waiter = storage.sync_waiter(&bob, false);
+        let carol_waiter = storage.sync_waiter(&carol, false);
+
+        let until = Instant::now() + Duration::from_millis(200);
+        typing.set(&state, &room, &alice, Some(until));
+        assert!(bob_waiter.has_changed(), "a joined member is woken");
+        assert!(!carol_waiter.has_changed(), "a user who left is not");
+        let (position, users) = typing.room(&room).unwrap();
+        assert_eq!((position, users), (1, vec![alice.clone()]));
+
+        // A repeated start only moves the deadline: no new position, nobody woken.
+        let bob_waiter = storage.sync_waiter(&bob, false);
+        typing.set(&state, &room, &alice, Some(until));
+        assert_eq!(typing.position(), 1);
+        assert!(!bob_waiter.has_changed());
+
+        // The expiry task ends it (it reads the room state from storage, which has no
+        // such room here, so only the position moves).
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while typing.room(&room).is_some_and(|(_, users)| !users.is_empty()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("typing ends at its deadline");
+        assert_eq!(typing.position(), 2);
+        typing.set(&state, &room, &bob, None);
+        assert_eq!(typing.position(), 2, "stopping when not typing changes nothing");
+    }
+}

@@ -275,3 +275,40 @@ fn room_account_data_errors_follow_synapse() {
     let (status, answer) = r.server.call("GET", &format!("{V3}{tags}"), Some(&r.alice), None);
     assert_error((status, answer), 403, "M_FORBIDDEN");
 }
+
+#[test]
+fn typing_and_receipts_are_not_sent_to_users_outside_the_room() {
+    let r = room();
+    let (_, carol) = r.server.register("carol");
+    let event = r.send(&r.alice, "1", "one");
+    let since = next(&r.sync(&carol, None, 0));
+    let (quiet, waited) = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let started = Instant::now();
+            (r.sync(&carol, Some(&since), 1_500), started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(r.put(&r.alice, &r.typing_path(&r.alice_id), json!({ "typing": true })).0, 200);
+        let receipt = format!("/rooms/{}/receipt/m.read/{}", enc(&r.room), enc(&event));
+        assert_eq!(r.post(&r.bob, &receipt, json!({})).0, 200);
+        waiter.join().unwrap()
+    });
+    assert!(waited >= Duration::from_millis(1_400), "carol's long-poll had nothing to answer: {waited:?}");
+    assert!(quiet["rooms"]["join"].as_object().unwrap().is_empty(), "{quiet}");
+}
+
+#[test]
+fn concurrent_tag_changes_all_land() {
+    let r = room();
+    let tags = format!("/user/{}/rooms/{}/tags", enc(&r.bob_id), enc(&r.room));
+    std::thread::scope(|scope| {
+        for n in 0..12 {
+            let (r, tags) = (&r, &tags);
+            scope.spawn(move || {
+                assert_eq!(r.put(&r.bob, &format!("{tags}/u.tag{n}"), json!({ "order": n })).0, 200);
+            });
+        }
+    });
+    let (_, listed) = r.server.call("GET", &format!("{V3}{tags}"), Some(&r.bob), None);
+    assert_eq!(listed["tags"].as_object().unwrap().len(), 12, "{listed}");
+}
