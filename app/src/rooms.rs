@@ -363,7 +363,17 @@ pub(crate) async fn update_membership(
     let (sender, target, wanted) = (actor.user_id.clone(), target.to_owned(), membership.to_owned());
     let authorise: Authorise =
         Box::new(move |now| authorise_membership(now, &sender, &target, &wanted).map_err(|error| error.0));
-    persist(state, event, &room_state, None, false, authorise).await
+    let stored = persist(state, event, &room_state, None, false, authorise).await?;
+    if membership != "join" {
+        // Whoever is no longer in the room stops typing in it.
+        if let (Some(after), Ok(target)) = (
+            state.storage.current_state(room_id).await?,
+            UserId::parse(stored.state_key.as_deref().unwrap_or_default()),
+        ) {
+            state.typing.set(&after, room_id, &target, None);
+        }
+    }
+    Ok(stored)
 }
 
 /// Carries a profile change into the user's own join event in one room (Synapse's

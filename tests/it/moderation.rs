@@ -74,8 +74,18 @@ fn kick_ban_and_unban_follow_the_power_levels() {
     assert_error(r.post(&r.bob, "ban", target(&r.carol_id)), 403, "M_FORBIDDEN");
     assert_error(r.post(&r.bob, "ban", target("@alice:test.local")), 403, "M_FORBIDDEN");
 
+    let typing = format!("{V3}/rooms/{}/typing/{}", enc(&r.room), enc(&r.carol_id));
+    let (status, _) = r.server.call("PUT", &typing, Some(&r.carol), Some(&json!({ "typing": true })));
+    assert_eq!(status, 200);
+    let typing_users = || {
+        let (_, sync) = r.server.call("GET", &format!("{V3}/sync"), Some(&r.bob), None);
+        let ephemeral = sync["rooms"]["join"][&r.room]["ephemeral"]["events"].clone();
+        ephemeral.as_array().unwrap().iter().filter(|e| e["type"] == "m.typing").count()
+    };
+    assert_eq!(typing_users(), 1, "carol types");
     assert_eq!(r.post(&r.alice, "kick", target(&r.carol_id)).0, 200);
     assert_eq!(r.membership(&r.carol_id), json!({ "membership": "leave", "reason": "spam" }));
+    assert_eq!(typing_users(), 0, "a kicked user stops typing");
     assert_eq!(r.join(&r.carol), 200, "a kicked user may come back to a public room");
 
     assert_eq!(r.post(&r.alice, "ban", target(&r.carol_id)).0, 200);
