@@ -4,12 +4,16 @@
 mod account;
 mod directory;
 mod filters;
+mod ephemeral;
 mod media;
+mod moderation;
 mod presence;
 mod profile;
 mod push_rules;
 mod room;
 mod session;
+mod room_account_data;
+mod room_extras;
 mod sync;
 
 use std::sync::Arc;
@@ -120,6 +124,25 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/user/{user_id}/filter/{filter_id}", get(filters::get_filter))
         .route("/thirdparty/protocols", get(session::thirdparty_protocols))
         .route("/voip/turnServer", get(session::turn_server))
+        .route("/rooms/{room_id}/typing/{user_id}", put(ephemeral::typing))
+        .route("/rooms/{room_id}/receipt/{receipt_type}/{event_id}", post(ephemeral::post_receipt))
+        .route("/rooms/{room_id}/read_markers", post(ephemeral::read_markers))
+        .route(
+            "/user/{user_id}/rooms/{room_id}/account_data/{data_type}",
+            get(room_account_data::get_room_account_data).put(room_account_data::put_room_account_data),
+        )
+        .route("/user/{user_id}/rooms/{room_id}/tags", get(room_account_data::get_tags))
+        .route(
+            "/user/{user_id}/rooms/{room_id}/tags/{tag}",
+            put(room_account_data::put_tag).delete(room_account_data::delete_tag),
+        )
+        .route("/rooms/{room_id}/kick", post(moderation::kick))
+        .route("/rooms/{room_id}/ban", post(moderation::ban))
+        .route("/rooms/{room_id}/unban", post(moderation::unban))
+        .route("/rooms/{room_id}/forget", post(moderation::forget))
+        .route("/rooms/{room_id}/redact/{event_id}/{txn_id}", put(moderation::redact))
+        .route("/rooms/{room_id}/context/{event_id}", get(moderation::context))
+        .route("/rooms/{room_id}/report/{event_id}", post(moderation::report))
 }
 
 /// `/_matrix/media/{v3,r0}`: upload; downloads there are refused as Synapse refuses

@@ -23,11 +23,13 @@ mod metrics;
 mod password;
 mod push;
 mod ratelimit;
+mod redaction;
 mod rooms;
 mod server;
 mod shadow_ban;
 mod state;
 pub mod storage;
+mod typing;
 mod validate;
 
 use std::process::ExitCode;

@@ -182,6 +182,8 @@ pub(crate) fn authorise_membership(
                     return Err(ApiError::forbidden(format!("User {target} not in room {room}")));
                 }
             } else if sender_membership.as_deref() != Some("join")
+                || (current.as_deref() == Some("ban")
+                    && user_level(room_state, sender) < named_level(room_state, "ban", 50))
                 || user_level(room_state, sender) < named_level(room_state, "kick", 50)
                 || user_level(room_state, sender) <= user_level(room_state, target)
             {
@@ -361,7 +363,17 @@ pub(crate) async fn update_membership(
     let (sender, target, wanted) = (actor.user_id.clone(), target.to_owned(), membership.to_owned());
     let authorise: Authorise =
         Box::new(move |now| authorise_membership(now, &sender, &target, &wanted).map_err(|error| error.0));
-    persist(state, event, &room_state, None, false, authorise).await
+    let stored = persist(state, event, &room_state, None, false, authorise).await?;
+    if membership != "join" {
+        // Whoever is no longer in the room stops typing in it.
+        if let (Some(after), Ok(target)) = (
+            state.storage.current_state(room_id).await?,
+            UserId::parse(stored.state_key.as_deref().unwrap_or_default()),
+        ) {
+            state.typing.set(&after, room_id, &target, None);
+        }
+    }
+    Ok(stored)
 }
 
 /// Carries a profile change into the user's own join event in one room (Synapse's
@@ -579,9 +591,67 @@ pub(crate) async fn resolve_room(state: &AppState, id_or_alias: &str) -> ApiResu
         .map_err(|_| ApiError::invalid_param(format!("`{id_or_alias}` is not a room ID or alias")))
 }
 
-/// The event as a client sees it.
+/// Whether `sender` may redact an event of `original_sender` against `room_state`: their
+/// own events, or anyone's with the `redact` power level (Synapse's check on top of the
+/// room version's auth rules).
+pub(crate) fn authorise_redaction(
+    room_state: &StateMap,
+    sender: &UserId,
+    original_sender: Option<&UserId>,
+) -> ApiResult<()> {
+    authorise_send(room_state, sender, "m.room.redaction", false)?;
+    if original_sender != Some(sender) && user_level(room_state, sender) < named_level(room_state, "redact", 50) {
+        return Err(ApiError::forbidden("You don't have permission to redact events"));
+    }
+    Ok(())
+}
+
+/// `PUT /rooms/{id}/redact/{eventId}/{txnId}`: an `m.room.redaction` event through the send
+/// path (`check_event_allowed`, `check_event_for_spam`, then `on_new_event`), with the
+/// transaction idempotency of a send. Storing it redacts the original in the same
+/// transaction. An event this server does not know is redacted as Synapse does: the
+/// redaction is stored, and nothing else changes.
+pub(crate) async fn redact(
+    state: &Arc<AppState>,
+    actor: &Actor,
+    room_id: &RoomId,
+    redacts: &EventId,
+    mut content: JsonObject,
+    txn: TxnKey,
+) -> ApiResult<OwnedEventId> {
+    if let Some(existing) = state.storage.txn_event(&txn).await? {
+        return Ok(existing);
+    }
+    if actor.shadow_banned {
+        crate::shadow_ban::delay(&state.settings.limits).await;
+        return Ok(new_event_id(state));
+    }
+    let room_state = require_room(state, room_id).await?;
+    authorise_send(&room_state, &actor.user_id, "m.room.redaction", false)?;
+    let original = state.storage.event(redacts.as_str()).await?;
+    if let Some(original) = &original {
+        if original.event.room_id != room_id {
+            return Err(ApiError::new(400, ErrCode::UNKNOWN, "Cannot redact event from a different room"));
+        }
+    }
+    let original_sender = original.map(|stored| stored.event.sender);
+    authorise_redaction(&room_state, &actor.user_id, original_sender.as_deref())?;
+    content.insert("redacts".to_owned(), redacts.as_str().into());
+    let event = build_event(state, room_id, &actor.user_id, "m.room.redaction", None, content);
+    let sender = actor.user_id.clone();
+    let authorise: Authorise =
+        Box::new(move |now| authorise_redaction(now, &sender, original_sender.as_deref()).map_err(|error| error.0));
+    Ok(persist(state, event, &room_state, Some(txn), true, authorise).await?.event_id)
+}
+
+/// The event as a client sees it. A redaction also carries `redacts` at the top level,
+/// where room versions up to 10 put it (this server keeps it in `content`, as version 11
+/// does, and clients read either).
 pub(crate) fn client_event(event: &Event, txn_id: Option<&str>, viewer: Option<&UserId>) -> Value {
     let mut value = Value::Object(event.get_dict());
+    if let Some(redacts) = crate::redaction::redacts(event) {
+        value["redacts"] = redacts.into();
+    }
     if let (Some(txn_id), Some(viewer)) = (txn_id, viewer) {
         if viewer == event.sender {
             value["unsigned"]["transaction_id"] = txn_id.into();

@@ -179,7 +179,9 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             shadowed.winner
         );
     }
-    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
+    let typing = crate::typing::Typing::start(storage.clone());
+    let state =
+        Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords, typing });
     host.bind(&state);
     if let Some(postgres) = &cluster {
         let state = Arc::downgrade(&state);

@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Arc<RateLimits>,
     /// Argon2 off the async workers.
     pub(crate) passwords: Passwords,
+    /// Who is typing (per-process, in memory).
+    pub(crate) typing: Arc<crate::typing::Typing>,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -152,6 +152,16 @@ impl TxnKey {
             txn_id: txn_id.to_owned(),
         }
     }
+
+    /// The key of `PUT /rooms/{room}/redact/{event}/{txn}`.
+    pub fn redact(user_id: OwnedUserId, client: TxnClient, room_id: &RoomId, event_id: &str, txn_id: &str) -> Self {
+        Self {
+            user_id,
+            client,
+            path: format!("/rooms/{room_id}/redact/{event_id}/{txn_id}"),
+            txn_id: txn_id.to_owned(),
+        }
+    }
 }
 
 /// Authorises an event against the room's current state at append time; runs inside the
@@ -225,6 +235,75 @@ pub struct StreamPositions {
     pub presence: i64,
     /// Global account data.
     pub account_data: i64,
+    /// Read receipts.
+    pub receipts: i64,
+}
+
+/// A read receipt of a local user: `m.read` or `m.read.private`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// Who read.
+    pub user_id: OwnedUserId,
+    /// `m.read` or `m.read.private` (seen only by `user_id`).
+    pub receipt_type: String,
+    /// The thread (`main` or a thread root's ID); `None` for an unthreaded receipt.
+    pub thread_id: Option<String>,
+    /// The event read up to.
+    pub event_id: OwnedEventId,
+    /// When, ms since the epoch.
+    pub ts: u64,
+}
+
+/// A stored receipt with its position in the receipt stream.
+#[derive(Clone, Debug)]
+pub struct ReceiptRecord {
+    /// Stream position.
+    pub stream_id: i64,
+    /// The receipt.
+    pub receipt: Receipt,
+}
+
+/// A user's room account data entry of one type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomAccountData {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// The type (`m.tag`, `m.fully_read`, ...).
+    pub data_type: String,
+    /// The content.
+    pub content: JsonObject,
+}
+
+/// Computes new room account data from the stored one (`None`: none stored); answering
+/// `None` leaves it unchanged. Runs inside the write's transaction.
+pub type UpdateAccountData = Box<dyn FnOnce(Option<JsonObject>) -> Option<JsonObject> + Send>;
+
+/// What `forget_room` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forget {
+    /// The room is forgotten (or the user never had a membership in it).
+    Forgotten,
+    /// The user is still in the room with this membership; nothing was written.
+    StillInRoom(String),
+}
+
+/// An event reported by a user (`POST /rooms/{id}/report/{eventId}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventReport {
+    /// The room.
+    pub room_id: OwnedRoomId,
+    /// The reported event.
+    pub event_id: OwnedEventId,
+    /// The reporter.
+    pub user_id: OwnedUserId,
+    /// Their reason.
+    pub reason: Option<String>,
+    /// Their score (-100 most offensive to 0).
+    pub score: Option<i64>,
+    /// When, ms since the epoch.
+    pub received_ts: u64,
 }
 
 /// A profile.
@@ -319,7 +398,10 @@ pub trait Storage: Send + Sync {
     /// Appends a local event in one transaction: a transaction key already used answers
     /// [`Appended::Duplicate`]; otherwise `authorise` runs against the room's current state
     /// (no other write to the room in between) and the event, its state change and its
-    /// key are stored together.
+    /// key are stored together. An `m.room.redaction` also redacts the event it names in
+    /// the same room in that transaction (the algorithm is in `redaction.rs`): the stored original keeps
+    /// only the keys its type keeps and gains `unsigned.redacted_because`, in the current
+    /// state too when it is a state event.
     async fn append_local_event(
         &self,
         event: Event,
@@ -352,7 +434,8 @@ pub trait Storage: Send + Sync {
     ) -> StorageResult<Vec<StoredEvent>>;
     /// The current positions of the event, presence and account-data streams.
     async fn stream_positions(&self) -> StorageResult<StreamPositions>;
-    /// Rooms where the user's current membership is `membership`.
+    /// Rooms where the user's current membership is `membership`, without the rooms the
+    /// user forgot (see [`Storage::forget_room`]).
     async fn rooms_with_membership(&self, user_id: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>>;
 
     /// Points an alias at a room; `false` if taken.
@@ -388,6 +471,59 @@ pub trait Storage: Send + Sync {
         since: i64,
         until: i64,
     ) -> StorageResult<Vec<(String, JsonObject)>>;
+
+    /// Replaces a user's room account data of one type with what `update` computes from
+    /// the stored content, in one transaction, and wakes their syncs; returns the new
+    /// content (`None`: `update` left it unchanged). Shares the account-data stream.
+    async fn update_room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+        update: UpdateAccountData,
+    ) -> StorageResult<Option<JsonObject>>;
+    /// A user's room account data of one type.
+    async fn room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+    ) -> StorageResult<Option<JsonObject>>;
+    /// A user's room account data entries with `since < position <= until` (every entry
+    /// up to `until` for 0).
+    async fn room_account_data_between(
+        &self,
+        user_id: &UserId,
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<RoomAccountData>>;
+
+    /// Stores a read receipt, replacing the user's receipt of that type and thread in the
+    /// room, unless that one is for a later event (or the event is not in the room): then
+    /// nothing is written and the answer is `None`. Wakes the room's joined members, or
+    /// for `m.read.private` only the user. Returns the receipt's stream position.
+    async fn set_receipt(&self, receipt: Receipt) -> StorageResult<Option<i64>>;
+    /// Receipts of these rooms with `since < position <= until`.
+    async fn receipts_between(
+        &self,
+        room_ids: &[OwnedRoomId],
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<ReceiptRecord>>;
+    /// The event-stream position of the event the user's latest `m.read` or
+    /// `m.read.private` receipt in the room points at (for unread counts: events after
+    /// it are unread); `None` without a receipt.
+    async fn read_up_to(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Option<i64>>;
+
+    /// Forgets a room for a user whose membership is `leave` or `ban` (or who never had
+    /// one): it leaves their `/sync` until their membership changes again. Checked and
+    /// written in one transaction.
+    async fn forget_room(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Forget>;
+    /// The room state as of event-stream position `position` (the state events up to
+    /// it); `None` for an unknown room.
+    async fn state_at(&self, room_id: &RoomId, position: i64) -> StorageResult<Option<StateMap>>;
+    /// Records a report of an event.
+    async fn report_event(&self, report: EventReport) -> StorageResult<()>;
 
     /// Records uploaded media (its file is already durable).
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;
@@ -441,4 +577,7 @@ pub trait Storage: Send + Sync {
     /// share a room with); with `all_presence` also on every presence change (a presence
     /// router made them interested in everyone). Subscribe before reading, then wait.
     fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter;
+    /// Wakes these users' parked syncs for a change held in this process's memory, not
+    /// in the database (typing notifications).
+    fn wake_users(&self, user_ids: &[OwnedUserId]);
 }

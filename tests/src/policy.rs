@@ -25,6 +25,7 @@
 //! | `deny_visibility_changes: bool` | `check_visibility_can_be_modified` | false |
 //! | `deny_deactivation: [user]` | `check_can_deactivate_user` | false |
 //! | `slow_spam_check: {body: text, millis: n}` | `check_event_for_spam` | waits `n` ms on a body containing `text`, then allows |
+//! | `spam_event_types: [type]` | `check_event_for_spam` | FORBIDDEN |
 //!
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
@@ -90,6 +91,8 @@ pub struct PolicyConfig {
     deny_deactivation: Vec<String>,
     #[serde(default)]
     slow_spam_check: Option<SlowSpamCheck>,
+    #[serde(default)]
+    spam_event_types: Vec<String>,
 }
 
 /// `slow_spam_check`: a spam checker that takes its time on some messages.
@@ -262,7 +265,7 @@ impl Policy {
         if let Some(slow) = self.config.slow_spam_check.as_ref().filter(|slow| body.contains(&slow.body)) {
             tokio::time::sleep(std::time::Duration::from_millis(slow.millis)).await;
         }
-        SpamCheck::NOT_SPAM
+        deny_if(listed(&self.config.spam_event_types, &event.event_type), ErrCode::FORBIDDEN)
     }
 
     #[third_party_rules]

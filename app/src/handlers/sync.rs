@@ -20,7 +20,11 @@ use mxmod::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{presence::presence_content, room::stream_position};
+use super::{
+    presence::presence_content,
+    room::stream_position,
+    room_extras::{ExtrasRange, RoomExtras},
+};
 use crate::{
     filter::Filter,
     http::{ApiError, ApiResult, Auth, MQuery},
@@ -109,27 +113,30 @@ pub(super) async fn sync(
     }
 }
 
-/// A `since`/`next_batch` token, `s{events}_{presence}_{account_data}`: the stream
-/// positions the client has seen. A missing part (a token from an earlier version) is 0,
+/// A `since`/`next_batch` token, `s{events}_{presence}_{account_data}_{receipts}_{typing}`:
+/// the stream positions the client has seen (typing is this process's in-memory stream). A missing part (a token from an earlier version) is 0,
 /// so that stream is sent again in full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct SyncToken {
     events: i64,
     presence: i64,
     account_data: i64,
+    receipts: i64,
+    typing: u64,
 }
 
 impl SyncToken {
     fn parse(token: &str) -> ApiResult<Self> {
         let events = stream_position(token)?;
         let part = |n: usize| token.split('_').nth(n).and_then(|p| p.parse().ok()).unwrap_or(0);
-        Ok(Self { events, presence: part(1), account_data: part(2) })
+        let typing = token.split('_').nth(4).and_then(|p| p.parse().ok()).unwrap_or(0);
+        Ok(Self { events, presence: part(1), account_data: part(2), receipts: part(3), typing })
     }
 }
 
 impl std::fmt::Display for SyncToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s{}_{}_{}", self.events, self.presence, self.account_data)
+        write!(f, "s{}_{}_{}_{}_{}", self.events, self.presence, self.account_data, self.receipts, self.typing)
     }
 }
 
@@ -146,15 +153,30 @@ async fn build(
     // Read first; every stream read below stops at these positions, so what is written
     // meanwhile comes in the next sync, once.
     let positions = storage.stream_positions().await?;
-    let next_batch =
-        SyncToken { events: positions.events, presence: positions.presence, account_data: positions.account_data };
-    let SyncToken { events: since_events, presence: since_presence, account_data: since_account_data } =
+    let next_batch = SyncToken {
+        events: positions.events,
+        presence: positions.presence,
+        account_data: positions.account_data,
+        receipts: positions.receipts,
+        typing: state.typing.position(),
+    };
+    let SyncToken { events: since_events, presence: since_presence, account_data: since_account_data, .. } =
         since.unwrap_or_default();
     let joined = storage.rooms_with_membership(me, "join").await?;
     let invited = storage.rooms_with_membership(me, "invite").await?;
     let mut left = storage.rooms_with_membership(me, "leave").await?;
     left.extend(storage.rooms_with_membership(me, "ban").await?);
     let mut has_news = false;
+    let since_token = since.unwrap_or_default();
+    let extras_range = ExtrasRange {
+        initial: since.is_none(),
+        since_receipts: since_token.receipts,
+        until_receipts: next_batch.receipts,
+        since_account_data,
+        until_account_data: next_batch.account_data,
+        since_typing: since_token.typing,
+    };
+    let mut extras = RoomExtras::read(state, me, &joined, extras_range).await?;
 
     let served_rules = ruleset(me, &storage.push_rules(me).await?);
     let push_rules = CompiledRules::new(me, &served_rules);
@@ -162,10 +184,10 @@ async fn build(
     for room_id in joined.iter().filter(|room_id| filter.includes_room(room_id.as_str())) {
         let (timeline, limited) =
             timeline(state, room_id, since.map(|_| since_events), next_batch.events, filter).await?;
-        if since.is_some() && timeline.is_empty() && !full_state {
+        if since.is_some() && timeline.is_empty() && !full_state && !extras.has_any(room_id) {
             continue;
         }
-        has_news |= !timeline.is_empty();
+        has_news |= !timeline.is_empty() || extras.has_any(room_id);
         let newly_joined = timeline.iter().any(|e| e.event.state_key.as_deref() == Some(me.as_str()));
         let room_state = storage.current_state(room_id).await?.unwrap_or_default();
         let whole_state = since.is_none() || newly_joined || full_state;
@@ -209,8 +231,8 @@ async fn build(
             json!({
                 "timeline": { "events": timeline_json(&timeline, auth), "limited": limited, "prev_batch": prev_batch },
                 "state": { "events": state_events },
-                "ephemeral": { "events": [] },
-                "account_data": { "events": [] },
+                "ephemeral": { "events": extras.take_ephemeral(room_id) },
+                "account_data": { "events": extras.take_account_data(room_id) },
                 "unread_notifications": { "notification_count": notifications, "highlight_count": highlights },
             }),
         );

@@ -14,8 +14,8 @@ use mxmod::{
 use serde_json::json;
 
 use super::{
-    AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, Profile, Storage, TokenOwner, TxnClient,
-    TxnKey, UserRecord,
+    AppendError, Appended, Authorise, CreateRoomError, Forget, NewAccount, NewRoom, Profile, Receipt, Storage,
+    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -46,6 +46,11 @@ macro_rules! storage_conformance_suite {
             concurrent_push_rule_edits_all_land_and_a_refused_edit_writes_nothing,
             unread_events_start_after_the_users_membership,
             identical_filters_share_an_id_and_filters_are_per_user,
+            a_redaction_prunes_its_target_in_the_same_append,
+            receipts_only_move_forward_and_private_ones_wake_only_their_user,
+            room_account_data_shares_the_account_data_stream,
+            forgetting_a_room_needs_the_user_to_have_left,
+            state_at_a_position_holds_the_state_events_up_to_it,
         );
     };
     (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
@@ -502,4 +507,141 @@ pub(crate) async fn identical_filters_share_an_id_and_filters_are_per_user(stora
     assert_eq!(storage.filter(&gina, second).await.unwrap().as_deref(), Some(r#"{"presence":{}}"#));
     assert_eq!(storage.filter(&hank, second).await.unwrap(), None);
     assert_eq!(storage.filter(&gina, u64::MAX).await.unwrap(), None);
+}
+
+async fn stored(storage: &dyn Storage, event: Event) -> (i64, Event) {
+    match storage.append_local_event(event, None, allow()).await.unwrap() {
+        Appended::Stored { event, .. } => (event.stream_ordering, event.event),
+        Appended::Duplicate(id) => panic!("unexpected duplicate {id}"),
+    }
+}
+
+/// Appending a redaction prunes the event it names, in the stored event and in the
+/// current state, and marks it with `redacted_because`; an event of another room is left alone.
+pub(crate) async fn a_redaction_prunes_its_target_in_the_same_append(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, true).await;
+    let other = room_with_members(&*storage, 2, false).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (_, secret) = stored(&*storage, message(&room, &bob, "secret")).await;
+    let (_, topic) = stored(&*storage, event(&room, &alice, "m.room.topic", Some(""), json!({ "topic": "t" }))).await;
+    let (_, elsewhere) = stored(&*storage, message(&other, &alice, "kept")).await;
+    for target in [&secret, &topic, &elsewhere] {
+        let redaction = event(&room, &alice, "m.room.redaction", None, json!({ "redacts": target.event_id }));
+        stored(&*storage, redaction).await;
+    }
+    let read = storage.event(secret.event_id.as_str()).await.unwrap().unwrap().event;
+    assert!(read.content.is_empty(), "{:?}", read.content);
+    assert_eq!(read.unsigned["redacted_because"]["content"]["redacts"], secret.event_id.as_str());
+    let state = storage.current_state(&room).await.unwrap().unwrap();
+    let topic_now = state.get("m.room.topic", "").unwrap();
+    assert_eq!(topic_now.event_id, topic.event_id);
+    assert!(topic_now.content.is_empty());
+    let kept = storage.event(elsewhere.event_id.as_str()).await.unwrap().unwrap().event;
+    assert_eq!(kept.content["body"], "kept");
+}
+
+fn receipt(room: &RoomId, reader: &UserId, receipt_type: &str, event: &Event) -> Receipt {
+    Receipt {
+        room_id: room.to_owned(),
+        user_id: reader.to_owned(),
+        receipt_type: receipt_type.to_owned(),
+        thread_id: None,
+        event_id: event.event_id.clone(),
+        ts: 7,
+    }
+}
+
+/// A receipt for an earlier event than the stored one is ignored; `read_up_to` follows
+/// the latest; a private receipt wakes only its user, a public one the room.
+pub(crate) async fn receipts_only_move_forward_and_private_ones_wake_only_their_user(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, true).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (first_position, first) = stored(&*storage, message(&room, &alice, "one")).await;
+    let (second_position, second) = stored(&*storage, message(&room, &alice, "two")).await;
+    assert_eq!(storage.read_up_to(&bob, &room).await.unwrap(), None);
+    let start = storage.stream_positions().await.unwrap().receipts;
+
+    let alice_waiter = storage.sync_waiter(&alice, false);
+    let mut bob_waiter = storage.sync_waiter(&bob, false);
+    assert!(storage.set_receipt(receipt(&room, &bob, "m.read.private", &first)).await.unwrap().is_some());
+    tokio::time::timeout(Duration::from_secs(5), bob_waiter.changed()).await.expect("bob is woken");
+    assert!(!alice_waiter.has_changed(), "a private receipt wakes nobody else");
+    assert_eq!(storage.read_up_to(&bob, &room).await.unwrap(), Some(first_position));
+
+    let mut alice_waiter = storage.sync_waiter(&alice, false);
+    let position = storage.set_receipt(receipt(&room, &bob, "m.read", &second)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), alice_waiter.changed()).await.expect("alice is woken");
+    assert_eq!(storage.read_up_to(&bob, &room).await.unwrap(), Some(second_position));
+    assert!(storage.set_receipt(receipt(&room, &bob, "m.read", &first)).await.unwrap().is_none(), "older");
+    assert_eq!(storage.stream_positions().await.unwrap().receipts, position.unwrap());
+
+    let all = storage.receipts_between(std::slice::from_ref(&room), start, position.unwrap()).await.unwrap();
+    let kinds: Vec<(&str, &str)> =
+        all.iter().map(|r| (r.receipt.receipt_type.as_str(), r.receipt.event_id.as_str())).collect();
+    assert_eq!(kinds, [("m.read.private", first.event_id.as_str()), ("m.read", second.event_id.as_str())]);
+    let unknown = message(&room, &alice, "never stored");
+    assert!(storage.set_receipt(receipt(&room, &bob, "m.read", &unknown)).await.unwrap().is_none());
+}
+
+/// Room account data takes positions on the account-data stream, is replaced atomically
+/// by its update (which may leave it unchanged), and wakes its user.
+pub(crate) async fn room_account_data_shares_the_account_data_stream(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, false).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let content = |v: i64| serde_json::from_value::<JsonObject>(json!({ "v": v })).unwrap();
+    storage.set_account_data(&alice, "m.direct", &content(1)).await.unwrap();
+    let before = storage.stream_positions().await.unwrap().account_data;
+    let mut alice_waiter = storage.sync_waiter(&alice, false);
+    let bob_waiter = storage.sync_waiter(&bob, false);
+    let set: UpdateAccountData = Box::new(move |old| {
+        assert!(old.is_none());
+        Some(content(2))
+    });
+    assert_eq!(storage.update_room_account_data(&alice, &room, "m.tag", set).await.unwrap(), Some(content(2)));
+    tokio::time::timeout(Duration::from_secs(5), alice_waiter.changed()).await.expect("alice is woken");
+    assert!(!bob_waiter.has_changed());
+    let after = storage.stream_positions().await.unwrap().account_data;
+    assert!(after > before);
+    let unchanged: UpdateAccountData = Box::new(move |old| {
+        assert_eq!(old, Some(content(2)));
+        None
+    });
+    assert_eq!(storage.update_room_account_data(&alice, &room, "m.tag", unchanged).await.unwrap(), None);
+    assert_eq!(storage.stream_positions().await.unwrap().account_data, after);
+    assert_eq!(storage.room_account_data(&alice, &room, "m.tag").await.unwrap(), Some(content(2)));
+    let entries = storage.room_account_data_between(&alice, before, after).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].room_id.as_str(), entries[0].data_type.as_str()), (room.as_str(), "m.tag"));
+    storage.set_account_data(&alice, "m.direct", &content(3)).await.unwrap();
+    assert!(storage.stream_positions().await.unwrap().account_data > after, "global data follows room data");
+    assert!(storage.room_account_data_between(&alice, after, after + 10).await.unwrap().is_empty());
+}
+
+/// Forgetting is refused while joined, hides a left room, and ends with a new membership.
+pub(crate) async fn forgetting_a_room_needs_the_user_to_have_left(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, true).await;
+    let bob = user("bob");
+    assert_eq!(storage.forget_room(&bob, &room).await.unwrap(), Forget::StillInRoom("join".into()));
+    assert_eq!(storage.forget_room(&bob, &new_room_id(9)).await.unwrap(), Forget::Forgotten, "never a member");
+    storage.append_local_event(member(&room, &bob, &bob, "leave"), None, allow()).await.unwrap();
+    assert_eq!(storage.rooms_with_membership(&bob, "leave").await.unwrap(), std::slice::from_ref(&room));
+    assert_eq!(storage.forget_room(&bob, &room).await.unwrap(), Forget::Forgotten);
+    assert!(storage.rooms_with_membership(&bob, "leave").await.unwrap().is_empty());
+    storage.append_local_event(member(&room, &bob, &bob, "join"), None, allow()).await.unwrap();
+    assert_eq!(storage.rooms_with_membership(&bob, "join").await.unwrap(), [room]);
+}
+
+/// The state at a position is made of the state events up to it.
+pub(crate) async fn state_at_a_position_holds_the_state_events_up_to_it(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 1, false).await;
+    let alice = user("alice");
+    let (first, _) = stored(&*storage, event(&room, &alice, "m.room.topic", Some(""), json!({ "topic": "a" }))).await;
+    stored(&*storage, message(&room, &alice, "between")).await;
+    stored(&*storage, event(&room, &alice, "m.room.topic", Some(""), json!({ "topic": "b" }))).await;
+    let then = storage.state_at(&room, first).await.unwrap().unwrap();
+    assert_eq!(then.get("m.room.topic", "").unwrap().content["topic"], "a");
+    assert!(then.get("m.room.member", alice.as_str()).is_some());
+    let now = storage.state_at(&room, i64::MAX).await.unwrap().unwrap();
+    assert_eq!(now.get("m.room.topic", "").unwrap().content["topic"], "b");
+    assert!(storage.state_at(&new_room_id(9), 1).await.unwrap().is_none());
 }

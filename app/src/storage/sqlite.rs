@@ -28,8 +28,9 @@ use self::{
 };
 use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
-    FilterError, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Session, Storage,
-    StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UserRecord,
+    EventReport, FilterError, Forget, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
+    Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
+    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserRecord,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -129,8 +130,59 @@ fn insert_event(connection: &Connection, event: &Event, txn_id: Option<&str>) ->
                  ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership",
             )?
             .execute(params![event.room_id.as_str(), event.event_type.as_str(), state_key.as_str(), event.event_id.as_str(), event.membership().map(Membership::as_str)])?;
+        if event.event_type == "m.room.member" {
+            // A new membership brings a forgotten room back.
+            connection
+                .prepare_cached("DELETE FROM forgotten_rooms WHERE user_id = ?1 AND room_id = ?2")?
+                .execute(params![state_key.as_str(), event.room_id.as_str()])?;
+        }
     }
     Ok(position)
+}
+
+/// The next position of the account-data stream, which global and room account data share.
+const NEXT_ACCOUNT_DATA_STREAM_ID: &str = "(SELECT max((SELECT coalesce(max(stream_id), 0) FROM account_data),
+                                                (SELECT coalesce(max(stream_id), 0) FROM room_account_data)) + 1)";
+
+/// Applies a stored redaction event to the event it names in the same room (if stored
+/// and not redacted yet): the pruned original replaces the stored one, and the room's
+/// current state when it holds it. Returns the room state after.
+fn apply_redaction(
+    context: &mut WriteContext<'_>,
+    redaction: &Event,
+    state: Arc<StateMap>,
+) -> rusqlite::Result<Arc<StateMap>> {
+    let Some(target_id) = crate::redaction::redacts(redaction) else { return Ok(state) };
+    let stored: Option<String> = context
+        .connection
+        .prepare_cached("SELECT json FROM events WHERE event_id = ?1 AND room_id = ?2")?
+        .query_row(params![target_id, redaction.room_id.as_str()], |row| row.get(0))
+        .optional()?;
+    let Some(json) = stored else { return Ok(state) };
+    let target: Event = serde_json::from_str(&json).map_err(rows::corrupt)?;
+    if target.unsigned.contains_key("redacted_because") {
+        return Ok(state);
+    }
+    let redacted = crate::redaction::redact(&target, redaction);
+    let json = serde_json::to_string(&redacted).map_err(rows::corrupt)?;
+    context
+        .connection
+        .prepare_cached("UPDATE events SET json = ?2 WHERE event_id = ?1")?
+        .execute(params![target_id, json])?;
+    let in_state = match &redacted.state_key {
+        Some(key) => {
+            state.get(redacted.event_type.as_str(), key.as_str()).is_some_and(|e| e.event_id == redacted.event_id)
+        }
+        None => false,
+    };
+    if !in_state {
+        return Ok(state);
+    }
+    let mut changed = (*state).clone();
+    changed.insert(redacted);
+    let changed = Arc::new(changed);
+    context.set_room_state(redaction.room_id.clone(), changed.clone());
+    Ok(changed)
 }
 
 /// After a stored event: the room's new state (for a state event) and whom to wake.
@@ -183,6 +235,7 @@ fn append(
             ])?;
     }
     let state_after = after_append(context, &event, before);
+    let state_after = apply_redaction(context, &event, state_after)?;
     let txn_id = txn.map(|key| key.txn_id);
     Ok(Appended::Stored { event: StoredEvent { stream_ordering: position, event, txn_id }, state_after })
 }
@@ -249,13 +302,70 @@ fn set_presence(
     Ok(position)
 }
 
+fn read_room_account_data(
+    connection: &Connection,
+    user: &UserId,
+    room: &RoomId,
+    data_type: &str,
+) -> rusqlite::Result<Option<JsonObject>> {
+    let text: Option<String> = connection
+        .prepare_cached("SELECT content FROM room_account_data WHERE user_id = ?1 AND room_id = ?2 AND type = ?3")?
+        .query_row(params![user.as_str(), room.as_str(), data_type], |row| row.get(0))
+        .optional()?;
+    text.map(|text| json_object(&text)).transpose()
+}
+
+/// Stores a receipt unless the stored one of the same kind points at a later event.
+fn set_receipt(context: &mut WriteContext<'_>, receipt: &Receipt) -> rusqlite::Result<Option<i64>> {
+    let connection = context.connection;
+    let position: Option<i64> = connection
+        .prepare_cached("SELECT stream_ordering FROM events WHERE event_id = ?1 AND room_id = ?2")?
+        .query_row(params![receipt.event_id.as_str(), receipt.room_id.as_str()], |row| row.get(0))
+        .optional()?;
+    let Some(position) = position else { return Ok(None) };
+    let thread = receipt.thread_id.as_deref().unwrap_or_default();
+    let existing: Option<i64> = connection
+        .prepare_cached(
+            "SELECT e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id
+             WHERE r.room_id = ?1 AND r.user_id = ?2 AND r.receipt_type = ?3 AND r.thread_id = ?4",
+        )?
+        .query_row(params![receipt.room_id.as_str(), receipt.user_id.as_str(), receipt.receipt_type, thread], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    if existing.is_some_and(|existing| existing >= position) {
+        return Ok(None);
+    }
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(stream_id), 0) + 1 FROM receipts))",
+        )?
+        .execute(params![
+            receipt.room_id.as_str(),
+            receipt.user_id.as_str(),
+            receipt.receipt_type,
+            thread,
+            receipt.event_id.as_str(),
+            receipt.ts as i64
+        ])?;
+    let stream_id = connection.query_row("SELECT max(stream_id) FROM receipts", [], |row| row.get(0))?;
+    if receipt.receipt_type == "m.read.private" {
+        context.wake_user(receipt.user_id.clone());
+    } else if let Some(state) = context.room_state(&receipt.room_id)? {
+        context.wake_room(&receipt.room_id, state, false);
+    }
+    Ok(Some(stream_id))
+}
+
 fn joined_rooms(connection: &Connection, user: &UserId) -> rusqlite::Result<Vec<OwnedRoomId>> {
     rooms_with(connection, user, "join")
 }
 
 fn rooms_with(connection: &Connection, user: &UserId, membership: &str) -> rusqlite::Result<Vec<OwnedRoomId>> {
     let mut statement = connection.prepare_cached(
-        "SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = ?1 AND membership = ?2",
+        "SELECT room_id FROM current_state c WHERE type = 'm.room.member' AND state_key = ?1 AND membership = ?2
+         AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = ?1 AND f.room_id = c.room_id)",
     )?;
     let rows = statement.query_map(params![user.as_str(), membership], |row| room_id(row.get(0)?))?;
     rows.collect()
@@ -489,10 +599,17 @@ impl Storage for SqliteStorage {
             c.prepare_cached(
                 "SELECT (SELECT coalesce(max(stream_ordering), 0) FROM events),
                         (SELECT coalesce(max(stream_id), 0) FROM presence),
-                        (SELECT coalesce(max(stream_id), 0) FROM account_data)",
+                        max((SELECT coalesce(max(stream_id), 0) FROM account_data),
+                            (SELECT coalesce(max(stream_id), 0) FROM room_account_data)),
+                        (SELECT coalesce(max(stream_id), 0) FROM receipts)",
             )?
             .query_row([], |row| {
-                Ok(StreamPositions { events: row.get(0)?, presence: row.get(1)?, account_data: row.get(2)? })
+                Ok(StreamPositions {
+                    events: row.get(0)?,
+                    presence: row.get(1)?,
+                    account_data: row.get(2)?,
+                    receipts: row.get(3)?,
+                })
             })
         })
         .await
@@ -604,8 +721,10 @@ impl Storage for SqliteStorage {
         self.writer
             .write(move |context| {
                 context.connection.execute(
-                    "INSERT OR REPLACE INTO account_data (user_id, type, content, stream_id)
-                     VALUES (?1, ?2, ?3, (SELECT coalesce(max(stream_id), 0) + 1 FROM account_data))",
+                    &format!(
+                        "INSERT OR REPLACE INTO account_data (user_id, type, content, stream_id)
+                         VALUES (?1, ?2, ?3, {NEXT_ACCOUNT_DATA_STREAM_ID})"
+                    ),
                     params![user_id.as_str(), data_type, text],
                 )?;
                 context.wake_user(user_id);
@@ -735,6 +854,188 @@ impl Storage for SqliteStorage {
 
     fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter {
         self.notifier.subscribe(user_id, all_presence)
+    }
+
+    fn wake_users(&self, user_ids: &[OwnedUserId]) {
+        self.notifier.wake(user_ids.iter().map(|user| user.as_str()));
+    }
+
+    async fn update_room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+        update: UpdateAccountData,
+    ) -> StorageResult<Option<JsonObject>> {
+        let (user_id, room_id, data_type) = (user_id.to_owned(), room_id.to_owned(), data_type.to_owned());
+        self.writer
+            .write(move |context| {
+                let stored = read_room_account_data(context.connection, &user_id, &room_id, &data_type)?;
+                let Some(content) = update(stored) else { return Ok(None) };
+                let text = serde_json::to_string(&content).map_err(rows::corrupt)?;
+                context.connection.execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO room_account_data (user_id, room_id, type, content, stream_id)
+                         VALUES (?1, ?2, ?3, ?4, {NEXT_ACCOUNT_DATA_STREAM_ID})"
+                    ),
+                    params![user_id.as_str(), room_id.as_str(), data_type, text],
+                )?;
+                context.wake_user(user_id);
+                Ok::<_, StorageError>(Some(content))
+            })
+            .await
+    }
+
+    async fn room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+    ) -> StorageResult<Option<JsonObject>> {
+        let (user_id, room_id, data_type) = (user_id.to_owned(), room_id.to_owned(), data_type.to_owned());
+        self.read(move |c| read_room_account_data(c, &user_id, &room_id, &data_type)).await
+    }
+
+    async fn room_account_data_between(
+        &self,
+        user_id: &UserId,
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<RoomAccountData>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT room_id, type, content FROM room_account_data
+                 WHERE user_id = ?1 AND stream_id > ?2 AND stream_id <= ?3 ORDER BY stream_id",
+            )?;
+            let rows = statement.query_map(params![user_id.as_str(), since, until], |row| {
+                let content: String = row.get(2)?;
+                Ok(RoomAccountData {
+                    room_id: room_id(row.get(0)?)?,
+                    data_type: row.get(1)?,
+                    content: json_object(&content)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn set_receipt(&self, receipt: Receipt) -> StorageResult<Option<i64>> {
+        self.writer.write(move |context| set_receipt(context, &receipt).map_err(StorageError::from)).await
+    }
+
+    async fn receipts_between(
+        &self,
+        room_ids: &[OwnedRoomId],
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<ReceiptRecord>> {
+        if room_ids.is_empty() || until <= since {
+            return Ok(Vec::new());
+        }
+        let room_ids = room_ids.to_vec();
+        self.read(move |c| {
+            let placeholders = vec!["?"; room_ids.len()].join(", ");
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT stream_id, room_id, user_id, receipt_type, thread_id, event_id, ts FROM receipts
+                 WHERE stream_id > ? AND stream_id <= ? AND room_id IN ({placeholders}) ORDER BY stream_id"
+            ))?;
+            let mut values: Vec<rusqlite::types::Value> = vec![since.into(), until.into()];
+            values.extend(room_ids.iter().map(|r| rusqlite::types::Value::Text(r.to_string())));
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+                let thread_id: String = row.get(4)?;
+                let event_id: String = row.get(5)?;
+                Ok(ReceiptRecord {
+                    stream_id: row.get(0)?,
+                    receipt: Receipt {
+                        room_id: room_id(row.get(1)?)?,
+                        user_id: user_id(row.get(2)?)?,
+                        receipt_type: row.get(3)?,
+                        thread_id: (!thread_id.is_empty()).then_some(thread_id),
+                        event_id: OwnedEventId::try_from(event_id).map_err(rows::corrupt)?,
+                        ts: row.get::<_, i64>(6)? as u64,
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn read_up_to(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Option<i64>> {
+        let (user_id, room_id) = (user_id.to_owned(), room_id.to_owned());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT max(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                 WHERE r.user_id = ?1 AND r.room_id = ?2 AND r.receipt_type IN ('m.read', 'm.read.private')",
+            )?
+            .query_row(params![user_id.as_str(), room_id.as_str()], |row| row.get(0))
+        })
+        .await
+    }
+
+    async fn forget_room(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Forget> {
+        let (user_id, room_id) = (user_id.to_owned(), room_id.to_owned());
+        self.write(move |c| {
+            let membership: Option<Option<String>> = c
+                .prepare_cached(
+                    "SELECT membership FROM current_state WHERE room_id = ?1 AND type = 'm.room.member' AND state_key = ?2",
+                )?
+                .query_row(params![room_id.as_str(), user_id.as_str()], |row| row.get(0))
+                .optional()?;
+            match membership.flatten() {
+                Some(membership) if !matches!(membership.as_str(), "leave" | "ban") => {
+                    return Ok(Forget::StillInRoom(membership))
+                }
+                None => return Ok(Forget::Forgotten),
+                Some(_) => {}
+            }
+            c.prepare_cached("INSERT OR IGNORE INTO forgotten_rooms (user_id, room_id) VALUES (?1, ?2)")?
+                .execute(params![user_id.as_str(), room_id.as_str()])?;
+            Ok(Forget::Forgotten)
+        })
+        .await
+    }
+
+    async fn state_at(&self, room_id: &RoomId, position: i64) -> StorageResult<Option<StateMap>> {
+        if self.current_state(room_id).await?.is_none() {
+            return Ok(None);
+        }
+        let room_id = room_id.to_owned();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT json FROM events WHERE room_id = ?1 AND stream_ordering <= ?2
+                 AND json_extract(json, '$.state_key') IS NOT NULL ORDER BY stream_ordering",
+            )?;
+            let mut rows = statement.query(params![room_id.as_str(), position])?;
+            let mut state = StateMap::new();
+            while let Some(row) = rows.next()? {
+                let json: String = row.get(0)?;
+                state.insert(serde_json::from_str(&json).map_err(rows::corrupt)?);
+            }
+            Ok(Some(state))
+        })
+        .await
+    }
+
+    async fn report_event(&self, report: EventReport) -> StorageResult<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO event_reports (received_ts, room_id, event_id, user_id, reason, score)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                report.received_ts as i64,
+                report.room_id.as_str(),
+                report.event_id.as_str(),
+                report.user_id.as_str(),
+                report.reason,
+                report.score
+            ])
+            .map(drop)
+        })
+        .await
     }
 }
 

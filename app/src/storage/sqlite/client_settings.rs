@@ -112,9 +112,11 @@ pub(super) fn unread_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ?1 AND stream_ordering <= ?3 AND stream_ordering > coalesce(
-            (SELECT e.stream_ordering FROM current_state s JOIN events e ON e.event_id = s.event_id
-             WHERE s.room_id = ?1 AND s.type = 'm.room.member' AND s.state_key = ?2), ?3)
+        "SELECT {EVENT_COLUMNS} FROM events WHERE room_id = ?1 AND stream_ordering <= ?3 AND stream_ordering > max(
+            coalesce((SELECT e.stream_ordering FROM current_state s JOIN events e ON e.event_id = s.event_id
+                      WHERE s.room_id = ?1 AND s.type = 'm.room.member' AND s.state_key = ?2), ?3),
+            coalesce((SELECT max(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                      WHERE r.user_id = ?2 AND r.room_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private')), 0))
          ORDER BY stream_ordering DESC LIMIT ?4"
     ))?;
     let rows = statement.query_map(params![room_id.as_str(), user_id.as_str(), until, limit as i64], event_row)?;

@@ -25,6 +25,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
     Migration { name: "clients A: devices, push rules and filters", apply: devices_push_rules_filters },
+    Migration {
+        name: "receipts, room account data, forgotten rooms and event reports",
+        apply: ephemeral_and_moderation,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -134,6 +138,25 @@ fn devices_push_rules_filters(transaction: &Transaction<'_>) -> rusqlite::Result
          CREATE TABLE filters (
             user_id TEXT NOT NULL, filter_id INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (user_id, filter_id));
          CREATE INDEX filters_by_json ON filters (user_id, json);",
+/// Step 6: read receipts (one per user, room, type and thread, with stream positions),
+/// room account data (on the account-data stream), forgotten rooms and event reports.
+/// New tables only: older rows are untouched.
+fn ephemeral_and_moderation(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE receipts (
+            room_id TEXT NOT NULL, user_id TEXT NOT NULL, receipt_type TEXT NOT NULL, thread_id TEXT NOT NULL,
+            event_id TEXT NOT NULL, ts INTEGER NOT NULL, stream_id INTEGER NOT NULL,
+            PRIMARY KEY (room_id, user_id, receipt_type, thread_id));
+         CREATE INDEX receipts_stream ON receipts (stream_id);
+         CREATE INDEX receipts_by_user ON receipts (user_id, room_id);
+         CREATE TABLE room_account_data (
+            user_id TEXT NOT NULL, room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL,
+            stream_id INTEGER NOT NULL, PRIMARY KEY (user_id, room_id, type));
+         CREATE INDEX room_account_data_stream ON room_account_data (stream_id);
+         CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));
+         CREATE TABLE event_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, received_ts INTEGER NOT NULL, room_id TEXT NOT NULL,
+            event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score INTEGER);",
     )
 }
 
@@ -237,6 +260,24 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(rows, [("@a:x".to_owned(), "DEV1".to_owned()), ("@b:x".to_owned(), "DEV2".to_owned())]);
+    }
+
+    #[test]
+    fn step_6_adds_its_tables_and_keeps_older_rows() {
+        let mut connection = at_version(5);
+        connection.execute_batch("INSERT INTO account_data VALUES ('@a:x', 'm.direct', '{}', 3);").unwrap();
+        migrate(&mut connection).unwrap();
+        let kept: i64 = connection.query_row("SELECT stream_id FROM account_data", [], |row| row.get(0)).unwrap();
+        assert_eq!(kept, 3);
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                 AND name IN ('receipts', 'room_account_data', 'forgotten_rooms', 'event_reports')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 4);
     }
 
     #[test]
