@@ -1,5 +1,6 @@
 //! Start-up and serving: storage, modules (in YAML order, before any listener), the
-//! listeners, and graceful shutdown on SIGINT/SIGTERM (in-flight requests finish).
+//! listeners, module reload on SIGHUP, and graceful shutdown on SIGINT/SIGTERM
+//! (in-flight requests finish).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -12,8 +13,10 @@ use crate::{
     config::Loaded,
     host::ServerHost,
     metrics::Metrics,
+    modules::LiveModules,
     password::Passwords,
     ratelimit::RateLimits,
+    reload::Reloader,
     state::{AppState, Settings},
     storage::{sqlite::SqliteStorage, Storage},
 };
@@ -96,6 +99,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         enable_metrics: config.enable_metrics,
         media_store,
         limits: config.limits.clone(),
+        registration_shared_secret: config.registration_shared_secret.clone(),
     };
     let listeners: Vec<(SocketAddr, bool)> = config
         .listeners
@@ -106,8 +110,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     RateLimits::spawn_pruning(&limits);
     let passwords = Passwords::per_core().map_err(|error| ServeError::Passwords(error.to_string()))?;
     tracing::info!("password hashing: {} threads", passwords.threads());
-    let modules = Registry::start(loaded.modules, &options)?;
-    for shadowed in modules.routes().shadowed() {
+    let registry = Registry::start(loaded.modules, &options)?;
+    for shadowed in registry.routes().shadowed() {
         tracing::warn!(
             "web resource {} of module `{}` is shadowed by module `{}`",
             shadowed.path,
@@ -115,8 +119,23 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             shadowed.winner
         );
     }
-    let state = Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords });
+    let modules = LiveModules::new(registry);
+    let reloader = Reloader::new(loaded.source.clone(), loaded.settings.clone(), options);
+    let state = Arc::new(AppState {
+        settings,
+        storage,
+        modules,
+        reloader,
+        metrics: Metrics::default(),
+        limits,
+        passwords,
+        nonces: Default::default(),
+        deletions: Default::default(),
+        upgrades: Default::default(),
+    });
     host.bind(&state);
+    #[cfg(unix)]
+    tokio::spawn(crate::reload::reload_on_sighup(Arc::downgrade(&state)));
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();
@@ -128,7 +147,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             addresses.push(bound);
             let router = router.clone();
             let limits = state.settings.limits.clone();
-            let serving = crate::http::connections::serve(socket, router, limits, x_forwarded, shutdown_signal());
+            let serving =
+                crate::http::connections::serve(socket, router, state.clone(), limits, x_forwarded, shutdown_signal());
             tasks.push(tokio::spawn(serving));
         }
     }

@@ -4,7 +4,7 @@
 //! state older than the writer's.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, PoisonError, RwLock},
 };
 
@@ -14,6 +14,9 @@ use mxmod::types::{OwnedRoomId, RoomId, StateMap};
 #[derive(Debug, Default)]
 pub struct StateCache {
     rooms: RwLock<HashMap<OwnedRoomId, Arc<StateMap>>>,
+    /// Rooms deleted since start-up: a reader that loaded one before the deletion
+    /// committed cannot put it back.
+    purged: RwLock<HashSet<OwnedRoomId>>,
 }
 
 impl StateCache {
@@ -30,7 +33,17 @@ impl StateCache {
     /// Fills a room's state read from the database unless an entry exists; returns the
     /// entry that is cached afterwards.
     pub fn fill(&self, room_id: OwnedRoomId, state: Arc<StateMap>) -> Arc<StateMap> {
+        if self.purged.read().unwrap_or_else(PoisonError::into_inner).contains(&room_id) {
+            return state;
+        }
         self.rooms.write().unwrap_or_else(PoisonError::into_inner).entry(room_id).or_insert(state).clone()
+    }
+
+    /// Forgets a deleted room for good (after the deletion committed).
+    pub fn purge(&self, room_id: OwnedRoomId) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        rooms.remove(&room_id);
+        self.purged.write().unwrap_or_else(PoisonError::into_inner).insert(room_id);
     }
 
     /// Forgets everything (after a failed commit, whose effects are unknown).

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
+    Migration { name: "blocked rooms (admin room deletion)", apply: blocked_rooms },
 ];
 
 /// The newest schema version this build knows.
@@ -122,6 +123,11 @@ fn txns_by_path(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Step 5: the rooms a server admin blocked (Synapse's `blocked_rooms`).
+fn blocked_rooms(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch("CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +209,16 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'txns'", [], |row| row.get(0))
             .unwrap();
         assert_eq!(old_table, 0);
+    }
+
+    #[test]
+    fn step_5_adds_blocked_rooms_and_keeps_rooms() {
+        let mut connection = at_version(4);
+        connection.execute_batch("INSERT INTO rooms (room_id, creator) VALUES ('!r:x', '@a:x');").unwrap();
+        migrate(&mut connection).unwrap();
+        connection.execute_batch("INSERT INTO blocked_rooms VALUES ('!r:x', '@admin:x');").unwrap();
+        let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0)).unwrap();
+        assert_eq!(rooms, 1);
     }
 
     #[test]
