@@ -3,6 +3,7 @@
 mod support;
 
 mod abuse;
+mod admin;
 mod callbacks;
 mod cli;
 mod client;
@@ -14,7 +15,9 @@ mod login_flood;
 mod metrics;
 mod races;
 mod ratelimit;
+mod reload;
 mod server;
 mod shipped;
 mod startup;
 mod sync;
+mod upgrade;
