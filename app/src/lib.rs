@@ -29,6 +29,7 @@ mod shadow_ban;
 mod shared_secret;
 mod state;
 pub mod storage;
+mod threepids;
 mod validate;
 
 use std::process::ExitCode;

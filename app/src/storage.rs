@@ -392,6 +392,13 @@ pub trait Storage: Send + Sync {
     async fn set_room_blocked(&self, room_id: &RoomId, by: Option<&UserId>) -> StorageResult<()>;
     /// Whether a room is blocked.
     async fn room_blocked(&self, room_id: &RoomId) -> StorageResult<bool>;
+    /// A user's third-party identifiers `(medium, address)`, in the order added.
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Records a third-party identifier of a user (at `added_at`, ms); `false` if another
+    /// user holds it (then nothing is written). Adding one the user holds is a no-op.
+    async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool>;
+    /// Removes a third-party identifier of a user.
+    async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()>;
     /// The local aliases pointing at a room.
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>>;
     /// Deletes a room with its events, state, transaction keys and aliases, in one

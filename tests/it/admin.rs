@@ -287,7 +287,8 @@ fn put_user_creates_and_modifies_with_the_profile_and_deactivation_callbacks() {
 
     for (body, code) in [
         (json!({ "admin": "yes" }), "M_BAD_JSON"),
-        (json!({ "threepids": [{ "medium": "email", "address": "f@example.com" }] }), "M_INVALID_PARAM"),
+        (json!({ "external_ids": [{ "auth_provider": "x", "external_id": "y" }] }), "M_INVALID_PARAM"),
+        (json!({ "threepids": [{ "medium": "email" }] }), "M_MISSING_PARAM"),
         (json!({ "deactivated": 1 }), "M_UNKNOWN"),
     ] {
         let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&body));
@@ -395,4 +396,44 @@ fn deleting_a_room_asks_check_can_shutdown_room_then_kicks_blocks_and_purges() {
     assert_eq!(status, 404);
     let (status, answer) = server.call("DELETE", "/_synapse/admin/v2/rooms/not-a-room", Some(&admin), None);
     assert_eq!((status, errcode(&answer)), (400, Some("M_INVALID_PARAM")));
+}
+
+#[test]
+fn threepids_set_by_an_admin_run_the_identifier_callbacks_and_go_at_deactivation() {
+    let server = start("      generation: one\n");
+    let (_, admin) = register_admin(&server, "admin");
+    let (user_id, _) = server.register("tess");
+    let path = user_path(&user_id);
+    let count = |callback: &str| {
+        let wanted = json!([callback, [user_id, "email", "foo@example.com"]]);
+        server.policy_calls().iter().filter(|call| **call == wanted).count()
+    };
+    // A25: added once (both add callbacks), removed once on removal.
+    let email = json!({ "threepids": [{ "medium": "email", "address": "Foo@Example.com" }] });
+    let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&email));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["threepids"], json!([{ "medium": "email", "address": "foo@example.com" }]));
+    let (status, _) = server.call("PUT", &path, Some(&admin), Some(&email));
+    assert_eq!(status, 200, "setting the same list again changes nothing");
+    assert_eq!((count("on_add_user_third_party_identifier"), count("on_threepid_bind")), (1, 1));
+    assert_eq!(count("on_remove_user_third_party_identifier"), 0);
+    let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&json!({ "threepids": [] })));
+    assert_eq!((status, &answer["threepids"]), (200, &json!([])));
+    assert_eq!(count("on_remove_user_third_party_identifier"), 1);
+
+    // Held by one user only.
+    let (other_id, _) = server.register("other");
+    let (status, answer) = server.call("PUT", &user_path(&other_id), Some(&admin), Some(&email));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&email));
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_IN_USE")));
+    let (status, _) = server.call("PUT", &user_path(&other_id), Some(&admin), Some(&json!({ "threepids": [] })));
+    assert_eq!(status, 200);
+
+    // Deactivation removes the user's identifiers, with the callback.
+    let (status, _) = server.call("PUT", &path, Some(&admin), Some(&email));
+    assert_eq!(status, 200);
+    let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&json!({ "deactivated": true })));
+    assert_eq!((status, &answer["threepids"]), (200, &json!([])), "{answer}");
+    assert_eq!(count("on_remove_user_third_party_identifier"), 2);
 }

@@ -32,7 +32,8 @@
 //!
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
-//! `on_user_deactivation_status_changed`) as a
+//! `on_user_deactivation_status_changed`, `on_threepid_bind`,
+//! `on_add_user_third_party_identifier`, `on_remove_user_third_party_identifier`) as a
 //! JSON list of `[callback, argument]` pairs; `GET /_synapse/client/policy/me` answers
 //! who the request's access token belongs to; `GET /_synapse/client/policy/client_ips`
 //! answers the `ip` of each `request_info` the registration and login checks were given,
@@ -287,6 +288,21 @@ impl Policy {
     async fn user_may_create_room(&self, user: &UserId, room_config: &JsonObject) -> SpamCheck {
         self.record("user_may_create_room", json!([user, room_config]));
         deny_if(listed(&self.config.deny_room_creation, user.as_str()), ErrCode::FORBIDDEN)
+    }
+
+    #[third_party_rules]
+    async fn on_threepid_bind(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_threepid_bind", json!([user, medium, address]));
+    }
+
+    #[third_party_rules]
+    async fn on_add_user_third_party_identifier(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_add_user_third_party_identifier", json!([user, medium, address]));
+    }
+
+    #[third_party_rules]
+    async fn on_remove_user_third_party_identifier(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_remove_user_third_party_identifier", json!([user, medium, address]));
     }
 
     #[third_party_rules]

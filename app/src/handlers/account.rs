@@ -287,7 +287,7 @@ pub(super) async fn deactivate(
 
 /// Deactivates an account as Synapse's `DeactivateAccountHandler` does, for the user
 /// themself or (`by_admin`) a server admin: `check_can_deactivate_user` (a refusal is 403
-/// `M_FORBIDDEN`); with `erase` the profile is emptied (`on_profile_update` with
+/// `M_FORBIDDEN`); the third-party identifiers are removed; with `erase` the profile is emptied (`on_profile_update` with
 /// `deactivation`); every joined and invited room is left; the access tokens are deleted;
 /// then `on_user_deactivation_status_changed`.
 pub(super) async fn deactivate_account(
@@ -300,6 +300,7 @@ pub(super) async fn deactivate_account(
     let rules = &callbacks.third_party_rules;
     let user_id = &user.user_id;
     rules.check_can_deactivate_user(user_id, by_admin).await?;
+    crate::threepids::remove_all(state, user_id).await?;
     if erase {
         state.storage.set_profile(user_id, &Profile::default()).await?;
         let empty = mxmod::types::ProfileInfo { display_name: None, avatar_url: None };

@@ -35,6 +35,7 @@ macro_rules! storage_conformance_suite {
             the_admin_user_page_filters_counts_and_pages,
             a_password_change_can_log_every_device_out,
             a_purged_room_is_gone_and_refuses_appends,
+            a_threepid_belongs_to_one_user,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -430,4 +431,19 @@ pub(crate) async fn a_purged_room_is_gone_and_refuses_appends(storage: Arc<impl 
     assert!(storage.room_blocked(&room).await.unwrap());
     storage.set_room_blocked(&room, None).await.unwrap();
     assert!(!storage.room_blocked(&room).await.unwrap());
+}
+
+/// A third-party identifier is held by one user at most; adding it again is a no-op.
+pub(crate) async fn a_threepid_belongs_to_one_user(storage: Arc<impl Storage>) {
+    register_plain(&*storage, "una", "Una", None).await;
+    register_plain(&*storage, "vic", "Vic", None).await;
+    assert!(storage.add_threepid(&user("una"), "email", "u@x.org", 1).await.unwrap());
+    assert!(storage.add_threepid(&user("una"), "email", "u@x.org", 2).await.unwrap());
+    assert!(!storage.add_threepid(&user("vic"), "email", "u@x.org", 3).await.unwrap());
+    assert!(storage.add_threepid(&user("una"), "msisdn", "123", 4).await.unwrap());
+    let held = storage.threepids(&user("una")).await.unwrap();
+    assert_eq!(held, [("email".to_owned(), "u@x.org".to_owned()), ("msisdn".to_owned(), "123".to_owned())]);
+    assert!(storage.threepids(&user("vic")).await.unwrap().is_empty());
+    storage.remove_threepid(&user("una"), "email", "u@x.org").await.unwrap();
+    assert!(storage.add_threepid(&user("vic"), "email", "u@x.org", 5).await.unwrap());
 }

@@ -738,6 +738,48 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT medium, address FROM user_threepids WHERE user_id = ?1 ORDER BY added_at, rowid")?
+                .query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool> {
+        let (user_id, medium, address) = (user_id.to_owned(), medium.to_owned(), address.to_owned());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO user_threepids (user_id, medium, address, added_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                user_id.as_str(),
+                medium,
+                address,
+                i64::try_from(added_at).unwrap_or(i64::MAX)
+            ])?;
+            let holder: String = c
+                .prepare_cached("SELECT user_id FROM user_threepids WHERE medium = ?1 AND address = ?2")?
+                .query_row(params![medium, address], |row| row.get(0))?;
+            Ok(holder == user_id.as_str())
+        })
+        .await
+    }
+
+    async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()> {
+        let (user_id, medium, address) = (user_id.to_owned(), medium.to_owned(), address.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM user_threepids WHERE user_id = ?1 AND medium = ?2 AND address = ?3",
+                params![user_id.as_str(), medium, address],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
         let room_id = room_id.to_owned();
         self.read(move |c| {

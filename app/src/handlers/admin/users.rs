@@ -26,6 +26,7 @@ use crate::{
     http::{ApiError, ApiResult, JsonBody, MPath, MQuery, OptionalJsonBody},
     state::AppState,
     storage::{Profile, UserQuery, UserRecord},
+    threepids,
 };
 
 /// Most users one page lists, whatever `limit` asks.
@@ -125,7 +126,11 @@ pub(in crate::handlers) async fn get_user(
 async fn user_details(state: &AppState, user_id: &OwnedUserId) -> ApiResult<Option<Value>> {
     let Some(user) = state.storage.user(user_id).await? else { return Ok(None) };
     let profile = state.storage.profile(user_id).await?;
-    Ok(Some(user_json(&user, &profile)))
+    let mut details = user_json(&user, &profile);
+    let threepids = state.storage.threepids(user_id).await?;
+    details["threepids"] =
+        threepids.into_iter().map(|(medium, address)| json!({ "medium": medium, "address": address })).collect();
+    Ok(Some(details))
 }
 
 /// A boolean field of the `PUT` body (`Some` when given).
@@ -152,8 +157,9 @@ fn profile_value(body: &JsonObject, name: &str) -> ApiResult<Option<Option<Strin
 
 /// `PUT /_synapse/admin/v2/users/{user_id}`: modifies an existing user (200) or creates
 /// one (201), with Synapse's fields `password`, `logout_devices`, `displayname`,
-/// `avatar_url`, `admin`, `deactivated`. Third-party identifiers and external IDs are
-/// not stored by mxmod: a non-empty `threepids` or `external_ids` is refused.
+/// `avatar_url`, `admin`, `deactivated` and `threepids` (which run the identifier
+/// callbacks). External IDs are not stored by mxmod: a non-empty `external_ids` is
+/// refused.
 pub(in crate::handlers) async fn put_user(
     State(state): State<Arc<AppState>>,
     AdminAuth(admin): AdminAuth,
@@ -161,19 +167,15 @@ pub(in crate::handlers) async fn put_user(
     JsonBody(body): JsonBody<JsonObject>,
 ) -> ApiResult<Response> {
     let user_id = local_user(&state, &user, "This endpoint can only be used with local users")?;
-    for unsupported in ["threepids", "external_ids"] {
-        match body.get(unsupported) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) if items.is_empty() => {}
-            Some(_) => {
-                return Err(ApiError::new(
-                    400,
-                    ErrCode::INVALID_PARAM,
-                    format!("`{unsupported}` are not stored by this server"),
-                ))
-            }
-        }
+    match body.get("external_ids") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) if items.is_empty() => {}
+        Some(_) => return Err(ApiError::invalid_param("`external_ids` are not stored by this server")),
     }
+    let threepids = match body.get("threepids") {
+        None | Some(Value::Null) => None,
+        Some(list) => Some(threepids::parse_list(list)?),
+    };
     if let Some(kind) = body.get("user_type").filter(|kind| !kind.is_null()) {
         if !matches!(kind.as_str(), Some("support" | "bot")) {
             return Err(ApiError::new(400, ErrCode::UNKNOWN, "Invalid user type"));
@@ -204,6 +206,9 @@ pub(in crate::handlers) async fn put_user(
             login: false,
         };
         create_local_user(&state, new).await?;
+        if let Some(threepids) = &threepids {
+            threepids::replace(&state, &user_id, threepids).await?;
+        }
         if let Some(Some(avatar)) = avatar_url {
             profile::set_profile_field(&state, &user_id, false, "avatar_url", Some(avatar), true).await?;
         }
@@ -216,6 +221,9 @@ pub(in crate::handlers) async fn put_user(
     }
     if let Some(name) = displayname {
         profile::set_profile_field(&state, &user_id, false, "displayname", name, true).await?;
+    }
+    if let Some(threepids) = &threepids {
+        threepids::replace(&state, &user_id, threepids).await?;
     }
     if let Some(avatar) = avatar_url {
         profile::set_profile_field(&state, &user_id, false, "avatar_url", avatar, true).await?;

@@ -24,7 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
-    Migration { name: "blocked rooms (admin room deletion)", apply: blocked_rooms },
+    Migration { name: "blocked rooms and users' third-party identifiers (admin API)", apply: admin_api },
 ];
 
 /// The newest schema version this build knows.
@@ -123,9 +123,16 @@ fn txns_by_path(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
-/// Step 5: the rooms a server admin blocked (Synapse's `blocked_rooms`).
-fn blocked_rooms(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
-    transaction.execute_batch("CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);")
+/// Step 5: the rooms a server admin blocked (Synapse's `blocked_rooms`) and the users'
+/// third-party identifiers (Synapse's `user_threepids`; one user per identifier).
+fn admin_api(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+         CREATE TABLE user_threepids (
+            user_id TEXT NOT NULL, medium TEXT NOT NULL, address TEXT NOT NULL, added_at INTEGER NOT NULL,
+            PRIMARY KEY (medium, address));
+         CREATE INDEX user_threepids_by_user ON user_threepids (user_id);",
+    )
 }
 
 #[cfg(test)]
@@ -212,11 +219,12 @@ mod tests {
     }
 
     #[test]
-    fn step_5_adds_blocked_rooms_and_keeps_rooms() {
+    fn step_5_adds_blocked_rooms_and_threepids_and_keeps_rooms() {
         let mut connection = at_version(4);
         connection.execute_batch("INSERT INTO rooms (room_id, creator) VALUES ('!r:x', '@a:x');").unwrap();
         migrate(&mut connection).unwrap();
         connection.execute_batch("INSERT INTO blocked_rooms VALUES ('!r:x', '@admin:x');").unwrap();
+        connection.execute_batch("INSERT INTO user_threepids VALUES ('@a:x', 'email', 'a@x', 1);").unwrap();
         let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0)).unwrap();
         assert_eq!(rooms, 1);
     }
