@@ -83,6 +83,10 @@ fn an_upgrade_copies_the_state_asks_user_may_create_room_and_tombstones_the_old_
     let (status, answer) =
         server.call("GET", &format!("/_matrix/client/v3/directory/room/{}", enc("#upgraded:test.local")), None, None);
     assert_eq!((status, &answer["room_id"]), (200, &json!(new_room)), "the alias moved");
+    let (_, canonical) = state_event(&server, &alice, &new_room, "m.room.canonical_alias");
+    assert_eq!(canonical["alias"], "#upgraded:test.local", "{canonical}");
+    let (_, old_canonical) = state_event(&server, &alice, &room, "m.room.canonical_alias");
+    assert!(old_canonical.get("alias").is_none(), "{old_canonical}");
 }
 
 #[test]

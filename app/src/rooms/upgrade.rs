@@ -7,8 +7,8 @@
 //! avatar, encryption, server ACL, power levels — with the upgrader raised to the level
 //! needed to send it all, and space children for a space), each through
 //! `check_event_allowed`, then the old room's bans. The tombstone is sent in the old
-//! room, the aliases and the directory entry move, the old room's power levels are
-//! restricted and the new room's restored.
+//! room, the aliases (and the local ones of `m.room.canonical_alias`) and the directory
+//! entry move, the old room's power levels are restricted and the new room's restored.
 
 use std::{
     collections::HashSet,
@@ -16,7 +16,7 @@ use std::{
 };
 
 use mxmod::{
-    types::{JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
+    types::{JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, StateMap, UserId},
     ErrCode,
 };
 use serde_json::{json, Value};
@@ -242,6 +242,7 @@ pub(crate) async fn upgrade_room(
     persist(state, tombstone, &old_state, None, true, authorise).await?;
 
     move_aliases(state, old_room, &new_room).await?;
+    move_canonical_alias(state, actor, &old_state, old_room, &new_room).await;
     if was_public {
         state.storage.set_room_public(old_room, false).await?;
     }
@@ -267,6 +268,46 @@ async fn copy_bans(state: &Arc<AppState>, actor: &Actor, old_state: &StateMap, n
         content.remove("membership");
         if let Err(error) = update_membership(state, actor, &target, new_room, "ban", content).await {
             tracing::warn!("upgrade to {new_room}: cannot carry the ban of {target}: {:?}", error.0);
+        }
+    }
+}
+
+/// Moves the local aliases of the old room's `m.room.canonical_alias` into one for the
+/// new room (Synapse's `_move_aliases_to_new_room`); a refusal is logged, as there.
+async fn move_canonical_alias(
+    state: &Arc<AppState>,
+    actor: &Actor,
+    old_state: &StateMap,
+    old_room: &RoomId,
+    new_room: &RoomId,
+) {
+    let Some(canonical) = old_state.get("m.room.canonical_alias", "") else { return };
+    let local = |alias: &Value| {
+        alias
+            .as_str()
+            .and_then(|alias| RoomAliasId::parse(alias).ok())
+            .is_some_and(|alias| alias.server_name() == state.settings.server_name)
+    };
+    let mut old_content = canonical.content.clone();
+    let mut new_content = JsonObject::new();
+    if let Some(alias) = canonical.content.get("alias").filter(|alias| local(alias)) {
+        new_content.insert("alias".to_owned(), alias.clone());
+        old_content.remove("alias");
+    }
+    if let Some(Value::Array(alt_aliases)) = canonical.content.get("alt_aliases") {
+        let (moved, kept): (Vec<Value>, Vec<Value>) = alt_aliases.iter().cloned().partition(|alias| local(alias));
+        if !moved.is_empty() {
+            new_content.insert("alt_aliases".to_owned(), moved.into());
+        }
+        if kept.is_empty() {
+            old_content.remove("alt_aliases");
+        } else {
+            old_content.insert("alt_aliases".to_owned(), kept.into());
+        }
+    }
+    for (room_id, content) in [(old_room, old_content), (new_room, new_content)] {
+        if let Err(error) = send_state(state, actor, room_id, "m.room.canonical_alias", content).await {
+            tracing::warn!("upgrade of {old_room}: cannot update the canonical alias of {room_id}: {:?}", error.0);
         }
     }
 }
