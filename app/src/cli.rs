@@ -1,5 +1,7 @@
 //! The `mxmod` command line: run (the default), check-config, list-modules,
-//! generate-config. Configuration and start-up errors exit with code 2.
+//! generate-config, register-user. Configuration and start-up errors exit with code 2.
+
+mod register_user;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -33,6 +35,10 @@ enum Command {
     ListModules,
     /// Print a commented configuration to start from.
     GenerateConfig,
+    /// Create a user, e.g. the first server admin (like Synapse's
+    /// `register_new_matrix_user`): online through a running server's shared-secret
+    /// registration, or offline in the database.
+    RegisterUser(register_user::RegisterUserArgs),
 }
 
 /// The `mxmod` entry point; custom binaries call it too.
@@ -48,6 +54,10 @@ pub fn main() -> ExitCode {
         Command::GenerateConfig => {
             print!("{}", config::DEFAULT_CONFIG);
             ExitCode::SUCCESS
+        }
+        Command::RegisterUser(args) => {
+            crate::linked_modules();
+            register_user::run(args)
         }
     }
 }

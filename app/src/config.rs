@@ -52,6 +52,10 @@ pub struct HomeserverConfig {
     /// `enable_registration`.
     #[serde(default)]
     pub enable_registration: bool,
+    /// `registration_shared_secret`: enables `/_synapse/admin/v1/register` (Synapse's
+    /// shared-secret registration, used by `mxmod register-user`).
+    #[serde(default)]
+    pub registration_shared_secret: Option<String>,
     /// `enable_metrics`: serve `/_synapse/metrics`.
     #[serde(default)]
     pub enable_metrics: bool,
@@ -193,6 +197,11 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Directory relative paths in the config are resolved against.
     pub base_dir: PathBuf,
+    /// The file it was read from (`None` for the embedded default or a text).
+    pub source: Option<PathBuf>,
+    /// The document's top-level settings other than `modules`, as read: a reload
+    /// compares them to tell which changed (those need a restart).
+    pub settings: serde_yaml::Mapping,
 }
 
 impl Loaded {
@@ -222,7 +231,9 @@ pub fn load_file(path: &Path) -> Result<Loaded, ConfigProblems> {
         problems: vec![ConfigProblem::unlocated("", &format!("cannot read the config file: {error}"))],
     })?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_text(&text, &file, base_dir)
+    let mut loaded = load_text(&text, &file, base_dir)?;
+    loaded.source = Some(path.to_path_buf());
+    Ok(loaded)
 }
 
 /// Reads the embedded default, dropping module entries this binary does not hold.
@@ -286,7 +297,12 @@ pub fn load_text(text: &str, file: &str, base_dir: PathBuf) -> Result<Loaded, Co
                     format!("{file}: unknown key `{key}` is ignored (mxmod implements a subset of Synapse's options)")
                 })
                 .collect();
-            Ok(Loaded { homeserver, modules, warnings, base_dir })
+            let mut settings = match serde_yaml::from_str(text) {
+                Ok(serde_yaml::Value::Mapping(settings)) => settings,
+                _ => serde_yaml::Mapping::new(),
+            };
+            settings.remove("modules");
+            Ok(Loaded { homeserver, modules, warnings, base_dir, source: None, settings })
         }
         _ => Err(ConfigProblems { file: file.to_owned(), problems }),
     }

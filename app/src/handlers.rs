@@ -2,18 +2,19 @@
 //! web resources and metrics. One file per area.
 
 mod account;
+mod admin;
 mod directory;
-mod filters;
 mod ephemeral;
+mod filters;
 mod media;
 mod moderation;
 mod presence;
 mod profile;
 mod push_rules;
 mod room;
-mod session;
 mod room_account_data;
 mod room_extras;
+mod session;
 mod sync;
 
 use std::sync::Arc;
@@ -22,12 +23,13 @@ use axum::{
     extract::{Request, State},
     handler::Handler,
     response::{IntoResponse, Response},
-    routing::{get, post, put, MethodRouter},
+    routing::{delete, get, post, put, MethodRouter},
     Router,
 };
 use mxmod::ErrCode;
 use tower_layer::Layer;
 
+pub(crate) use self::admin::DeleteTasks;
 use crate::{
     http::{ApiError, ApiResult},
     metrics::{CountLayer, RequestMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE},
@@ -85,6 +87,7 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/rooms/{room_id}/join", post(room::join))
         .route("/join/{room_id_or_alias}", post(room::join))
         .route("/rooms/{room_id}/leave", post(room::leave))
+        .route("/rooms/{room_id}/upgrade", post(room::upgrade))
         .route("/joined_rooms", get(room::joined_rooms))
         .route(
             "/directory/room/{alias}",
@@ -163,6 +166,19 @@ fn authenticated_media_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/config", get(media::config))
 }
 
+/// Synapse's admin API, added under `/_synapse/admin`.
+fn admin_routes(routes: Routes<'_>) -> Routes<'_> {
+    routes
+        .route("/v1/register", get(admin::register_nonce).post(admin::register_with_shared_secret))
+        .route("/v1/deactivate/{user_id}", post(admin::deactivate_user))
+        .route("/v2/users", get(admin::list_users))
+        .route("/v2/users/{user_id}", get(admin::get_user).put(admin::put_user))
+        .route("/v2/rooms/{room_id}", delete(admin::delete_room))
+        .route("/v2/rooms/{room_id}/delete_status", get(admin::room_delete_status))
+        .route("/v2/rooms/delete_status/{delete_id}", get(admin::delete_status))
+        .route("/v1/mxmod/reload", post(admin::reload_modules))
+}
+
 /// The whole router.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let counted = state.settings.enable_metrics.then(|| state.metrics.requests());
@@ -174,6 +190,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let routes = media_routes(routes.under("/_matrix/media/v3"));
     let routes = media_routes(routes.under("/_matrix/media/r0"));
     let routes = authenticated_media_routes(routes.under("/_matrix/client/v1/media"));
+    let routes = admin_routes(routes.under("/_synapse/admin"));
     // The fallback is a service built once, not a handler turned into one per request.
     let fallback = module_resources.with_state(state.clone());
     let router = match counted {
@@ -193,7 +210,8 @@ async fn module_resources(State(state): State<Arc<AppState>>, request: Request) 
     let Ok(body) = axum::body::to_bytes(body, 1024 * 1024).await else {
         return ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response();
     };
-    match state.modules.routes().handle(http::Request::from_parts(parts, body)).await {
+    let modules = state.modules.current();
+    match modules.routes().handle(http::Request::from_parts(parts, body)).await {
         Some(response) => response.map(axum::body::Body::from),
         None => ApiError::unrecognized().into_response(),
     }
@@ -207,6 +225,6 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     if !state.settings.enable_metrics {
         return Err(ApiError::unrecognized());
     }
-    let text = state.metrics.render(&state.modules, state.passwords.dummy_checks());
+    let text = state.metrics.render(&state.modules.current(), state.passwords.dummy_checks());
     Ok(([(http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
 }

@@ -2,7 +2,10 @@
 //! callback at the point Synapse calls it. On the send path third-party rules
 //! (`check_event_allowed`) run before the spam checker (`check_event_for_spam`), as in
 //! Synapse; `on_new_event` runs after the event is stored. The authorisation checks run
-//! before the callbacks and again inside the append's transaction.
+//! before the callbacks and again inside the append's transaction. Room upgrades are in
+//! `rooms/upgrade.rs`.
+
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -23,6 +26,8 @@ use crate::{
 
 /// The room version new rooms get.
 pub(crate) const ROOM_VERSION: &str = "10";
+
+pub(crate) use self::upgrade::{upgrade_room, UpgradesInProgress};
 
 /// Who is acting, as the send path needs it.
 #[derive(Clone, Debug)]
@@ -324,6 +329,9 @@ pub(crate) async fn update_membership(
     extra: JsonObject,
 ) -> ApiResult<Event> {
     crate::validate::membership_content(&extra)?;
+    if matches!(membership, "join" | "invite") && state.storage.room_blocked(room_id).await? {
+        return Err(ApiError::forbidden("This room has been blocked on this server"));
+    }
     if membership == "invite" && actor.shadow_banned {
         // As Synapse: before any other check, a delay, then an answer as if invited.
         crate::shadow_ban::delay(&state.settings.limits).await;
@@ -522,23 +530,7 @@ pub(crate) async fn create_room(
     if let Some(topic) = string("topic") {
         events.push(("m.room.topic".into(), String::new(), object(json!({"topic": topic}))));
     }
-    let displayname = state.storage.profile(creator).await?.displayname;
-    let mut room_state = StateMap::new();
-    let mut initial = Vec::with_capacity(events.len());
-    for (event_type, state_key, mut content) in events {
-        if event_type == "m.room.member" {
-            if let Some(name) = &displayname {
-                content.insert("displayname".to_owned(), name.clone().into());
-            }
-        }
-        let mut event = build_event(state, &room_id, creator, &event_type, Some(&state_key), content);
-        if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, &room_state).await? {
-            event.content = replacement_content(&replacement)?;
-        }
-        crate::validate::event(&event, &room_state)?;
-        room_state.insert(event.clone());
-        initial.push(event);
-    }
+    let initial = initial_events(state, &room_id, creator, events).await?;
     let new_room = NewRoom {
         room_id: room_id.clone(),
         creator: creator.clone(),
@@ -554,6 +546,50 @@ pub(crate) async fn create_room(
         Err(CreateRoomError::RoomTaken) => return Err(ApiError::new(500, ErrCode::UNKNOWN, "Room ID collision")),
         Err(CreateRoomError::Storage(error)) => return Err(error.into()),
     };
+    spawn_on_new_events(state, stored);
+    for invitee in invites {
+        let mut extra = JsonObject::new();
+        if request.get("is_direct").and_then(Value::as_bool) == Some(true) {
+            extra.insert("is_direct".to_owned(), true.into());
+        }
+        update_membership(state, actor, &invitee, &room_id, "invite", extra).await?;
+    }
+    Ok(CreatedRoom { room_id, alias })
+}
+
+/// The initial events of a new room, built in order by `creator` (whose join carries
+/// their display name), each through `check_event_allowed` (which may replace its
+/// content) and the event checks against the state before it. Nothing is stored.
+async fn initial_events(
+    state: &Arc<AppState>,
+    room_id: &RoomId,
+    creator: &UserId,
+    events: Vec<(String, String, JsonObject)>,
+) -> ApiResult<Vec<Event>> {
+    let callbacks = state.modules.callbacks();
+    let displayname = state.storage.profile(creator).await?.displayname;
+    let mut room_state = StateMap::new();
+    let mut initial = Vec::with_capacity(events.len());
+    for (event_type, state_key, mut content) in events {
+        if event_type == "m.room.member" {
+            if let Some(name) = &displayname {
+                content.insert("displayname".to_owned(), name.clone().into());
+            }
+        }
+        let mut event = build_event(state, room_id, creator, &event_type, Some(&state_key), content);
+        if let Some(replacement) = callbacks.third_party_rules.check_event_allowed(&event, &room_state).await? {
+            event.content = replacement_content(&replacement)?;
+        }
+        crate::validate::event(&event, &room_state)?;
+        room_state.insert(event.clone());
+        initial.push(event);
+    }
+    Ok(initial)
+}
+
+/// Runs `on_new_event` for a new room's stored initial events, in order, in the
+/// background.
+fn spawn_on_new_events(state: &Arc<AppState>, stored: Vec<crate::storage::StoredEvent>) {
     let task_state = state.clone();
     tokio::spawn(async move {
         let rules = &task_state.modules.callbacks().third_party_rules;
@@ -566,14 +602,6 @@ pub(crate) async fn create_room(
             }
         }
     });
-    for invitee in invites {
-        let mut extra = JsonObject::new();
-        if request.get("is_direct").and_then(Value::as_bool) == Some(true) {
-            extra.insert("is_direct".to_owned(), true.into());
-        }
-        update_membership(state, actor, &invitee, &room_id, "invite", extra).await?;
-    }
-    Ok(CreatedRoom { room_id, alias })
 }
 
 /// Resolves a room ID or a local alias.

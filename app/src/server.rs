@@ -1,5 +1,6 @@
 //! Start-up and serving: storage, modules (in YAML order, before any listener), the
-//! listeners, and graceful shutdown on SIGINT/SIGTERM (in-flight requests finish).
+//! listeners, module reload on SIGHUP, and graceful shutdown on SIGINT/SIGTERM
+//! (in-flight requests finish).
 
 use std::{
     net::SocketAddr,
@@ -16,8 +17,10 @@ use crate::{
     config::{DatabaseBackend, Loaded},
     host::ServerHost,
     metrics::Metrics,
+    modules::LiveModules,
     password::Passwords,
     ratelimit::RateLimits,
+    reload::Reloader,
     state::{AppState, Settings},
     storage::{postgres::PostgresStorage, sqlite::SqliteStorage, Storage},
 };
@@ -160,6 +163,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         enable_metrics: config.enable_metrics,
         media_store,
         limits: config.limits.clone(),
+        registration_shared_secret: config.registration_shared_secret.clone(),
     };
     let listeners: Vec<(SocketAddr, bool)> = config
         .listeners
@@ -170,8 +174,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     RateLimits::spawn_pruning(&limits);
     let passwords = Passwords::per_core().map_err(|error| ServeError::Passwords(error.to_string()))?;
     tracing::info!("password hashing: {} threads", passwords.threads());
-    let modules = Registry::start(loaded.modules, &options)?;
-    for shadowed in modules.routes().shadowed() {
+    let registry = Registry::start(loaded.modules, &options)?;
+    for shadowed in registry.routes().shadowed() {
         tracing::warn!(
             "web resource {} of module `{}` is shadowed by module `{}`",
             shadowed.path,
@@ -180,14 +184,29 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         );
     }
     let typing = crate::typing::Typing::start(storage.clone());
-    let state =
-        Arc::new(AppState { settings, storage, modules, metrics: Metrics::default(), limits, passwords, typing });
+    let modules = LiveModules::new(registry);
+    let reloader = Reloader::new(loaded.source.clone(), loaded.settings.clone(), options);
+    let state = Arc::new(AppState {
+        settings,
+        storage,
+        modules,
+        reloader,
+        metrics: Metrics::default(),
+        limits,
+        passwords,
+        typing,
+        nonces: Default::default(),
+        deletions: Default::default(),
+        upgrades: Default::default(),
+    });
     host.bind(&state);
+    #[cfg(unix)]
+    tokio::spawn(crate::reload::reload_on_sighup(Arc::downgrade(&state)));
     if let Some(postgres) = &cluster {
         let state = Arc::downgrade(&state);
         postgres.on_remote_invalidation(move |instance, method, key| {
             if let Some(state) = state.upgrade() {
-                state.modules.apply_remote_invalidation(instance, method, key);
+                state.modules.current().apply_remote_invalidation(instance, method, key);
             }
         });
     }
@@ -202,7 +221,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
             addresses.push(bound);
             let router = router.clone();
             let limits = state.settings.limits.clone();
-            let serving = crate::http::connections::serve(socket, router, limits, x_forwarded, shutdown_signal());
+            let serving =
+                crate::http::connections::serve(socket, router, state.clone(), limits, x_forwarded, shutdown_signal());
             tasks.push(tokio::spawn(serving));
         }
     }

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use mxmod::{registry::Registry, types::OwnedServerName};
+use mxmod::types::OwnedServerName;
 
 use crate::{metrics::Metrics, password::Passwords, ratelimit::RateLimits, storage::Storage};
 
@@ -17,13 +17,18 @@ pub(crate) struct Settings {
     pub(crate) enable_metrics: bool,
     pub(crate) media_store: PathBuf,
     pub(crate) limits: crate::config::LimitsConfig,
+    /// `registration_shared_secret`.
+    pub(crate) registration_shared_secret: Option<String>,
 }
 
 /// Everything a request handler needs.
 pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) modules: Registry,
+    /// The running modules, replaceable by a reload.
+    pub(crate) modules: crate::modules::LiveModules,
+    /// Reloads the modules (`SIGHUP`, the admin API).
+    pub(crate) reloader: crate::reload::Reloader,
     pub(crate) metrics: Metrics,
     /// The `rc_*` rate limiters.
     pub(crate) limits: Arc<RateLimits>,
@@ -31,6 +36,12 @@ pub(crate) struct AppState {
     pub(crate) passwords: Passwords,
     /// Who is typing (per-process, in memory).
     pub(crate) typing: Arc<crate::typing::Typing>,
+    /// Outstanding shared-secret registration nonces.
+    pub(crate) nonces: crate::shared_secret::Nonces,
+    /// The admin API's room deletions and their status.
+    pub(crate) deletions: crate::handlers::DeleteTasks,
+    /// Rooms being upgraded now.
+    pub(crate) upgrades: crate::rooms::UpgradesInProgress,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -365,6 +365,21 @@ pub enum FilterError {
 /// Most filters one user may store (identical filters share one ID).
 pub const MAX_FILTERS_PER_USER: usize = 1000;
 
+/// A page of the admin user list (`GET /_synapse/admin/v2/users`), ordered by user ID.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// How many matching users to skip.
+    pub from: u64,
+    /// At most this many users.
+    pub limit: u64,
+    /// Only users whose ID contains this (case-insensitive).
+    pub user_id: Option<String>,
+    /// Only users whose ID or display name contains this (case-insensitive).
+    pub name: Option<String>,
+    /// Include deactivated users.
+    pub deactivated: bool,
+}
+
 /// The server's storage. Every method is async and never blocks a runtime worker; every
 /// write is one atomic operation; writes wake the `/sync` requests that will see them.
 #[async_trait::async_trait]
@@ -571,6 +586,31 @@ pub trait Storage: Send + Sync {
     async fn create_filter(&self, user_id: &UserId, filter: &str) -> Result<u64, FilterError>;
     /// A user's filter (canonical JSON).
     async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>>;
+
+    /// Sets or clears a user's server-admin flag.
+    async fn set_admin(&self, user_id: &UserId, admin: bool) -> StorageResult<()>;
+    /// Replaces a user's password hash; with `logout`, deletes their access tokens in the
+    /// same transaction.
+    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()>;
+    /// The users matching `query` (with their profiles), and how many match in all.
+    async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)>;
+    /// Blocks a room (`by`: the admin who did) or unblocks it (`None`): joins and invites
+    /// to a blocked room are refused.
+    async fn set_room_blocked(&self, room_id: &RoomId, by: Option<&UserId>) -> StorageResult<()>;
+    /// Whether a room is blocked.
+    async fn room_blocked(&self, room_id: &RoomId) -> StorageResult<bool>;
+    /// A user's third-party identifiers `(medium, address)`, in the order added.
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Records a third-party identifier of a user (at `added_at`, ms); `false` if another
+    /// user holds it (then nothing is written). Adding one the user holds is a no-op.
+    async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool>;
+    /// Removes a third-party identifier of a user.
+    async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()>;
+    /// The local aliases pointing at a room.
+    async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>>;
+    /// Deletes a room with its events, state, transaction keys and aliases, in one
+    /// transaction; appends queued behind it find the room unknown.
+    async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()>;
 
     /// A waiter woken when something this user's `/sync` will see is written (an event in
     /// a room they are in or were just removed from, their account data, presence they

@@ -222,3 +222,10 @@ fn initial_state_entry(entry: &Value, creator: &UserId) -> ApiResult<()> {
     // The create event exists by the time initial state is sent.
     state_rules(event_type, state_key, content, creator, true)
 }
+
+/// Whether a localpart may be given to a new account: non-empty, made of
+/// `a-z 0-9 . _ = - /` (Synapse's rule for registration).
+pub(crate) fn new_localpart(localpart: &str) -> bool {
+    !localpart.is_empty()
+        && localpart.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-/".contains(c))
+}

@@ -3,6 +3,7 @@
 mod support;
 
 mod abuse;
+mod admin;
 mod callbacks;
 mod cli;
 mod client;
@@ -15,14 +16,16 @@ mod faulty;
 mod js_sdk;
 mod login_flood;
 mod metrics;
+mod moderation;
 mod module_storage;
 mod postgres;
 mod push_rules;
-mod moderation;
 mod races;
 mod ratelimit;
+mod reload;
 mod server;
 mod session;
 mod shipped;
 mod startup;
 mod sync;
+mod upgrade;

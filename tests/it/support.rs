@@ -200,6 +200,11 @@ impl Server {
         Self::launch(binary, dir, config)
     }
 
+    /// The config file the server runs on (tests rewrite it to reload).
+    pub(crate) fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// What the server logged so far.
     pub(crate) fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -24,12 +24,17 @@
 //! | `default_topic: text` | `on_create_room` | adds a topic to the request when it has none |
 //! | `deny_visibility_changes: bool` | `check_visibility_can_be_modified` | false |
 //! | `deny_deactivation: [user]` | `check_can_deactivate_user` | false |
-//! | `slow_spam_check: {body: text, millis: n}` | `check_event_for_spam` | waits `n` ms on a body containing `text`, then allows |
+//! | `slow_spam_check: {body: text, millis: n}` | `check_event_for_spam` | waits `n` ms on a body containing `text`, then answers |
 //! | `spam_event_types: [type]` | `check_event_for_spam` | FORBIDDEN |
+//! | `spam_bodies: [text]` | `check_event_for_spam` | FORBIDDEN when the body contains one |
+//! | `deny_room_creation: [user]` | `user_may_create_room` | FORBIDDEN (every call is recorded with its `room_config`) |
+//! | `deny_room_shutdown: bool` | `check_can_shutdown_room` | false (every call is recorded) |
+//! | `generation: text` | — | names this instance: `GET /_synapse/client/policy/generation` answers it, and its shutdown hook adds it to `GET /_synapse/client/policy/shutdowns` (process-wide) |
 //!
 //! `GET /_synapse/client/policy/calls` answers the recorded notification calls
 //! (`on_user_registration`, `on_user_login`, `on_new_event`, `on_profile_update`,
-//! `on_user_deactivation_status_changed`) as a
+//! `on_user_deactivation_status_changed`, `on_threepid_bind`,
+//! `on_add_user_third_party_identifier`, `on_remove_user_third_party_identifier`) as a
 //! JSON list of `[callback, argument]` pairs; `GET /_synapse/client/policy/me` answers
 //! who the request's access token belongs to; `GET /_synapse/client/policy/client_ips`
 //! answers the `ip` of each `request_info` the registration and login checks were given,
@@ -93,7 +98,19 @@ pub struct PolicyConfig {
     slow_spam_check: Option<SlowSpamCheck>,
     #[serde(default)]
     spam_event_types: Vec<String>,
+    #[serde(default)]
+    spam_bodies: Vec<String>,
+    #[serde(default)]
+    deny_room_creation: Vec<String>,
+    #[serde(default)]
+    deny_room_shutdown: bool,
+    #[serde(default)]
+    generation: String,
 }
+
+/// The `generation` of every instance whose shutdown hook ran, process-wide (a reload
+/// replaces the instance that could remember it).
+static SHUTDOWNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// `slow_spam_check`: a spam checker that takes its time on some messages.
 #[derive(Debug, Deserialize)]
@@ -115,6 +132,8 @@ impl Module for Policy {
     type Config = PolicyConfig;
 
     fn new(config: PolicyConfig, api: ModuleApi) -> Result<Self, ModuleError> {
+        let generation = config.generation.clone();
+        api.on_shutdown(move || SHUTDOWNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(generation));
         Ok(Policy { config, calls: Mutex::new(Vec::new()), client_ips: Mutex::new(Vec::new()), api })
     }
 }
@@ -265,7 +284,36 @@ impl Policy {
         if let Some(slow) = self.config.slow_spam_check.as_ref().filter(|slow| body.contains(&slow.body)) {
             tokio::time::sleep(std::time::Duration::from_millis(slow.millis)).await;
         }
-        deny_if(listed(&self.config.spam_event_types, &event.event_type), ErrCode::FORBIDDEN)
+        let spam_type = listed(&self.config.spam_event_types, &event.event_type);
+        let spam_body = self.config.spam_bodies.iter().any(|spam| body.contains(spam.as_str()));
+        deny_if(spam_type || spam_body, ErrCode::FORBIDDEN)
+    }
+
+    #[spam_checker]
+    async fn user_may_create_room(&self, user: &UserId, room_config: &JsonObject) -> SpamCheck {
+        self.record("user_may_create_room", json!([user, room_config]));
+        deny_if(listed(&self.config.deny_room_creation, user.as_str()), ErrCode::FORBIDDEN)
+    }
+
+    #[third_party_rules]
+    async fn on_threepid_bind(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_threepid_bind", json!([user, medium, address]));
+    }
+
+    #[third_party_rules]
+    async fn on_add_user_third_party_identifier(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_add_user_third_party_identifier", json!([user, medium, address]));
+    }
+
+    #[third_party_rules]
+    async fn on_remove_user_third_party_identifier(&self, user: &UserId, medium: &str, address: &str) {
+        self.record("on_remove_user_third_party_identifier", json!([user, medium, address]));
+    }
+
+    #[third_party_rules]
+    async fn check_can_shutdown_room(&self, user: Option<&UserId>, room: &RoomId) -> bool {
+        self.record("check_can_shutdown_room", json!([user, room]));
+        !self.config.deny_room_shutdown
     }
 
     #[third_party_rules]
@@ -330,6 +378,19 @@ impl Policy {
     async fn client_ips(&self, _request: WebRequest) -> WebResponse {
         let ips = self.client_ips.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         web::json(200, &ips)
+    }
+
+    /// `GET /_synapse/client/policy/generation`: the `generation` of the serving instance.
+    #[web_resource("/_synapse/client/policy/generation", method = "GET")]
+    async fn generation(&self, _request: WebRequest) -> WebResponse {
+        web::json(200, &json!(self.config.generation))
+    }
+
+    /// `GET /_synapse/client/policy/shutdowns`: the generations shut down so far.
+    #[web_resource("/_synapse/client/policy/shutdowns", method = "GET")]
+    async fn shutdowns(&self, _request: WebRequest) -> WebResponse {
+        let shutdowns = SHUTDOWNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        web::json(200, &shutdowns)
     }
 
     /// `GET /_synapse/client/policy/calls`.

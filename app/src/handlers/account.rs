@@ -56,7 +56,7 @@ fn request_info(headers: &HeaderMap, ip: ClientIp) -> Vec<RequestInfo> {
     vec![RequestInfo { user_agent: user_agent.to_owned(), ip: ip.0 }]
 }
 
-async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
+pub(super) async fn hash_password(state: &AppState, password: String) -> ApiResult<String> {
     state.passwords.hash(password).await.map_err(|error| {
         tracing::error!("{error}");
         ApiError(mxmod::MatrixError::internal())
@@ -72,7 +72,7 @@ async fn password_matches(state: &AppState, user: Option<&UserRecord>, password:
 
 /// A new access token and the device it is for (the client's, or a new one). The token
 /// goes to the client; storage keeps only [`access_token::stored_form`] of it.
-fn new_login(device_id: Option<String>) -> (String, String) {
+pub(super) fn new_login(device_id: Option<String>) -> (String, String) {
     (access_token::issue(), device_id.unwrap_or_else(|| random_string(10).to_uppercase()))
 }
 
@@ -81,6 +81,15 @@ async fn new_session(state: &AppState, user_id: &UserId, device_id: Option<Strin
     let owner = TokenOwner { user_id: user_id.to_owned(), device_id: device_id.clone() };
     state.storage.create_token(&access_token::stored_form(&token), &owner).await?;
     Ok((token, device_id))
+}
+
+/// The user ID a new local account with this localpart gets: 400 `M_INVALID_USERNAME`
+/// unless it is made of `a-z 0-9 . _ = - /` (Synapse's rule for new accounts).
+pub(super) fn local_user_id(state: &AppState, localpart: &str) -> ApiResult<OwnedUserId> {
+    let valid_localpart = crate::validate::new_localpart(localpart);
+    UserId::parse(format!("@{localpart}:{}", state.settings.server_name)).ok().filter(|_| valid_localpart).ok_or_else(
+        || ApiError::new(400, ErrCode::INVALID_USERNAME, "User ID can only contain characters a-z, 0-9, or '=_-./'"),
+    )
 }
 
 /// The `POST /register` body.
@@ -114,14 +123,7 @@ pub(super) async fn register(
         return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
     }
     let localpart = body.username.unwrap_or_else(|| random_string(12).to_lowercase());
-    let valid_localpart = !localpart.is_empty()
-        && localpart.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._=-/".contains(c));
-    let user_id: OwnedUserId = UserId::parse(format!("@{localpart}:{}", state.settings.server_name))
-        .ok()
-        .filter(|_| valid_localpart)
-        .ok_or_else(|| {
-            ApiError::new(400, ErrCode::INVALID_USERNAME, "User ID can only contain characters a-z, 0-9, or '=_-./'")
-        })?;
+    let user_id = local_user_id(&state, &localpart)?;
     let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
     if state.storage.user(&user_id).await?.is_some() {
         return Err(ApiError::new(400, ErrCode::USER_IN_USE, "User ID already taken."));
@@ -288,30 +290,54 @@ pub(super) async fn deactivate(
     if !password_matches(&state, Some(&user), password).await {
         return Err(ApiError::forbidden("Invalid password"));
     }
-    let rules = &state.modules.callbacks().third_party_rules;
-    rules.check_can_deactivate_user(&auth.user_id, false).await?;
-    if body.erase {
-        state.storage.set_profile(&auth.user_id, &Profile::default()).await?;
+    deactivate_account(&state, &user, body.erase, false).await?;
+    Ok(Json(json!({ "id_server_unbind_result": "no-support" })).into_response())
+}
+
+/// Deactivates an account as Synapse's `DeactivateAccountHandler` does, for the user
+/// themself or (`by_admin`) a server admin: `check_can_deactivate_user` (a refusal is 403
+/// `M_FORBIDDEN`); the third-party identifiers are removed; with `erase` the profile is emptied (`on_profile_update` with
+/// `deactivation`); every joined and invited room is left; the access tokens are deleted;
+/// then `on_user_deactivation_status_changed`.
+pub(super) async fn deactivate_account(
+    state: &Arc<AppState>,
+    user: &UserRecord,
+    erase: bool,
+    by_admin: bool,
+) -> ApiResult<()> {
+    let callbacks = state.modules.callbacks();
+    let rules = &callbacks.third_party_rules;
+    let user_id = &user.user_id;
+    rules.check_can_deactivate_user(user_id, by_admin).await?;
+    crate::threepids::remove_all(state, user_id).await?;
+    if erase {
+        state.storage.set_profile(user_id, &Profile::default()).await?;
         let empty = mxmod::types::ProfileInfo { display_name: None, avatar_url: None };
-        rules.on_profile_update(&auth.user_id, &empty, false, true).await?;
+        rules.on_profile_update(user_id, &empty, by_admin, true).await?;
     }
-    let actor = crate::rooms::Actor::from(&auth);
+    // The user leaves as themself, as Synapse's handler does.
+    let actor = crate::rooms::Actor {
+        user_id: user_id.clone(),
+        device_id: None,
+        shadow_banned: user.shadow_banned,
+        is_admin: user.is_admin,
+    };
     for membership in ["join", "invite"] {
-        for room_id in state.storage.rooms_with_membership(&auth.user_id, membership).await? {
+        for room_id in state.storage.rooms_with_membership(user_id, membership).await? {
             let leave = crate::rooms::update_membership(
-                &state,
+                state,
                 &actor,
-                &auth.user_id,
+                user_id,
                 &room_id,
                 "leave",
                 mxmod::types::JsonObject::new(),
             );
             if let Err(error) = leave.await {
-                tracing::warn!("deactivation of {}: leaving {room_id} failed: {:?}", auth.user_id, error.0);
+                tracing::warn!("deactivation of {user_id}: leaving {room_id} failed: {:?}", error.0);
             }
         }
     }
-    state.storage.set_deactivated(&auth.user_id, true).await?;
-    rules.on_user_deactivation_status_changed(&auth.user_id, true, false).await?;
-    Ok(Json(json!({ "id_server_unbind_result": "no-support" })).into_response())
+    state.storage.set_deactivated(user_id, true).await?;
+    rules.on_user_deactivation_status_changed(user_id, true, by_admin).await?;
+    Ok(())
 }

@@ -77,35 +77,50 @@ pub(super) async fn put_profile_field(
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_json(format!("`{field}` must be a string"))),
     };
-    let mut profile = state.storage.profile(&user_id).await?;
-    match field.as_str() {
+    set_profile_field(&state, &user_id, auth.shadow_banned, &field, value, false).await?;
+    Ok(Json(json!({})))
+}
+
+/// Sets one profile field (`displayname` or `avatar_url`; `None` clears it) of a local
+/// user, for the user themself or (`by_admin`) a server admin: stored, then
+/// `on_profile_update`, then carried into the user's join events.
+pub(super) async fn set_profile_field(
+    state: &Arc<AppState>,
+    user_id: &OwnedUserId,
+    shadow_banned: bool,
+    field: &str,
+    value: Option<String>,
+    by_admin: bool,
+) -> ApiResult<()> {
+    let mut profile = state.storage.profile(user_id).await?;
+    match field {
         "displayname" => profile.displayname = value,
         "avatar_url" => profile.avatar_url = value,
         _ => return Err(ApiError::unrecognized()),
     }
-    state.storage.set_profile(&user_id, &profile).await?;
+    state.storage.set_profile(user_id, &profile).await?;
     let avatar_url = profile.avatar_url.as_deref().map(Into::into);
     let info = ProfileInfo { display_name: profile.displayname.clone(), avatar_url };
-    state.modules.callbacks().third_party_rules.on_profile_update(&user_id, &info, false, false).await?;
-    update_join_states(&state, &auth, &profile).await;
-    Ok(Json(json!({})))
+    state.modules.callbacks().third_party_rules.on_profile_update(user_id, &info, by_admin, false).await?;
+    update_join_states(state, user_id, shadow_banned, &profile).await;
+    Ok(())
 }
 
 /// Carries a profile change into the user's membership event in every room they are
 /// joined to (Synapse's `_update_join_states`); a room that refuses is logged and
 /// skipped. A shadow-banned user's change is saved but not carried, after the delay.
-async fn update_join_states(state: &Arc<AppState>, auth: &Auth, profile: &Profile) {
-    if auth.shadow_banned {
+async fn update_join_states(state: &Arc<AppState>, user_id: &OwnedUserId, shadow_banned: bool, profile: &Profile) {
+    if shadow_banned {
         crate::shadow_ban::delay(&state.settings.limits).await;
         return;
     }
-    let rooms = match state.storage.rooms_with_membership(&auth.user_id, "join").await {
+    let rooms = match state.storage.rooms_with_membership(user_id, "join").await {
         Ok(rooms) => rooms,
-        Err(error) => return tracing::warn!("cannot list the rooms of {}: {error}", auth.user_id),
+        Err(error) => return tracing::warn!("cannot list the rooms of {}: {error}", user_id),
     };
     for room_id in rooms {
         let Ok(Some(room_state)) = state.storage.current_state(&room_id).await else { continue };
-        let Some(current) = room_state.get("m.room.member", auth.user_id.as_str()) else { continue };
+        let Some(current) = room_state.get("m.room.member", user_id.as_str()) else { continue };
         let mut content = current.content.clone();
         for (key, value) in [("displayname", &profile.displayname), ("avatar_url", &profile.avatar_url)] {
             match value {
@@ -113,8 +128,8 @@ async fn update_join_states(state: &Arc<AppState>, auth: &Auth, profile: &Profil
                 None => content.remove(key),
             };
         }
-        if let Err(error) = rooms::update_own_join(state, &auth.user_id, &room_id, &room_state, content).await {
-            tracing::warn!("cannot update the membership of {} in {room_id}: {:?}", auth.user_id, error.0);
+        if let Err(error) = rooms::update_own_join(state, user_id, &room_id, &room_state, content).await {
+            tracing::warn!("cannot update the membership of {} in {room_id}: {:?}", user_id, error.0);
         }
     }
 }

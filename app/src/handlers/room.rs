@@ -45,6 +45,25 @@ pub(super) async fn create_room(
     Ok(Json(answer))
 }
 
+/// The `POST /rooms/{room_id}/upgrade` body.
+#[derive(serde::Deserialize)]
+pub(super) struct UpgradeRequest {
+    new_version: String,
+}
+
+/// `POST /rooms/{room_id}/upgrade` (rate limited as a request, like Synapse's).
+pub(super) async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    MPath(room): MPath<String>,
+    JsonBody(body): JsonBody<UpgradeRequest>,
+) -> ApiResult<Json<Value>> {
+    let room_id = room_id(&room)?;
+    state.limits.message.check(&auth.user_id)?;
+    let new_room = rooms::upgrade_room(&state, &Actor::from(&auth), &room_id, &body.new_version).await?;
+    Ok(Json(json!({ "replacement_room": new_room })))
+}
+
 /// `PUT /rooms/{room_id}/send/{event_type}/{txn_id}`.
 pub(super) async fn send_message(
     State(state): State<Arc<AppState>>,

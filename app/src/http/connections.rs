@@ -35,6 +35,7 @@ use tower_service::Service;
 use crate::{
     config::LimitsConfig,
     http::{cors, Peer},
+    state::AppState,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -188,6 +189,7 @@ impl HttpBody for TimedBody {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    state: Arc<AppState>,
     limits: LimitsConfig,
     x_forwarded: bool,
     shutdown: impl Future<Output = ()> + Send,
@@ -230,6 +232,7 @@ pub(crate) async fn serve(
             stream,
             Peer::new(peer, x_forwarded),
             router.clone(),
+            state.clone(),
             builder.clone(),
             ConnectionScope { table: table.clone(), connection, limits: limits.clone(), stop: stop.clone() },
         ));
@@ -251,6 +254,7 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: Peer,
     router: Router,
+    state: Arc<AppState>,
     builder: http1::Builder,
     mut scope: ConnectionScope,
 ) {
@@ -265,7 +269,8 @@ async fn serve_connection(
                 request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
             request.extensions_mut().insert(ConnectInfo(peer));
             let mut router = router.clone();
-            async move {
+            // The request is served by the module registry current now, to its end.
+            state.modules.pin(async move {
                 let mut response = if preflight {
                     cors::preflight()
                 } else {
@@ -278,7 +283,7 @@ async fn serve_connection(
                     cors::add_headers(response.headers_mut());
                 }
                 Ok::<_, Infallible>(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
-            }
+            })
         })
     };
     let connection = builder.serve_connection(TokioIo::new(stream), service);

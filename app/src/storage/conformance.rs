@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{
     AppendError, Appended, Authorise, CreateRoomError, Forget, NewAccount, NewRoom, Profile, Receipt, Storage,
-    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserRecord,
+    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -51,6 +51,10 @@ macro_rules! storage_conformance_suite {
             room_account_data_shares_the_account_data_stream,
             forgetting_a_room_needs_the_user_to_have_left,
             state_at_a_position_holds_the_state_events_up_to_it,
+            the_admin_user_page_filters_counts_and_pages,
+            a_password_change_can_log_every_device_out,
+            a_purged_room_is_gone_and_refuses_appends,
+            a_threepid_belongs_to_one_user,
         );
     };
     (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
@@ -644,4 +648,87 @@ pub(crate) async fn state_at_a_position_holds_the_state_events_up_to_it(storage:
     let now = storage.state_at(&room, i64::MAX).await.unwrap().unwrap();
     assert_eq!(now.get("m.room.topic", "").unwrap().content["topic"], "b");
     assert!(storage.state_at(&new_room_id(9), 1).await.unwrap().is_none());
+}
+
+async fn register_plain(storage: &dyn Storage, name: &str, displayname: &str, login: Option<&str>) {
+    let record = UserRecord {
+        user_id: user(name),
+        password_hash: Some("hash".into()),
+        is_admin: false,
+        shadow_banned: false,
+        deactivated: false,
+        creation_ts: 1,
+    };
+    let profile = Profile { displayname: Some(displayname.into()), avatar_url: None };
+    let login = login.map(|token| (token.to_owned(), "DEV".to_owned()));
+    assert!(storage.register(NewAccount { user: record, profile, login }).await.unwrap());
+}
+
+/// The admin user list: ordered by ID, deactivated users only when asked, `name`
+/// matching the ID or the display name, `total` counting every match.
+pub(crate) async fn the_admin_user_page_filters_counts_and_pages(storage: Arc<impl Storage>) {
+    for (name, displayname) in [("ann", "Annie"), ("bob", "Robert"), ("cat", "Cathy"), ("dan", "Daniel")] {
+        register_plain(&*storage, name, displayname, None).await;
+    }
+    storage.set_deactivated(&user("dan"), true).await.unwrap();
+    storage.set_admin(&user("ann"), true).await.unwrap();
+    let names =
+        |page: &[(UserRecord, Profile)]| page.iter().map(|(u, _)| u.user_id.localpart().to_owned()).collect::<Vec<_>>();
+    let (page, total) = storage.users_page(&UserQuery { from: 1, limit: 1, ..UserQuery::default() }).await.unwrap();
+    assert_eq!((names(&page), total), (vec!["bob".to_owned()], 3));
+    let all = UserQuery { limit: 10, deactivated: true, ..UserQuery::default() };
+    let (page, total) = storage.users_page(&all).await.unwrap();
+    assert_eq!((names(&page).len(), total), (4, 4));
+    assert!(page[0].0.is_admin && page[0].1.displayname.as_deref() == Some("Annie"));
+    let by_name = UserQuery { limit: 10, name: Some("ROBE".into()), ..UserQuery::default() };
+    assert_eq!(names(&storage.users_page(&by_name).await.unwrap().0), ["bob"]);
+    let by_id = UserQuery { limit: 10, user_id: Some("@c".into()), ..UserQuery::default() };
+    assert_eq!(names(&storage.users_page(&by_id).await.unwrap().0), ["cat"]);
+}
+
+/// A new password hash replaces the old one; with `logout` the tokens go in the same write.
+pub(crate) async fn a_password_change_can_log_every_device_out(storage: Arc<impl Storage>) {
+    register_plain(&*storage, "eve", "Eve", Some("tok-eve")).await;
+    storage.set_password_hash(&user("eve"), "new-hash", false).await.unwrap();
+    assert!(storage.session("tok-eve").await.unwrap().is_some());
+    storage.set_password_hash(&user("eve"), "newer-hash", true).await.unwrap();
+    assert!(storage.session("tok-eve").await.unwrap().is_none());
+    let stored = storage.user(&user("eve")).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash.as_deref(), Some("newer-hash"));
+}
+
+/// A purged room is unknown afterwards (state, events, aliases), appends to it are
+/// refused, and blocking is remembered apart from the room.
+pub(crate) async fn a_purged_room_is_gone_and_refuses_appends(storage: Arc<impl Storage>) {
+    let room = room_with_members(&*storage, 9, true).await;
+    let alice = user("alice");
+    storage.append_local_event(message(&room, &alice, "hi"), None, allow()).await.unwrap();
+    assert!(storage.create_alias("#gone:test.local", &room, &alice).await.unwrap());
+    assert_eq!(storage.room_aliases(&room).await.unwrap(), ["#gone:test.local"]);
+    storage.set_room_blocked(&room, Some(&alice)).await.unwrap();
+    storage.purge_room(&room).await.unwrap();
+    assert!(storage.current_state(&room).await.unwrap().is_none());
+    assert!(room_messages(&*storage, &room).await.is_empty());
+    assert!(storage.alias("#gone:test.local").await.unwrap().is_none());
+    assert!(storage.rooms_with_membership(&user("bob"), "join").await.unwrap().is_empty());
+    let late = storage.append_local_event(message(&room, &alice, "late"), None, allow()).await;
+    assert!(matches!(late, Err(AppendError::UnknownRoom)), "{late:?}");
+    assert!(storage.room_blocked(&room).await.unwrap());
+    storage.set_room_blocked(&room, None).await.unwrap();
+    assert!(!storage.room_blocked(&room).await.unwrap());
+}
+
+/// A third-party identifier is held by one user at most; adding it again is a no-op.
+pub(crate) async fn a_threepid_belongs_to_one_user(storage: Arc<impl Storage>) {
+    register_plain(&*storage, "una", "Una", None).await;
+    register_plain(&*storage, "vic", "Vic", None).await;
+    assert!(storage.add_threepid(&user("una"), "email", "u@x.org", 1).await.unwrap());
+    assert!(storage.add_threepid(&user("una"), "email", "u@x.org", 2).await.unwrap());
+    assert!(!storage.add_threepid(&user("vic"), "email", "u@x.org", 3).await.unwrap());
+    assert!(storage.add_threepid(&user("una"), "msisdn", "123", 4).await.unwrap());
+    let held = storage.threepids(&user("una")).await.unwrap();
+    assert_eq!(held, [("email".to_owned(), "u@x.org".to_owned()), ("msisdn".to_owned(), "123".to_owned())]);
+    assert!(storage.threepids(&user("vic")).await.unwrap().is_empty());
+    storage.remove_threepid(&user("una"), "email", "u@x.org").await.unwrap();
+    assert!(storage.add_threepid(&user("vic"), "email", "u@x.org", 5).await.unwrap());
 }

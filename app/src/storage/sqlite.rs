@@ -30,7 +30,7 @@ use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
     EventReport, FilterError, Forget, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
-    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserRecord,
+    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -821,6 +821,14 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn set_admin(&self, user_id: &UserId, admin: bool) -> StorageResult<()> {
+        let user_id = user_id.to_owned();
+        self.write(move |c| {
+            c.execute("UPDATE users SET is_admin = ?2 WHERE user_id = ?1", params![user_id.as_str(), admin]).map(drop)
+        })
+        .await
+    }
+
     async fn push_rules(&self, user_id: &UserId) -> StorageResult<JsonObject> {
         let user_id = user_id.to_owned();
         self.read(move |c| client_settings::push_rules(c, &user_id)).await
@@ -850,6 +858,146 @@ impl Storage for SqliteStorage {
     async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>> {
         let user_id = user_id.to_owned();
         self.read(move |c| client_settings::filter(c, &user_id, filter_id)).await
+    }
+
+    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()> {
+        let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
+        self.write(move |c| {
+            c.execute("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id.as_str(), hash])?;
+            if logout {
+                c.execute("DELETE FROM access_tokens WHERE user_id = ?1", [user_id.as_str()])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
+        let query = query.clone();
+        self.read(move |c| {
+            // Substring matches with `instr`, as `search_users`: no pattern characters.
+            const MATCHING: &str = "FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
+                WHERE (?1 OR u.deactivated = 0)
+                  AND (?2 IS NULL OR instr(lower(u.user_id), ?2) > 0)
+                  AND (?3 IS NULL OR instr(lower(u.user_id), ?3) > 0 OR instr(lower(coalesce(p.displayname, '')), ?3) > 0)";
+            let user_filter = query.user_id.as_deref().map(str::to_lowercase);
+            let name_filter = query.name.as_deref().map(str::to_lowercase);
+            let total: i64 = c.prepare_cached(&format!("SELECT count(*) {MATCHING}"))?.query_row(
+                params![query.deactivated, user_filter, name_filter],
+                |row| row.get(0),
+            )?;
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT u.user_id, u.password_hash, u.is_admin, u.shadow_banned, u.deactivated, u.creation_ts,
+                        p.displayname, p.avatar_url {MATCHING} ORDER BY u.user_id LIMIT ?4 OFFSET ?5"
+            ))?;
+            let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+            let from = i64::try_from(query.from).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![query.deactivated, user_filter, name_filter, limit, from], |row| {
+                    Ok((user_row(row, 0)?, Profile { displayname: row.get(6)?, avatar_url: row.get(7)? }))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn set_room_blocked(&self, room_id: &RoomId, by: Option<&UserId>) -> StorageResult<()> {
+        let (room_id, by) = (room_id.to_owned(), by.map(UserId::to_owned));
+        self.write(move |c| match &by {
+            Some(admin) => c
+                .execute(
+                    "INSERT INTO blocked_rooms (room_id, user_id) VALUES (?1, ?2)
+                     ON CONFLICT (room_id) DO UPDATE SET user_id = excluded.user_id",
+                    params![room_id.as_str(), admin.as_str()],
+                )
+                .map(drop),
+            None => c.execute("DELETE FROM blocked_rooms WHERE room_id = ?1", [room_id.as_str()]).map(drop),
+        })
+        .await
+    }
+
+    async fn room_blocked(&self, room_id: &RoomId) -> StorageResult<bool> {
+        let room_id = room_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM blocked_rooms WHERE room_id = ?1")?
+                .query_row([room_id.as_str()], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
+        .await
+    }
+
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT medium, address FROM user_threepids WHERE user_id = ?1 ORDER BY added_at, rowid")?
+                .query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool> {
+        let (user_id, medium, address) = (user_id.to_owned(), medium.to_owned(), address.to_owned());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO user_threepids (user_id, medium, address, added_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                user_id.as_str(),
+                medium,
+                address,
+                i64::try_from(added_at).unwrap_or(i64::MAX)
+            ])?;
+            let holder: String = c
+                .prepare_cached("SELECT user_id FROM user_threepids WHERE medium = ?1 AND address = ?2")?
+                .query_row(params![medium, address], |row| row.get(0))?;
+            Ok(holder == user_id.as_str())
+        })
+        .await
+    }
+
+    async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()> {
+        let (user_id, medium, address) = (user_id.to_owned(), medium.to_owned(), address.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM user_threepids WHERE user_id = ?1 AND medium = ?2 AND address = ?3",
+                params![user_id.as_str(), medium, address],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
+        let room_id = room_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT alias FROM aliases WHERE room_id = ?1 ORDER BY alias")?
+                .query_map([room_id.as_str()], |row| row.get(0))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()> {
+        let room_id = room_id.to_owned();
+        self.writer
+            .write(move |context| {
+                let room = room_id.as_str();
+                for statement in [
+                    "DELETE FROM event_txns WHERE event_id IN (SELECT event_id FROM events WHERE room_id = ?1)",
+                    "DELETE FROM events WHERE room_id = ?1",
+                    "DELETE FROM current_state WHERE room_id = ?1",
+                    "DELETE FROM aliases WHERE room_id = ?1",
+                    "DELETE FROM rooms WHERE room_id = ?1",
+                ] {
+                    context.connection.prepare_cached(statement)?.execute([room])?;
+                }
+                context.purge_room(room_id);
+                Ok::<_, StorageError>(())
+            })
+            .await
     }
 
     fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter {

@@ -10,7 +10,7 @@
 //! older than the writer's, even for a room evicted while it was reading.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, PoisonError, RwLock,
@@ -39,6 +39,8 @@ pub struct StateCache {
     epoch: AtomicU64,
     /// Advanced by every insertion; what `used` is measured in.
     clock: AtomicU64,
+    /// Rooms deleted since start-up: never cached again.
+    purged: RwLock<HashSet<OwnedRoomId>>,
 }
 
 impl Default for StateCache {
@@ -59,6 +61,7 @@ impl StateCache {
             capacity: capacity.max(1),
             epoch: AtomicU64::new(0),
             clock: AtomicU64::new(0),
+            purged: RwLock::new(HashSet::new()),
         }
     }
 
@@ -107,10 +110,20 @@ impl StateCache {
         if let Some(entry) = rooms.get(&room_id) {
             return entry.state.clone();
         }
-        if self.epoch.load(Ordering::Acquire) == epoch.0 {
+        let purged = self.purged.read().unwrap_or_else(PoisonError::into_inner).contains(&room_id);
+        if !purged && self.epoch.load(Ordering::Acquire) == epoch.0 {
             self.insert(&mut rooms, room_id, state.clone());
         }
         state
+    }
+
+    /// Forgets a deleted room for good (after the deletion committed): a reader that
+    /// loaded it before cannot put it back.
+    pub fn purge(&self, room_id: OwnedRoomId) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        rooms.remove(&room_id);
+        self.purged.write().unwrap_or_else(PoisonError::into_inner).insert(room_id);
     }
 
     /// Forgets everything (after a failed commit, whose effects are unknown).

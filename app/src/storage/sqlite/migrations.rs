@@ -29,6 +29,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "receipts, room account data, forgotten rooms and event reports",
         apply: ephemeral_and_moderation,
     },
+    Migration { name: "blocked rooms and users' third-party identifiers (admin API)", apply: admin_api },
 ];
 
 /// The newest schema version this build knows.
@@ -138,6 +139,9 @@ fn devices_push_rules_filters(transaction: &Transaction<'_>) -> rusqlite::Result
          CREATE TABLE filters (
             user_id TEXT NOT NULL, filter_id INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (user_id, filter_id));
          CREATE INDEX filters_by_json ON filters (user_id, json);",
+    )
+}
+
 /// Step 6: read receipts (one per user, room, type and thread, with stream positions),
 /// room account data (on the account-data stream), forgotten rooms and event reports.
 /// New tables only: older rows are untouched.
@@ -157,6 +161,18 @@ fn ephemeral_and_moderation(transaction: &Transaction<'_>) -> rusqlite::Result<(
          CREATE TABLE event_reports (
             id INTEGER PRIMARY KEY AUTOINCREMENT, received_ts INTEGER NOT NULL, room_id TEXT NOT NULL,
             event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score INTEGER);",
+    )
+}
+
+/// Step 7: the rooms a server admin blocked (Synapse's `blocked_rooms`) and the users'
+/// third-party identifiers (Synapse's `user_threepids`; one user per identifier).
+fn admin_api(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+         CREATE TABLE user_threepids (
+            user_id TEXT NOT NULL, medium TEXT NOT NULL, address TEXT NOT NULL, added_at INTEGER NOT NULL,
+            PRIMARY KEY (medium, address));
+         CREATE INDEX user_threepids_by_user ON user_threepids (user_id);",
     )
 }
 
@@ -278,6 +294,17 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 4);
+    }
+
+    #[test]
+    fn step_7_adds_blocked_rooms_and_threepids_and_keeps_rooms() {
+        let mut connection = at_version(6);
+        connection.execute_batch("INSERT INTO rooms (room_id, creator) VALUES ('!r:x', '@a:x');").unwrap();
+        migrate(&mut connection).unwrap();
+        connection.execute_batch("INSERT INTO blocked_rooms VALUES ('!r:x', '@admin:x');").unwrap();
+        connection.execute_batch("INSERT INTO user_threepids VALUES ('@a:x', 'email', 'a@x', 1);").unwrap();
+        let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0)).unwrap();
+        assert_eq!(rooms, 1);
     }
 
     #[test]

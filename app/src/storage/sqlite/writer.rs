@@ -40,11 +40,15 @@ pub(super) struct WriteContext<'a> {
     wake_rooms: HashMap<OwnedRoomId, (Arc<StateMap>, bool)>,
     wake_users: Vec<OwnedUserId>,
     wake_presence: bool,
+    purged_rooms: Vec<OwnedRoomId>,
 }
 
 impl WriteContext<'_> {
     /// A room's current state as of this point of the batch; `None` for an unknown room.
     pub(super) fn room_state(&mut self, room_id: &RoomId) -> rusqlite::Result<Option<Arc<StateMap>>> {
+        if self.purged_rooms.iter().any(|purged| purged == room_id) {
+            return Ok(None);
+        }
         if let Some(state) = self.changed_rooms.get(room_id) {
             return Ok(Some(state.clone()));
         }
@@ -59,6 +63,14 @@ impl WriteContext<'_> {
     /// write's last statement succeeded.
     pub(super) fn set_room_state(&mut self, room_id: OwnedRoomId, state: Arc<StateMap>) {
         self.changed_rooms.insert(room_id, state);
+    }
+
+    /// Records that a room was deleted: later writes of the batch find it unknown, and the
+    /// cache forgets it when the batch commits.
+    pub(super) fn purge_room(&mut self, room_id: OwnedRoomId) {
+        self.changed_rooms.remove(&room_id);
+        self.wake_rooms.remove(&room_id);
+        self.purged_rooms.push(room_id);
     }
 
     /// Wakes the room's joined members (and invited ones with `invited`) after commit.
@@ -186,6 +198,7 @@ fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &State
             wake_rooms: HashMap::new(),
             wake_users: Vec::new(),
             wake_presence: false,
+            purged_rooms: Vec::new(),
         };
         let replies: Vec<Reply> = match connection.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => batch.into_iter().filter_map(|job| run_job(job, &mut context)).collect(),
@@ -210,6 +223,9 @@ fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &State
         if committed.is_ok() {
             for (room_id, state) in context.changed_rooms {
                 cache.set(room_id, state);
+            }
+            for room_id in context.purged_rooms {
+                cache.purge(room_id);
             }
             for (state, invited) in context.wake_rooms.values() {
                 notifier.wake_room(state, *invited);

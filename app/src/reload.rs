@@ -1,0 +1,147 @@
+//! Reload without restart, on `SIGHUP` and on `POST /_synapse/admin/v1/mxmod/reload`:
+//! the config file is read and validated again; on any problem the running registry is
+//! kept and every problem is logged with its line:column (and returned). Otherwise a new
+//! registry is built from the new `modules:` list and swapped in atomically
+//! ([`LiveModules::replace`]); requests in flight finish on the old one, dropped when the
+//! last of them ends.
+//!
+//! Every module gets a new instance, changed or not: an instance belongs to one registry
+//! (its web routes, caches, background tasks and shutdown hooks end with it), so a
+//! reload is exactly a restart of the modules — no state derived from an old config can
+//! survive it — at the price of cold `#[cached]` caches. Settings outside `modules:` are
+//! not applied: each one that differs from what the server started with is reported as
+//! needing a restart.
+
+use std::path::PathBuf;
+
+use mxmod::{
+    config::ConfigProblems,
+    registry::{Registry, StartOptions},
+};
+
+use crate::{config, modules::LiveModules};
+
+/// What a reload did.
+#[derive(Debug)]
+pub(crate) enum ReloadOutcome {
+    /// The new registry serves; `restart_required` lists the changed settings outside
+    /// `modules:` that take effect only after a restart.
+    Reloaded {
+        /// The modules now running, in order.
+        modules: Vec<&'static str>,
+        /// Changed top-level settings that need a restart.
+        restart_required: Vec<String>,
+    },
+    /// The config has problems; nothing changed.
+    BadConfig(ConfigProblems),
+    /// A module failed to start; nothing changed.
+    ModulesFailed(String),
+    /// The server runs on the embedded default config: there is no file to read again.
+    NoFile,
+}
+
+/// Reloads the modules of a running server; one reload at a time.
+pub(crate) struct Reloader {
+    source: Option<PathBuf>,
+    options: StartOptions,
+    /// The settings outside `modules:` the process runs with (read at start-up).
+    running_settings: serde_yaml::Mapping,
+    busy: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// A reloader for a server started from `source` with these settings and options.
+    pub(crate) fn new(source: Option<PathBuf>, running_settings: serde_yaml::Mapping, options: StartOptions) -> Self {
+        Self { source, options, running_settings, busy: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Reads the config again and, if it is sound, serves its modules from now on.
+    pub(crate) async fn reload(&self, modules: &LiveModules) -> ReloadOutcome {
+        let _one_at_a_time = self.busy.lock().await;
+        let Some(path) = self.source.clone() else {
+            tracing::warn!("reload: the server runs on the embedded default config; there is no file to read");
+            return ReloadOutcome::NoFile;
+        };
+        let loaded = match tokio::task::spawn_blocking(move || config::load_file(&path)).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(problems)) => {
+                for problem in &problems.problems {
+                    tracing::error!("reload refused, the modules are unchanged: {}:{problem}", problems.file);
+                }
+                return ReloadOutcome::BadConfig(problems);
+            }
+            Err(error) => return ReloadOutcome::ModulesFailed(format!("reading the config failed: {error}")),
+        };
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let restart_required = changed_settings(&self.running_settings, &loaded.settings);
+        let names: Vec<&'static str> = loaded.modules.iter().map(|entry| entry.descriptor.name).collect();
+        let registry = match Registry::start(loaded.modules, &self.options) {
+            Ok(registry) => registry,
+            Err(error) => {
+                tracing::error!("reload refused, the modules are unchanged: {error}");
+                return ReloadOutcome::ModulesFailed(error.to_string());
+            }
+        };
+        for shadowed in registry.routes().shadowed() {
+            tracing::warn!(
+                "web resource {} of module `{}` is shadowed by module `{}`",
+                shadowed.path,
+                shadowed.loser,
+                shadowed.winner
+            );
+        }
+        // The old registry goes when the last request pinned to it ends (maybe now).
+        drop(modules.replace(registry));
+        tracing::info!("modules reloaded: {}", names.join(", "));
+        for key in &restart_required {
+            tracing::warn!("setting `{key}` changed; it takes effect after a restart");
+        }
+        ReloadOutcome::Reloaded { modules: names, restart_required }
+    }
+}
+
+/// The top-level keys whose values differ (present in one only, or changed), sorted.
+fn changed_settings(running: &serde_yaml::Mapping, read: &serde_yaml::Mapping) -> Vec<String> {
+    let mut changed: Vec<String> = running
+        .iter()
+        .filter(|(key, value)| read.get(*key) != Some(*value))
+        .chain(read.iter().filter(|(key, _)| !running.contains_key(*key)))
+        .map(|(key, _)| key.as_str().map(str::to_owned).unwrap_or_else(|| format!("{key:?}")))
+        .collect();
+    changed.sort();
+    changed.dedup();
+    changed
+}
+
+/// Reloads on every `SIGHUP` while the server runs.
+#[cfg(unix)]
+pub(crate) async fn reload_on_sighup(state: std::sync::Weak<crate::state::AppState>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let Some(state) = state.upgrade() else { return };
+        tracing::info!("SIGHUP: reloading the modules");
+        state.reloader.reload(&state.modules).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(text: &str) -> serde_yaml::Mapping {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn changed_added_and_removed_settings_are_reported_once_each() {
+        let running = mapping("server_name: a\nenable_metrics: true\nlisteners: [{port: 1}]\n");
+        let read = mapping("server_name: a\nlisteners: [{port: 2}]\nenable_registration: true\n");
+        assert_eq!(changed_settings(&running, &read), ["enable_metrics", "enable_registration", "listeners"]);
+        assert!(changed_settings(&running, &running).is_empty());
+    }
+}
