@@ -23,7 +23,11 @@ impl TestPostgres {
     /// `MXMOD_TEST_POSTGRES_URL` is unset. Panics when the server cannot be reached.
     pub async fn create(test: &str) -> Option<Self> {
         let Ok(url) = std::env::var("MXMOD_TEST_POSTGRES_URL") else {
-            eprintln!("note: {test} on PostgreSQL skipped: MXMOD_TEST_POSTGRES_URL is not set");
+            // Straight to the process's stderr, past the test harness's capture, so the
+            // note shows in a passing run.
+            use std::io::Write as _;
+            let _ =
+                writeln!(std::io::stderr(), "note: {test} on PostgreSQL skipped: MXMOD_TEST_POSTGRES_URL is not set");
             return None;
         };
         let admin = tokio_postgres::Config::from_str(&url).expect("MXMOD_TEST_POSTGRES_URL is a PostgreSQL URL");
