@@ -250,7 +250,7 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
          method exactly so inside a `#[module]` impl block, under the category's attribute. A\n\
          callback may also return `Result<Answer, E>` with `E: Into<mxmod::CallbackError>`: `?`\n\
          works on `MatrixError` (sent to the client where Synapse lets a module's error\n\
-         through), `HostError`, `DatabaseError` and `HttpError` (each handled by the\n\
+         through), `HostError`, `DbError` and `HttpError` (each handled by the\n\
          callback's failure policy). Every answer type is at the crate root.\n\n\
          Each section is a compiled doc test: a module implementing every callback of the\n\
          category with these signatures, each returning the answer that leaves the\n\

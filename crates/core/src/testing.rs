@@ -34,11 +34,15 @@
 
 mod event;
 mod host;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::TestPostgres;
 pub use self::{
     event::EventBuilder,
     host::{MembershipCall, TestHost},

@@ -3,9 +3,12 @@
 //! database (`CREATE DATABASE mxmod_test_<random>`, dropped after). Without the
 //! variable the PostgreSQL cases print a note and pass.
 
-use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use mxmod::db::{Database, DbError, Migration, ModuleDb, Value};
+use mxmod::{
+    db::{Database, DbError, Migration, ModuleDb, Value},
+    testing::TestPostgres,
+};
 
 const STEPS: &[Migration] = &[
     Migration::new(
@@ -173,34 +176,11 @@ async fn on_sqlite<F: Future<Output = ()>>(case: impl FnOnce(Database) -> F) {
 
 /// Runs `case` on a fresh PostgreSQL database, dropped afterwards (also when the case
 /// panics); a note and nothing else without `MXMOD_TEST_POSTGRES_URL`.
-async fn on_postgres<F>(name: &str, case: impl FnOnce(Database) -> F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let Ok(url) = std::env::var("MXMOD_TEST_POSTGRES_URL") else {
-        eprintln!("note: {name} on PostgreSQL skipped: MXMOD_TEST_POSTGRES_URL is not set");
+async fn on_postgres<F: Future<Output = ()>>(name: &str, case: impl FnOnce(Database) -> F) {
+    let Some(postgres) = TestPostgres::create(name).await else {
         return;
     };
-    let config = tokio_postgres::Config::from_str(&url).expect("MXMOD_TEST_POSTGRES_URL is a PostgreSQL URL");
-    let (admin, connection) = config.connect(tokio_postgres::NoTls).await.expect("PostgreSQL is reachable");
-    tokio::spawn(connection);
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dbname = format!("mxmod_test_{}_{}", std::process::id(), nonce % 1_000_000_000_000);
-    admin.batch_execute(&format!("CREATE DATABASE {dbname}")).await.unwrap();
-    let mut fresh = config.clone();
-    fresh.dbname(&dbname);
-    let manager = deadpool_postgres::Manager::from_config(
-        fresh,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
-    );
-    let pool = deadpool_postgres::Pool::builder(manager).max_size(8).build().unwrap();
-    let outcome = tokio::spawn(case(Database::postgres(pool.clone()))).await;
-    pool.close();
-    admin.batch_execute(&format!("DROP DATABASE {dbname} WITH (FORCE)")).await.unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
+    case(postgres.database()).await;
 }
 
 macro_rules! on_both_backends {

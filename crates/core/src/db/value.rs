@@ -112,7 +112,7 @@ pub struct Row {
 }
 
 impl Row {
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code, reason = "backends build rows"))]
     pub(crate) fn new(columns: Arc<[String]>, values: Vec<Value>) -> Self {
         Self { columns, values }
     }

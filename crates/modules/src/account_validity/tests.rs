@@ -358,6 +358,31 @@ async fn two_instances_need_distinct_ids_and_keep_their_rows_apart() {
     assert_eq!(second.get_expiration_ts_for_user(erin.to_string()).await.unwrap(), None);
 }
 
+/// The store on PostgreSQL (when `MXMOD_TEST_POSTGRES_URL` is set): the same statements,
+/// types and transactions as on SQLite.
+#[tokio::test]
+async fn the_store_works_on_postgresql() {
+    let Some(postgres) = mxmod::testing::TestPostgres::create("account_validity store").await else {
+        return;
+    };
+    let harness = Harness::builder(&yaml("")).database(postgres.database()).start().unwrap();
+    let erin = user("@erin:example.com");
+    let av = module(&harness);
+    assert_eq!(av.get_expiration_ts_for_user(erin.to_string()).await.unwrap(), None);
+    harness.callbacks().account_validity.on_user_registration(&erin).await.unwrap();
+    assert!(av.get_expiration_ts_for_user(erin.to_string()).await.unwrap().is_some_and(|ts| ts > now()));
+    admin(&harness, json!({"user_id": erin, "expiration_ts": 12345, "emails": ["b@example.org", "a@example.org"]}))
+        .await;
+    assert_eq!(av.get_expiration_ts_for_user(erin.to_string()).await.unwrap(), Some(12345));
+    assert_eq!(expired(&harness, &erin).await, Some(true));
+    assert_eq!(av.renewal_notice_sent(&erin).await.unwrap(), Some(false));
+    assert_eq!(av.notice_addresses(&erin).await.unwrap(), vec!["a@example.org".to_owned(), "b@example.org".to_owned()]);
+    let token = av.core.generate_link_token(av.get_expiration_ts_for_user_cache(), erin.as_str()).await.unwrap();
+    assert_eq!(av.core.store.token_owner(&token).await.unwrap().map(|owner| owner.user_id), Some(erin.to_string()));
+    assert_eq!(av.core.store.users_expiring_soon(now(), WEEK).await.unwrap(), vec![(erin.to_string(), 12345)]);
+    drop(harness);
+}
+
 #[tokio::test]
 async fn config_problems_are_reported() {
     let missing = |yaml: &str| Harness::from_yaml(yaml).unwrap_err().to_string();
