@@ -184,3 +184,24 @@ fn after_kill_9_of_one_process_the_other_serves_every_acknowledged_event_once() 
     let (status, again) = b.send_text(&token, &room, txn, txn);
     assert_eq!((status, again["event_id"].as_str()), (200, Some(event_id.as_str())));
 }
+
+/// Bad `database:` values are refused before anything starts: exit 2, each at its line.
+/// (Needs no PostgreSQL server.)
+#[test]
+fn a_bad_postgres_section_exits_2_with_positions() {
+    let database = "database:\n  name: psycopg2\n  args:\n    user: u\n    dbname: d\n    cp_min: 20\n    cp_max: 5\n";
+    let config = config_on_postgres(database, "  []\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, &config).unwrap();
+    let line = config.lines().position(|line| line.contains("cp_min: 20")).unwrap() + 1;
+    for command in ["check-config", "run"] {
+        let output = std::process::Command::new(crate::support::binary())
+            .args([command, "-c", path.to_str().unwrap()])
+            .output()
+            .expect("mxmod runs");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains(&format!("bad.yaml:{line}:")) && err.contains("`cp_min` (20) is larger"), "{err}");
+    }
+}
