@@ -3,7 +3,8 @@
 //
 // Two clients register, `startClient()` and reach PREPARED, create and join a room,
 // exchange messages seen through their own sync, see the server's notification counts,
-// and read and change push rules and read capabilities.
+// read and change push rules and read capabilities; then typing and a read receipt reach
+// the other client, and one client redacts a message, kicks, bans and unbans the other.
 // Every request the SDK makes goes through a logging fetch; a request answered
 // 404 M_UNRECOGNIZED (an endpoint the server lacks) fails the run. The script prints
 // `js-sdk flow: ok` last on success and exits non-zero on any failure.
@@ -168,10 +169,46 @@ async function main() {
     await until(alice, sdk.RoomEvent.Timeline, () => bodies(alice, roomId).includes("hello from bob"), "bob's message");
     console.log("messages exchanged");
 
-    // ---- PART B STEPS (added by the lead at merge) ----------------------------------
-    // typing (bob.sendTyping) seen by alice, a read receipt (bob.sendReadReceipt) seen
-    // by alice, alice redacts a message, kicks, bans and unbans bob.
-    // ---- END OF PART B STEPS ---------------------------------------------------------
+    // Typing: bob starts typing, alice's client sees it through her sync.
+    await bob.sendTyping(roomId, true, 30000);
+    const bobTyping = () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.typing === true;
+    await until(alice, sdk.RoomMemberEvent.Typing, bobTyping, "bob typing, seen by alice");
+    console.log("typing seen");
+
+    // A read receipt: bob reads alice's first message; alice's client sees bob's receipt.
+    const read = bob
+        .getRoom(roomId)
+        .getLiveTimeline()
+        .getEvents()
+        .find((event) => event.getContent().body === "hello from alice");
+    assert(read, "bob holds alice's message");
+    await bob.sendReadReceipt(read);
+    const bobRead = () => alice.getRoom(roomId)?.getUsersReadUpTo(alice.getRoom(roomId).findEventById(read.getId())).includes(bob.getUserId());
+    await until(alice, sdk.RoomEvent.Receipt, () => Boolean(bobRead()), "bob's read receipt, seen by alice");
+    console.log("read receipt seen");
+
+    // A redaction: alice redacts a message; bob's copy loses its content.
+    const { event_id: doomed } = await alice.sendTextMessage(roomId, "this will be redacted");
+    await until(bob, sdk.RoomEvent.Timeline, () => bodies(bob, roomId).includes("this will be redacted"), "the doomed message");
+    await alice.redactEvent(roomId, doomed);
+    const redacted = () => bob.getRoom(roomId)?.findEventById(doomed)?.isRedacted() === true;
+    await until(bob, sdk.RoomEvent.Redaction, redacted, "the redaction, seen by bob");
+    assert(!bodies(bob, roomId).includes("this will be redacted"), "the redacted body is gone from bob's timeline");
+    console.log("redaction seen");
+
+    // Moderation: alice kicks bob, bob comes back, alice bans and unbans him.
+    const membershipOfBob = () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership;
+    await alice.kick(roomId, bob.getUserId(), "kicked by the js-sdk test");
+    await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "leave", "bob kicked");
+    await until(bob, sdk.RoomStateEvent.Members, () => bob.getRoom(roomId)?.getMyMembership() === "leave", "bob seeing his kick");
+    await bob.joinRoom(roomId);
+    await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "join", "bob back");
+    await alice.ban(roomId, bob.getUserId(), "banned by the js-sdk test");
+    await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "ban", "bob banned");
+    await alice.unban(roomId, bob.getUserId());
+    await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "leave", "bob unbanned");
+    console.log("kick, ban and unban done");
+
 
     alice.stopClient();
     bob.stopClient();
