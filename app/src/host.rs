@@ -129,7 +129,9 @@ impl Host for ServerHost {
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
             let state = self.state()?;
-            state.storage.set_account_data(user_id, data_type, &content).await.map_err(storage_error)
+            state.storage.set_account_data(user_id, data_type, &content).await.map_err(storage_error)?;
+            crate::account_data::account_data_updated(&state, user_id, None, data_type, &content).await;
+            Ok(())
         })
     }
 

@@ -244,6 +244,19 @@ pub struct PresenceRecord {
     pub state: UserPresenceState,
 }
 
+/// A third-party identifier bound to a user (Synapse's `user_threepids` row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Threepid {
+    /// `email` or `msisdn`.
+    pub medium: String,
+    /// The address, as validated (emails lower-cased by the caller).
+    pub address: String,
+    /// When it was validated, ms since the epoch.
+    pub validated_at: u64,
+    /// When it was added, ms since the epoch.
+    pub added_at: u64,
+}
+
 /// A stored media item.
 #[derive(Clone, Debug)]
 pub struct MediaRecord {
@@ -364,6 +377,20 @@ pub trait Storage: Send + Sync {
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()>;
     /// A media item.
     async fn media(&self, media_id: &str) -> StorageResult<Option<MediaRecord>>;
+
+    /// Binds a third-party identifier to a user; `false` if the `(medium, address)` is
+    /// already bound (to anyone), checked and written in one transaction.
+    async fn add_threepid(&self, user_id: &UserId, threepid: &Threepid) -> StorageResult<bool>;
+    /// A user's third-party identifiers, oldest first.
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>>;
+    /// The user a third-party identifier is bound to.
+    async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>>;
+    /// Deletes every access token of a user (`/logout/all`): `(stored form, device)` of
+    /// each deleted token.
+    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Local users in user ID order after `from` (exclusive; `None` from the start), at
+    /// most `limit`, with whether each is deactivated.
+    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<(OwnedUserId, bool)>>;
 
     /// A waiter woken when something this user's `/sync` will see is written (an event in
     /// a room they are in or were just removed from, their account data, presence they

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::{presence::presence_content, room::stream_position};
 use crate::{
     http::{ApiResult, Auth, MQuery},
-    rooms::client_event,
+    client_events::client_events,
     state::AppState,
     storage::StoredEvent,
 };
@@ -147,11 +147,12 @@ async fn build(
         let state_events = if since.is_none() || newly_joined || full_state {
             let in_timeline: HashSet<&str> = timeline.iter().map(|e| e.event.event_id.as_str()).collect();
             let room_state = storage.current_state(room_id).await?.unwrap_or_default();
-            room_state
+            let shown: Vec<_> = room_state
                 .iter()
                 .filter(|(_, e)| !in_timeline.contains(e.event_id.as_str()))
-                .map(|(_, e)| client_event(e, None, None))
-                .collect()
+                .map(|(_, e)| (e, None))
+                .collect();
+            client_events(state, shown, None).await?
         } else {
             Vec::new()
         };
@@ -162,7 +163,7 @@ async fn build(
         join.insert(
             room_id.to_string(),
             json!({
-                "timeline": { "events": timeline_json(&timeline, auth), "limited": limited, "prev_batch": prev_batch },
+                "timeline": { "events": timeline_json(state, &timeline, auth).await?, "limited": limited, "prev_batch": prev_batch },
                 "state": { "events": state_events },
                 "ephemeral": { "events": [] },
                 "account_data": { "events": [] },
@@ -208,7 +209,7 @@ async fn build(
             has_news = true;
             leave.insert(
                 room_id.to_string(),
-                json!({ "timeline": { "events": timeline_json(&mine, auth), "limited": false }, "state": { "events": [] } }),
+                json!({ "timeline": { "events": timeline_json(state, &mine, auth).await?, "limited": false }, "state": { "events": [] } }),
             );
         }
     }
@@ -237,8 +238,9 @@ async fn build(
     Ok((response, has_news))
 }
 
-fn timeline_json(events: &[StoredEvent], auth: &Auth) -> Vec<Value> {
-    events.iter().map(|e| client_event(&e.event, e.txn_id.as_deref(), Some(&auth.user_id))).collect()
+async fn timeline_json(state: &AppState, events: &[StoredEvent], auth: &Auth) -> ApiResult<Vec<Value>> {
+    let served: Vec<_> = events.iter().map(|e| (&e.event, e.txn_id.as_deref())).collect();
+    client_events(state, served, Some(&auth.user_id)).await
 }
 
 /// Presence updates this user receives: from users sharing a room, plus what the

@@ -11,8 +11,8 @@ use mxmod::{
 use serde_json::json;
 
 use super::{
-    AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, Profile, Storage, TxnClient, TxnKey,
-    UserRecord,
+    AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, Profile, Storage, Threepid, TokenOwner,
+    TxnClient, TxnKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -32,6 +32,9 @@ macro_rules! storage_conformance_suite {
             account_data_positions_order_writes_and_wake_their_user,
             a_send_wakes_only_the_rooms_members,
             a_ban_wakes_the_banned_user,
+            a_threepid_has_one_owner_and_is_listed_per_user,
+            logging_out_everywhere_deletes_only_that_users_tokens,
+            users_are_listed_in_pages,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -359,4 +362,51 @@ pub(crate) async fn a_ban_wakes_the_banned_user(storage: Arc<impl Storage>) {
     let mut bob_waiter = storage.sync_waiter(&bob, false);
     storage.append_local_event(member(&room, &alice, &bob, "ban"), None, allow()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), bob_waiter.changed()).await.expect("bob is woken");
+}
+
+fn threepid(address: &str, added_at: u64) -> Threepid {
+    Threepid { medium: "email".to_owned(), address: address.to_owned(), validated_at: added_at, added_at }
+}
+
+pub(crate) async fn a_threepid_has_one_owner_and_is_listed_per_user(storage: Arc<impl Storage>) {
+    let (alice, bob) = (user("@alice:test"), user("@bob:test"));
+    assert!(storage.add_threepid(&alice, &threepid("a@example.org", 1)).await.unwrap());
+    assert!(storage.add_threepid(&alice, &threepid("a2@example.org", 2)).await.unwrap());
+    assert!(!storage.add_threepid(&bob, &threepid("a@example.org", 3)).await.unwrap(), "taken by alice");
+    let listed = storage.threepids(&alice).await.unwrap();
+    assert_eq!(listed, [threepid("a@example.org", 1), threepid("a2@example.org", 2)]);
+    assert!(storage.threepids(&bob).await.unwrap().is_empty());
+    assert_eq!(storage.user_by_threepid("email", "a@example.org").await.unwrap(), Some(alice));
+    assert_eq!(storage.user_by_threepid("msisdn", "a@example.org").await.unwrap(), None);
+}
+
+pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens(storage: Arc<impl Storage>) {
+    let (alice, bob) = (user("@alice:test"), user("@bob:test"));
+    for (token, owner, device) in [("t1", &alice, "D1"), ("t2", &alice, "D2"), ("t3", &bob, "D3")] {
+        let owner = TokenOwner { user_id: owner.clone(), device_id: device.to_owned() };
+        storage.create_token(token, &owner).await.unwrap();
+    }
+    let mut deleted = storage.delete_tokens_of_user(&alice).await.unwrap();
+    deleted.sort();
+    assert_eq!(deleted, [("t1".to_owned(), "D1".to_owned()), ("t2".to_owned(), "D2".to_owned())]);
+    assert!(storage.delete_tokens_of_user(&alice).await.unwrap().is_empty());
+}
+
+pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {
+    for name in ["@c:test", "@a:test", "@b:test"] {
+        let record = UserRecord {
+            user_id: user(name),
+            password_hash: None,
+            is_admin: false,
+            shadow_banned: false,
+            deactivated: name == "@b:test",
+            creation_ts: 0,
+        };
+        let account = NewAccount { user: record, profile: Profile::default(), login: None };
+        assert!(storage.register(account).await.unwrap());
+    }
+    let first = storage.users_page(None, 2).await.unwrap();
+    assert_eq!(first, [(user("@a:test"), false), (user("@b:test"), true)]);
+    let rest = storage.users_page(Some(&first[1].0), 2).await.unwrap();
+    assert_eq!(rest, [(user("@c:test"), false)]);
 }

@@ -26,7 +26,7 @@ use self::{
 use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, MediaRecord,
     NewAccount, NewRoom, PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent,
-    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UserRecord,
+    StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UserRecord,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -628,6 +628,86 @@ impl Storage for SqliteStorage {
             rows.collect()
         })
         .await
+    }
+
+    async fn add_threepid(&self, user_id: &UserId, threepid: &Threepid) -> StorageResult<bool> {
+        let (user_id, threepid) = (user_id.to_owned(), threepid.clone());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO user_threepids (user_id, medium, address, validated_at, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                user_id.as_str(),
+                threepid.medium,
+                threepid.address,
+                threepid.validated_at as i64,
+                threepid.added_at as i64
+            ])
+            .map(|inserted| inserted == 1)
+        })
+        .await
+    }
+
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT medium, address, validated_at, added_at FROM user_threepids WHERE user_id = ?1
+                 ORDER BY added_at, medium, address",
+            )?;
+            let rows = statement.query_map([user_id.as_str()], |row| {
+                Ok(Threepid {
+                    medium: row.get(0)?,
+                    address: row.get(1)?,
+                    validated_at: row.get::<_, i64>(2)? as u64,
+                    added_at: row.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>> {
+        let (medium, address) = (medium.to_owned(), address.to_owned());
+        let found: Option<String> = self
+            .read(move |c| {
+                c.prepare_cached("SELECT user_id FROM user_threepids WHERE medium = ?1 AND address = ?2")?
+                    .query_row(params![medium, address], |row| row.get(0))
+                    .optional()
+            })
+            .await?;
+        found.map(|user| UserId::parse(user).map_err(|error| StorageError::Corrupt(Box::new(error)))).transpose()
+    }
+
+    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        let user_id = user_id.to_owned();
+        self.write(move |c| {
+            let mut statement =
+                c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1 RETURNING token, device_id")?;
+            let rows = statement.query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<(OwnedUserId, bool)>> {
+        let from = from.map(|user| user.as_str().to_owned()).unwrap_or_default();
+        let rows: Vec<(String, bool)> = self
+            .read(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT user_id, deactivated FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+                )?;
+                let rows = statement.query_map(params![from, limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                rows.collect()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(user, deactivated)| {
+                UserId::parse(user).map(|user| (user, deactivated)).map_err(|error| StorageError::Corrupt(Box::new(error)))
+            })
+            .collect()
     }
 
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()> {

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: account_data_stream },
     Migration { name: "transactions keyed by request path, user and device", apply: txns_by_path },
     Migration { name: "access tokens stored as their SHA-256", apply: hash_plain_access_tokens },
+    Migration { name: "users' third-party identifiers", apply: user_threepids },
 ];
 
 /// The newest schema version this build knows.
@@ -122,6 +123,16 @@ fn txns_by_path(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Step 5: users' third-party identifiers, one owner per `(medium, address)`.
+fn user_threepids(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(
+        "CREATE TABLE user_threepids (
+            user_id TEXT NOT NULL, medium TEXT NOT NULL, address TEXT NOT NULL,
+            validated_at INTEGER NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY (medium, address));
+         CREATE INDEX user_threepids_by_user ON user_threepids (user_id, added_at);",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +214,19 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'txns'", [], |row| row.get(0))
             .unwrap();
         assert_eq!(old_table, 0);
+    }
+
+    #[test]
+    fn step_5_adds_an_empty_threepid_table_and_keeps_users() {
+        let mut connection = at_version(4);
+        connection.execute_batch("INSERT INTO users (user_id, creation_ts) VALUES ('@a:x', 1);").unwrap();
+        migrate(&mut connection).unwrap();
+        let counts: (i64, i64) = connection
+            .query_row("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM user_threepids)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(counts, (1, 0));
     }
 
     #[test]
