@@ -137,6 +137,16 @@ impl ModuleApi {
         &self.inner.server.info.public_baseurl
     }
 
+    /// Synapse's `get_qualified_user_id`: a user ID as given, or a localpart made into
+    /// one on this server. `None` when the result is not a valid user ID.
+    pub fn get_qualified_user_id(&self, username: &str) -> Option<crate::types::OwnedUserId> {
+        if username.starts_with('@') {
+            UserId::parse(username).ok()
+        } else {
+            UserId::parse(format!("@{username}:{}", self.server_name())).ok()
+        }
+    }
+
     /// Whether a user belongs to this homeserver.
     pub fn is_mine(&self, user_id: &UserId) -> bool {
         user_id.server_name() == self.server_name()
