@@ -389,8 +389,8 @@ pub trait Storage: Send + Sync {
     /// each deleted token.
     async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
     /// Local users in user ID order after `from` (exclusive; `None` from the start), at
-    /// most `limit`, with whether each is deactivated.
-    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<(OwnedUserId, bool)>>;
+    /// most `limit`.
+    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>>;
 
     /// A waiter woken when something this user's `/sync` will see is written (an event in
     /// a room they are in or were just removed from, their account data, presence they

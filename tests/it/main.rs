@@ -4,6 +4,7 @@ mod support;
 
 mod abuse;
 mod callbacks;
+mod categories;
 mod cli;
 mod client;
 mod config_load;

@@ -692,22 +692,17 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<(OwnedUserId, bool)>> {
+    async fn users_page(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {
         let from = from.map(|user| user.as_str().to_owned()).unwrap_or_default();
-        let rows: Vec<(String, bool)> = self
-            .read(move |c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT user_id, deactivated FROM users WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
-                )?;
-                let rows = statement.query_map(params![from, limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                rows.collect()
-            })
-            .await?;
-        rows.into_iter()
-            .map(|(user, deactivated)| {
-                UserId::parse(user).map(|user| (user, deactivated)).map_err(|error| StorageError::Corrupt(Box::new(error)))
-            })
-            .collect()
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts FROM users
+                 WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![from, limit as i64], |row| user_row(row, 0))?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()> {
