@@ -369,7 +369,7 @@ fn threepid(address: &str, added_at: u64) -> Threepid {
 }
 
 pub(crate) async fn a_threepid_has_one_owner_and_is_listed_per_user(storage: Arc<impl Storage>) {
-    let (alice, bob) = (user("@alice:test"), user("@bob:test"));
+    let (alice, bob) = (user("alice"), user("bob"));
     assert!(storage.add_threepid(&alice, &threepid("a@example.org", 1)).await.unwrap());
     assert!(storage.add_threepid(&alice, &threepid("a2@example.org", 2)).await.unwrap());
     assert!(!storage.add_threepid(&bob, &threepid("a@example.org", 3)).await.unwrap(), "taken by alice");
@@ -381,7 +381,7 @@ pub(crate) async fn a_threepid_has_one_owner_and_is_listed_per_user(storage: Arc
 }
 
 pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens(storage: Arc<impl Storage>) {
-    let (alice, bob) = (user("@alice:test"), user("@bob:test"));
+    let (alice, bob) = (user("alice"), user("bob"));
     for (token, owner, device) in [("t1", &alice, "D1"), ("t2", &alice, "D2"), ("t3", &bob, "D3")] {
         let owner = TokenOwner { user_id: owner.clone(), device_id: device.to_owned() };
         storage.create_token(token, &owner).await.unwrap();
@@ -393,13 +393,13 @@ pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens(storag
 }
 
 pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {
-    for name in ["@c:test", "@a:test", "@b:test"] {
+    for name in ["c", "a", "b"] {
         let record = UserRecord {
             user_id: user(name),
             password_hash: None,
             is_admin: false,
             shadow_banned: false,
-            deactivated: name == "@b:test",
+            deactivated: name == "b",
             creation_ts: 0,
         };
         let account = NewAccount { user: record, profile: Profile::default(), login: None };
@@ -410,7 +410,7 @@ pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {
     };
     let first = storage.users_page(None, 2).await.unwrap();
     let last = first[1].user_id.clone();
-    assert_eq!(page(first), [("@a:test".to_owned(), false), ("@b:test".to_owned(), true)]);
+    assert_eq!(page(first), [("@a:test.local".to_owned(), false), ("@b:test.local".to_owned(), true)]);
     let rest = storage.users_page(Some(&last), 2).await.unwrap();
-    assert_eq!(page(rest), [("@c:test".to_owned(), false)]);
+    assert_eq!(page(rest), [("@c:test.local".to_owned(), false)]);
 }
