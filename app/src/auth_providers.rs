@@ -59,7 +59,8 @@ pub(crate) async fn check_login(
     submission: &JsonObject,
 ) -> ApiResult<Option<AuthResult>> {
     let Some(fields) = fields_of(declared, login_type) else { return Ok(None) };
-    let missing: Vec<&str> = fields.iter().filter(|f| !submission.contains_key(f.as_str())).map(String::as_str).collect();
+    let missing: Vec<&str> =
+        fields.iter().filter(|f| !submission.contains_key(f.as_str())).map(String::as_str).collect();
     if !missing.is_empty() {
         return Err(ApiError::new(
             400,

@@ -76,13 +76,15 @@ fn shared_secret_auth_logs_a_client_in_with_its_login_type() {
     let body = json!({ "type": "com.devture.shared_secret_auth", "identifier": { "type": "m.id.user", "user": "nobody" }, "token": nobody });
     assert_eq!(login(&server, body).0, 403, "a user who does not exist is not logged in");
 
-    let body = json!({ "type": "com.devture.shared_secret_auth", "identifier": { "type": "m.id.user", "user": alice } });
+    let body =
+        json!({ "type": "com.devture.shared_secret_auth", "identifier": { "type": "m.id.user", "user": alice } });
     let (status, answer) = login(&server, body);
     assert_eq!((status, errcode(&answer)), (400, Some("M_UNKNOWN")), "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("Missing parameters for login type"), "{answer}");
 
     // m.login.password is not handled by default: the token is no password.
-    let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": alice }, "password": token });
+    let body =
+        json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": alice }, "password": token });
     assert_eq!(login(&server, body).0, 403);
     let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": alice }, "password": "secret-pw" });
     assert_eq!(login(&server, body).0, 200, "the local password still works");
@@ -135,8 +137,10 @@ fn check_3pid_auth_logs_in_by_third_party_identifier() {
     assert_eq!((status, answer["user_id"].as_str()), (200, Some(alice.as_str())), "{answer}");
     assert_eq!(login(&server, by_email("alice@example.org", "wrong")).0, 403);
     assert_eq!(login(&server, by_email("bob@example.org", "3pid-secret")).0, 403, "no module knows it, nor the server");
-    let (status, answer) =
-        login(&server, json!({ "type": "m.login.password", "identifier": { "type": "m.id.thirdparty" }, "password": "x" }));
+    let (status, answer) = login(
+        &server,
+        json!({ "type": "m.login.password", "identifier": { "type": "m.id.thirdparty" }, "password": "x" }),
+    );
     assert_eq!((status, errcode(&answer)), (400, Some("M_MISSING_PARAM")));
 }
 
@@ -154,7 +158,10 @@ fn logout_and_logout_all_tell_modules_once_per_token() {
     let (status, _) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&second), None);
     assert_eq!(status, 401);
 
-    let (_, third) = login(&server, json!({ "type": "m.login.password", "user": "alice", "password": "secret-pw", "device_id": "THIRD" }));
+    let (_, third) = login(
+        &server,
+        json!({ "type": "m.login.password", "user": "alice", "password": "secret-pw", "device_id": "THIRD" }),
+    );
     let third = third["access_token"].as_str().unwrap().to_owned();
     let (status, _) = server.call("POST", "/_matrix/client/v3/logout/all", Some(&first), Some(&json!({})));
     assert_eq!(status, 200);
@@ -203,7 +210,8 @@ fn a_ratelimit_override_replaces_the_configured_limit() {
     // Synapse's rc_message: 0.2/s, burst 10. Alice is exempt, Carol gets a burst of 15.
     let modules = "  - module: extras\n    config:\n      ratelimit_overrides:\n        \
                    '@alice:test.local': [0, 0]\n        '@carol:test.local': [0.1, 15]\n";
-    let config = format!("rc_registration: {{ per_second: 1000, burst_count: 1000 }}\n{}", config_with_synapse_limits(modules));
+    let config =
+        format!("rc_registration: {{ per_second: 1000, burst_count: 1000 }}\n{}", config_with_synapse_limits(modules));
     let server = Server::start_policy_with_config(&config);
     let (_, alice) = server.register("alice");
     let (_, bob) = server.register("bob");
@@ -276,7 +284,8 @@ fn modules_list_local_users_and_read_threepids() {
     assert_eq!((status, users), (200, json!(["@alice:test.local", "@bob:test.local"])));
     let (_, rest) = server.call("GET", "/_synapse/client/extras/users?from=@bob:test.local&limit=2", None, None);
     assert_eq!(rest, json!(["@carol:test.local"]));
-    let (status, threepids) = server.call("GET", "/_synapse/client/extras/threepids?user=@carol:test.local", None, None);
+    let (status, threepids) =
+        server.call("GET", "/_synapse/client/extras/threepids?user=@carol:test.local", None, None);
     assert_eq!((status, threepids), (200, json!([])));
     let (status, answer) = server.call("GET", "/_matrix/client/v3/account/3pid", Some(&token), None);
     assert_eq!((status, answer), (200, json!({ "threepids": [] })));

@@ -123,11 +123,7 @@ impl Extras {
     }
 
     #[password_auth_provider]
-    async fn get_displayname_for_registration(
-        &self,
-        _uia_results: &JsonObject,
-        params: &JsonObject,
-    ) -> Option<String> {
+    async fn get_displayname_for_registration(&self, _uia_results: &JsonObject, params: &JsonObject) -> Option<String> {
         let prefix = self.config.displayname_prefix.as_ref()?;
         let asked = params.get("username").and_then(Value::as_str).unwrap_or_default();
         Some(format!("{prefix}{asked}"))
@@ -144,7 +140,11 @@ impl Extras {
     }
 
     #[ratelimit]
-    async fn get_ratelimit_override_for_user(&self, user_id: &UserId, _limiter_name: &str) -> Option<RatelimitOverride> {
+    async fn get_ratelimit_override_for_user(
+        &self,
+        user_id: &UserId,
+        _limiter_name: &str,
+    ) -> Option<RatelimitOverride> {
         let (per_second, burst_count) = *self.config.ratelimit_overrides.get(user_id.as_str())?;
         Some(RatelimitOverride { per_second, burst_count })
     }

@@ -268,8 +268,10 @@ async fn user_login(
             (user, result.on_logged_in)
         }
         None if body.kind == auth_providers::PASSWORD => {
-            let password =
-                body.password.as_deref().ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
+            let password = body
+                .password
+                .as_deref()
+                .ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
             let user_id = UserId::parse(full.as_str()).ok();
             let user = match &user_id {
                 Some(user_id) => state.storage.user(user_id).await?,

@@ -61,8 +61,14 @@ pub(super) async fn upload(
     request: Request,
 ) -> ApiResult<Json<Value>> {
     // mxmod has no `/create`; an upload is how a client creates media (`rc_media_create`).
-    crate::ratelimit::check_for_user(&state, &state.limits.media_create, "rc_media_create", &auth.user_id, &auth.user_id)
-        .await?;
+    crate::ratelimit::check_for_user(
+        &state,
+        &state.limits.media_create,
+        "rc_media_create",
+        &auth.user_id,
+        &auth.user_id,
+    )
+    .await?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

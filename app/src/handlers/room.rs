@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
+    client_events::{client_events, one_client_event},
     http::{extract_user, parse_id, ApiError, ApiResult, Auth, JsonBody, MPath, MQuery, OptionalJsonBody},
     ratelimit,
-    client_events::{client_events, one_client_event},
     rooms::{self, membership_of, Actor},
     state::AppState,
     storage::{TxnClient, TxnKey},
@@ -259,8 +259,11 @@ pub(super) async fn invite(
             let invitee: OwnedUserId = extract_user(&user)?;
             let limits = &state.limits;
             let limit = |name| ratelimit::user_limit(&state, name, &auth.user_id);
-            let (per_issuer, per_room, per_user) =
-                (limit("rc_invites.per_issuer").await?, limit("rc_invites.per_room").await?, limit("rc_invites.per_user").await?);
+            let (per_issuer, per_room, per_user) = (
+                limit("rc_invites.per_issuer").await?,
+                limit("rc_invites.per_room").await?,
+                limit("rc_invites.per_user").await?,
+            );
             // Look at all three first, so a refusal by one uses up none of the others.
             limits.invites_per_issuer.peek_as(&auth.user_id, per_issuer)?;
             limits.invites_per_room.peek_as(&room_id, per_room)?;

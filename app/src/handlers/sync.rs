@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use super::{presence::presence_content, room::stream_position};
 use crate::{
-    http::{ApiResult, Auth, MQuery},
     client_events::client_events,
+    http::{ApiResult, Auth, MQuery},
     state::AppState,
     storage::StoredEvent,
 };

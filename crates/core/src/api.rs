@@ -278,9 +278,9 @@ impl ModuleApi {
         let state = self.host().room_state(room_id).await?;
         let mut kept = StateMap::default();
         for ((event_type, state_key), event) in state.iter() {
-            let wanted = filter.iter().any(|(want_type, want_key)| {
-                event_type == *want_type && want_key.is_none_or(|key| state_key == key)
-            });
+            let wanted = filter
+                .iter()
+                .any(|(want_type, want_key)| event_type == *want_type && want_key.is_none_or(|key| state_key == key));
             if wanted {
                 kept.insert(event.clone());
             }

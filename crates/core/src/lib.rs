@@ -112,18 +112,18 @@ pub use mxmod_macros::account_data;
 pub use mxmod_macros::account_validity;
 /// Registers an `async` method as an unsigned-field callback (inside `#[module]`).
 pub use mxmod_macros::add_extra_fields_to_unsigned_client_event;
-/// Registers an `async` method as a media-repository callback (inside `#[module]`).
-pub use mxmod_macros::media_repository;
-/// Registers an `async` method as a password auth provider callback (inside `#[module]`).
-pub use mxmod_macros::password_auth_provider;
-/// Registers an `async` method as a rate-limit callback (inside `#[module]`).
-pub use mxmod_macros::ratelimit;
 /// Caches an `async` method's results per instance in an LRU (inside `#[module]`).
 pub use mxmod_macros::cached;
+/// Registers an `async` method as a media-repository callback (inside `#[module]`).
+pub use mxmod_macros::media_repository;
 /// Marks an `impl` block as a module: `#[module(name = "...")]`. See the crate docs.
 pub use mxmod_macros::module;
+/// Registers an `async` method as a password auth provider callback (inside `#[module]`).
+pub use mxmod_macros::password_auth_provider;
 /// Registers an `async` method as a presence-router callback (inside `#[module]`).
 pub use mxmod_macros::presence_router;
+/// Registers an `async` method as a rate-limit callback (inside `#[module]`).
+pub use mxmod_macros::ratelimit;
 /// Registers an `async` method as a spam-checker callback (inside `#[module]`).
 pub use mxmod_macros::spam_checker;
 /// Registers an `async` method as a third-party-rules callback (inside `#[module]`).

@@ -326,7 +326,11 @@ impl Rule for MergeObjects {
     type Output = JsonObject;
     type State = JsonObject;
     #[inline]
-    fn fold(state: &mut JsonObject, value: JsonObject, _: &CallbackSpec) -> ControlFlow<Result<JsonObject, MatrixError>> {
+    fn fold(
+        state: &mut JsonObject,
+        value: JsonObject,
+        _: &CallbackSpec,
+    ) -> ControlFlow<Result<JsonObject, MatrixError>> {
         state.extend(value);
         ControlFlow::Continue(())
     }
