@@ -108,7 +108,10 @@ impl Extras {
     #[password_auth_provider]
     async fn check_3pid_auth(&self, medium: &str, address: &str, password: &str) -> Option<AuthResult> {
         let user = self.config.threepid_passwords.get(&format!("{medium}:{address}"))?;
-        (password == "3pid-secret").then(|| UserId::parse(user).ok().map(AuthResult::user)).flatten()
+        if password != "3pid-secret" {
+            return None;
+        }
+        UserId::parse(user).ok().map(AuthResult::user)
     }
 
     #[password_auth_provider]
