@@ -314,7 +314,7 @@ async fn threepid_login(state: &AppState, body: &LoginRequest) -> ApiResult<Logg
     };
     if let Some(result) = auth_providers::check_3pid_login(state, &medium, &address, password).await? {
         let user = existing_local_user(state, &result.user_id).await?.ok_or_else(failed)?;
-        state.limits.login_account.check(&user.as_str().to_lowercase())?;
+        state.limits.login_account.check(user.as_str().to_lowercase())?;
         return Ok((user, result.on_logged_in));
     }
     let owner = state.storage.user_by_threepid(&medium, &address).await?;
@@ -329,7 +329,7 @@ async fn threepid_login(state: &AppState, body: &LoginRequest) -> ApiResult<Logg
     if user.deactivated {
         return Err(deactivated());
     }
-    state.limits.login_account.check(&user_id.as_str().to_lowercase())?;
+    state.limits.login_account.check(user_id.as_str().to_lowercase())?;
     Ok((user_id, None))
 }
 

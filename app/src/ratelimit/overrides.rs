@@ -21,9 +21,12 @@ const MAX_OVERRIDES: usize = 64;
 
 type Bucket<C> = RateLimiter<Probe, ProbeStore, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
+/// The buckets per override `(per_second bits, burst)`.
+type BucketsByOverride<C> = HashMap<(u64, u32), Arc<Bucket<C>>>;
+
 /// The buckets of one limiter under each override `(per_second bits, burst)`.
 pub(super) struct Overridden<C: Clock> {
-    limiters: Mutex<HashMap<(u64, u32), Arc<Bucket<C>>>>,
+    limiters: Mutex<BucketsByOverride<C>>,
 }
 
 impl<C: Clock> Default for Overridden<C> {
