@@ -70,6 +70,8 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
     routes
         .route("/login", get(account::login_flows).post(account::login))
         .route("/logout", post(account::logout))
+        .route("/logout/all", post(account::logout_all))
+        .route("/account/3pid", get(account::threepids))
         .route("/register", post(account::register))
         .route("/account/whoami", get(account::whoami))
         .route("/account/deactivate", post(account::deactivate))

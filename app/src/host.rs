@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock, Weak};
 
 use mxmod::{
-    api::{Host, HostError, HostFuture, NewEvent, UserInfo},
+    api::{Host, HostError, HostFuture, NewEvent, Threepid, UserInfo},
     types::{Event, JsonObject, ProfileInfo, RoomId, StateMap, UserId},
 };
 
@@ -129,7 +129,9 @@ impl Host for ServerHost {
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
             let state = self.state()?;
-            state.storage.set_account_data(user_id, data_type, &content).await.map_err(storage_error)
+            state.storage.set_account_data(user_id, data_type, &content).await.map_err(storage_error)?;
+            crate::account_data::account_data_updated(&state, user_id, None, data_type, &content).await;
+            Ok(())
         })
     }
 
@@ -152,6 +154,28 @@ impl Host for ServerHost {
         Box::pin(async move {
             let profile = self.state()?.storage.profile(user_id).await.map_err(storage_error)?;
             Ok(ProfileInfo { display_name: profile.displayname, avatar_url: profile.avatar_url.map(Into::into) })
+        })
+    }
+
+    fn threepids<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Vec<Threepid>> {
+        Box::pin(async move {
+            let stored = self.state()?.storage.threepids(user_id).await.map_err(storage_error)?;
+            Ok(stored
+                .into_iter()
+                .map(|t| Threepid {
+                    medium: t.medium,
+                    address: t.address,
+                    validated_at: t.validated_at,
+                    added_at: t.added_at,
+                })
+                .collect())
+        })
+    }
+
+    fn local_users<'a>(&'a self, from: Option<&'a UserId>, limit: usize) -> HostFuture<'a, Vec<UserInfo>> {
+        Box::pin(async move {
+            let page = self.state()?.storage.users_after(from, limit).await.map_err(storage_error)?;
+            Ok(page.into_iter().map(user_info).collect())
         })
     }
 }

@@ -13,7 +13,10 @@
 //! ```
 
 mod access_token;
+mod account_data;
+mod auth_providers;
 mod cli;
+mod client_events;
 pub mod config;
 mod filter;
 mod handlers;

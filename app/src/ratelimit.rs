@@ -7,6 +7,7 @@
 //! one, and [`RateLimits::prune`] (run every minute by [`RateLimits::spawn_pruning`])
 //! drops such keys, so a flood from a million addresses shrinks back once it stops.
 
+mod overrides;
 mod store;
 
 use std::{
@@ -23,6 +24,7 @@ use governor::{
 };
 use mxmod::{ErrCode, MatrixError};
 
+pub(crate) use self::overrides::{check_for_user, user_limit, UserLimit};
 use self::store::{Probe, ProbeStore};
 use crate::{
     config::{HomeserverConfig, RateLimit},
@@ -89,6 +91,8 @@ pub(crate) struct Limiter<C: Clock = DefaultClock> {
     limiter: RateLimiter<Probe, ProbeStore, C, NoOpMiddleware<C::Instant>>,
     clock: C,
     fingerprints: std::hash::RandomState,
+    /// Buckets under the rates modules set for some users (`get_ratelimit_override_for_user`).
+    overridden: overrides::Overridden<C>,
 }
 
 impl Limiter {
@@ -105,6 +109,31 @@ impl<C: Clock + Clone> Limiter<C> {
             limiter: RateLimiter::new(quota(limit), ProbeStore::default(), clock.clone()),
             clock,
             fingerprints: std::hash::RandomState::new(),
+            overridden: overrides::Overridden::default(),
+        }
+    }
+
+    /// Performs one action for `key` under the limit in force for its user.
+    pub(crate) fn check_as(&self, key: impl Hash, limit: UserLimit) -> Result<(), LimitExceeded> {
+        self.under(key, limit, false)
+    }
+
+    /// Whether one action for `key` would be allowed under the limit in force for its
+    /// user, counting nothing.
+    pub(crate) fn peek_as(&self, key: impl Hash, limit: UserLimit) -> Result<(), LimitExceeded> {
+        self.under(key, limit, true)
+    }
+
+    fn under(&self, key: impl Hash, limit: UserLimit, dry_run: bool) -> Result<(), LimitExceeded> {
+        match limit {
+            UserLimit::Configured => self.answer(self.probe(key, dry_run)),
+            UserLimit::Exempt => Ok(()),
+            // A module's override counts in buckets of its own, kept per distinct override.
+            UserLimit::Override(limit) => self
+                .overridden
+                .limiter(limit, &self.clock)
+                .check_key(&self.probe(key, dry_run))
+                .map_err(|not_until| LimitExceeded { retry_after: not_until.wait_time_from(self.clock.now()) }),
         }
     }
 
@@ -139,6 +168,7 @@ impl<C: Clock + Clone> Limiter<C> {
     pub(crate) fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.overridden.prune();
     }
 
     /// Keys currently held.

@@ -324,6 +324,19 @@ pub struct PresenceRecord {
     pub state: UserPresenceState,
 }
 
+/// A third-party identifier bound to a user (Synapse's `user_threepids` row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Threepid {
+    /// `email` or `msisdn`.
+    pub medium: String,
+    /// The address, as validated (emails lower-cased by the caller).
+    pub address: String,
+    /// When it was validated, ms since the epoch.
+    pub validated_at: u64,
+    /// When it was added, ms since the epoch.
+    pub added_at: u64,
+}
+
 /// A stored media item.
 #[derive(Clone, Debug)]
 pub struct MediaRecord {
@@ -599,8 +612,9 @@ pub trait Storage: Send + Sync {
     async fn set_room_blocked(&self, room_id: &RoomId, by: Option<&UserId>) -> StorageResult<()>;
     /// Whether a room is blocked.
     async fn room_blocked(&self, room_id: &RoomId) -> StorageResult<bool>;
-    /// A user's third-party identifiers `(medium, address)`, in the order added.
-    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// A user's third-party identifiers, in the order added (validated when added:
+    /// `validated_at` is `added_at`).
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>>;
     /// Records a third-party identifier of a user (at `added_at`, ms); `false` if another
     /// user holds it (then nothing is written). Adding one the user holds is a no-op.
     async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool>;
@@ -611,6 +625,14 @@ pub trait Storage: Send + Sync {
     /// Deletes a room with its events, state, transaction keys and aliases, in one
     /// transaction; appends queued behind it find the room unknown.
     async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()>;
+    /// The user a third-party identifier is bound to.
+    async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>>;
+    /// Deletes every access token of a user (`/logout/all`): `(stored form, device)` of
+    /// each deleted token.
+    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Local users in user ID order after `from` (exclusive; `None` from the start), at
+    /// most `limit` (`ModuleApi::local_users`).
+    async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>>;
 
     /// A waiter woken when something this user's `/sync` will see is written (an event in
     /// a room they are in or were just removed from, their account data, presence they

@@ -72,7 +72,8 @@ async fn remove(state: &AppState, user_id: &UserId, medium: &str, address: &str)
 
 /// Makes `wanted` the user's identifiers: removes the others, then adds the new ones.
 pub(crate) async fn replace(state: &AppState, user_id: &UserId, wanted: &[(String, String)]) -> ApiResult<()> {
-    let current = state.storage.threepids(user_id).await?;
+    let current: Vec<(String, String)> =
+        state.storage.threepids(user_id).await?.into_iter().map(|held| (held.medium, held.address)).collect();
     for (medium, address) in current.iter().filter(|held| !wanted.contains(held)) {
         remove(state, user_id, medium, address).await?;
     }

@@ -5,6 +5,7 @@ mod support;
 mod abuse;
 mod admin;
 mod callbacks;
+mod categories;
 mod cli;
 mod client;
 mod client_moderation;

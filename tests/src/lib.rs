@@ -3,5 +3,6 @@
 //! linked into the custom binary `mxmod-policy-server` (`src/bin/`), the way an
 //! operator adds their own modules with `mxmod_app`.
 
+pub mod extras;
 pub mod faulty;
 pub mod policy;

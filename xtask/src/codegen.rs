@@ -25,10 +25,21 @@ use crate::{
 pub(crate) const OUTPUT: &str = "crates/core/docs/callbacks.md";
 
 /// The category files, in the order of the reference.
-const CATEGORIES: [&str; 4] = ["spam_checker", "third_party_rules", "account_validity", "presence_router"];
+const CATEGORIES: [&str; 9] = [
+    "spam_checker",
+    "third_party_rules",
+    "account_validity",
+    "presence_router",
+    "password_auth_provider",
+    "media_repository",
+    "ratelimit",
+    "account_data",
+    "add_extra_fields_to_unsigned_client_event",
+];
 
 /// The answer types an author names, all at the crate root.
-const ROOT_ANSWERS: &str = "EventAllowed, InterestedUsers, PresenceRouting, RegistrationBehaviour, SpamCheck";
+const ROOT_ANSWERS: &str =
+    "AuthResult, EventAllowed, InterestedUsers, LoginType, PresenceRouting, RatelimitOverride, RegistrationBehaviour, SpamCheck";
 
 /// Options of `cargo xtask codegen`.
 #[derive(clap::Args)]
@@ -171,6 +182,10 @@ fn rules(source: &str) -> Result<Vec<RuleInfo>> {
             syn::Item::Enum(item) if item.variants.is_empty() => {
                 Some(RuleInfo { name: item.ident.to_string(), docs: doc_lines(&item.attrs), output: String::new() })
             }
+            // A generic rule over its answer type: `pub struct FirstSome<T>(PhantomData<..>)`.
+            syn::Item::Struct(item) if !item.generics.params.is_empty() => {
+                Some(RuleInfo { name: item.ident.to_string(), docs: doc_lines(&item.attrs), output: String::new() })
+            }
             _ => None,
         })
         .collect();
@@ -180,7 +195,7 @@ fn rules(source: &str) -> Result<Vec<RuleInfo>> {
         if !path.is_ident("Rule") {
             continue;
         }
-        let name = rust(&*block.self_ty);
+        let name = rule_base(&rust(&*block.self_ty)).0.to_owned();
         let output = block.items.iter().find_map(|item| match item {
             syn::ImplItem::Type(ty) if ty.ident == "Output" => Some(rust(&ty.ty)),
             _ => None,
@@ -266,7 +281,12 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
         );
         for row in &table.rows {
             let rule_name = rust(&row.rule);
-            let rule = rules.iter().find(|r| r.name == rule_name);
+            let (base, argument) = rule_base(&rule_name);
+            let rule = rules.iter().find(|r| r.name == base);
+            let output = |rule: &RuleInfo| match argument {
+                Some(argument) => rule.output.replace("<T>", &format!("<{argument}>")),
+                None => rule.output.clone(),
+            };
             let _ = writeln!(
                 out,
                 "| `{}` | `{}` | {} | {} | `Result<{}, MatrixError>` | {} |",
@@ -274,7 +294,7 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
                 rust(&row.answer),
                 rule.map_or(rule_name.clone(), |r| plain(&r.docs.join(" "))),
                 deny(&row.deny),
-                rule.map_or("?".to_owned(), |r| r.output.clone()),
+                rule.map_or("?".to_owned(), output),
                 failure(&row.on_error),
             );
         }
@@ -295,7 +315,7 @@ pub(crate) fn generate(root: &Path) -> Result<String> {
             for line in &row.docs {
                 let _ = writeln!(out, "    /// {line}").map(|()| ());
             }
-            let body = match deferring_answer(&rust(&row.rule)) {
+            let body = match deferring_answer(rule_base(&rust(&row.rule)).0) {
                 Some("()") => "{}".to_owned(),
                 Some(answer) => format!("{{\n        {answer}\n    }}"),
                 None => {
@@ -325,8 +345,20 @@ fn deferring_answer(rule: &str) -> Option<&'static str> {
         "All" => "()",
         "UnionByUser" => "PresenceRouting::new()",
         "UnionUsers" => "InterestedUsers::default()",
+        "FirstSome" => "None",
+        "Concat" => "Vec::new()",
+        "MergeObjects" => "JsonObject::new()",
         _ => return None,
     })
+}
+
+/// A rule's name without its type argument, and the argument: `FirstSome<String>` is
+/// (`FirstSome`, `Some("String")`).
+fn rule_base(rule: &str) -> (&str, Option<&str>) {
+    match rule.split_once('<') {
+        Some((base, rest)) => (base, rest.strip_suffix('>')),
+        None => (rule, None),
+    }
 }
 
 /// Doc text for a table cell: intra-doc links become code (the reference has no imports)

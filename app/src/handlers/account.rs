@@ -12,7 +12,7 @@ use axum::{
     Json,
 };
 use mxmod::{
-    types::{OwnedUserId, RequestInfo, UserId},
+    types::{JsonObject, OwnedUserId, RequestInfo, UserId},
     ErrCode, RegistrationBehaviour,
 };
 use rand::distr::{Alphanumeric, SampleString};
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    access_token,
+    access_token, auth_providers,
     http::{ApiError, ApiResult, Auth, AuthNoExpiry, ClientIp, JsonBody},
     state::{now_ms, AppState},
     storage::{NewAccount, Profile, TokenOwner, UserRecord},
@@ -41,9 +41,9 @@ pub(super) async fn versions() -> Response {
     ([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// `GET /login`.
-pub(super) async fn login_flows() -> Json<Value> {
-    Json(json!({ "flows": [{ "type": "m.login.password" }] }))
+/// `GET /login`: `m.login.password` and the login types password auth providers declare.
+pub(super) async fn login_flows(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "flows": auth_providers::login_flows(&state).await }))
 }
 
 fn random_string(length: usize) -> String {
@@ -109,11 +109,14 @@ pub(super) async fn register(
     State(state): State<Arc<AppState>>,
     ip: ClientIp,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<RegisterRequest>,
+    JsonBody(mut params): JsonBody<JsonObject>,
 ) -> ApiResult<Response> {
     if !state.settings.enable_registration {
         return Err(ApiError::forbidden("Registration has been disabled"));
     }
+    let body: RegisterRequest =
+        serde_json::from_value(Value::Object(params.clone())).map_err(|e| ApiError::bad_json(e.to_string()))?;
+    params.remove("auth");
     state.limits.registration.peek(ip)?;
     let completed =
         body.auth.as_ref().and_then(|auth| auth.get("type")).and_then(Value::as_str) == Some("m.login.dummy");
@@ -122,7 +125,11 @@ pub(super) async fn register(
             json!({ "flows": [{ "stages": ["m.login.dummy"] }], "params": {}, "session": random_string(24) });
         return Ok((StatusCode::UNAUTHORIZED, Json(challenge)).into_response());
     }
-    let localpart = body.username.unwrap_or_else(|| random_string(12).to_lowercase());
+    // What the completed stages answered, as Synapse hands them to password auth providers.
+    let uia_results: JsonObject = [("m.login.dummy".to_owned(), Value::Bool(true))].into_iter().collect();
+    let (module_username, module_displayname) =
+        auth_providers::registration_names(&state, &uia_results, &params).await?;
+    let localpart = module_username.or(body.username).unwrap_or_else(|| random_string(12).to_lowercase());
     let user_id = local_user_id(&state, &localpart)?;
     let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
     if state.storage.user(&user_id).await?.is_some() {
@@ -148,7 +155,7 @@ pub(super) async fn register(
         creation_ts: now_ms(),
     };
     let login = (!body.inhibit_login).then(|| new_login(body.device_id));
-    let profile = Profile { displayname: Some(localpart), avatar_url: None };
+    let profile = Profile { displayname: Some(module_displayname.unwrap_or(localpart)), avatar_url: None };
     // The user, profile and token in one transaction: a failure leaves no half account.
     let stored_login = login.as_ref().map(|(token, device)| (access_token::stored_form(token), device.clone()));
     if !state.storage.register(NewAccount { user: record, profile, login: stored_login }).await? {
@@ -176,47 +183,32 @@ pub(super) struct LoginRequest {
     initial_device_display_name: Option<String>,
 }
 
-/// `POST /login` with `m.login.password`, limited as in Synapse: every attempt by
-/// `rc_login.address` (per client address); per account, a successful one by
-/// `rc_login.account` and a failed one by `rc_login.failed_attempts`, which once used up
-/// refuses every attempt on that account, right password or not, until it refills.
+/// `POST /login` with `m.login.password` or a login type a password auth provider
+/// declares, limited as in Synapse: every attempt by `rc_login.address` (per client
+/// address); per account, a successful one by `rc_login.account` and a failed one by
+/// `rc_login.failed_attempts`, which once used up refuses every attempt on that account,
+/// right password or not, until it refills. Modules' checkers are asked first (FIRST-VALUE);
+/// `m.login.password` falls back to the local password.
 pub(super) async fn login(
     State(state): State<Arc<AppState>>,
     ip: ClientIp,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<LoginRequest>,
+    JsonBody(submission): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     state.limits.login_address.check(ip)?;
-    if body.kind != "m.login.password" {
+    let body: LoginRequest =
+        serde_json::from_value(Value::Object(submission.clone())).map_err(|e| ApiError::bad_json(e.to_string()))?;
+    let declared = auth_providers::declared_login_types(&state).await;
+    if body.kind != auth_providers::PASSWORD && !declared.iter().any(|d| d.login_type == body.kind) {
         return Err(ApiError::new(400, ErrCode::UNKNOWN, format!("Unknown login type {}", body.kind)));
     }
-    let name = body
-        .identifier
-        .as_ref()
-        .and_then(|identifier| identifier.get("user"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or(body.user)
-        .ok_or_else(|| ApiError::bad_json("Missing `identifier.user`"))?;
-    let full = if name.starts_with('@') { name } else { format!("@{name}:{}", state.settings.server_name) };
-    let denied = || ApiError::forbidden("Invalid username or password");
-    let account = full.to_lowercase();
-    state.limits.login_failed_attempts.peek(&account)?;
-    let password = body.password.ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
-    let user_id = UserId::parse(full.as_str()).ok();
-    let user = match &user_id {
-        Some(user_id) => state.storage.user(user_id).await?,
-        None => None,
-    };
-    let (Some(user_id), Some(user), true) = (user_id, &user, password_matches(&state, user.as_ref(), &password).await)
-    else {
-        state.limits.login_failed_attempts.record(&account);
-        return Err(denied());
-    };
-    if user.deactivated {
-        return Err(ApiError::new(403, ErrCode::USER_DEACTIVATED, "This account has been deactivated"));
-    }
-    state.limits.login_account.check(&account)?;
+    let identifier = body.identifier.as_ref();
+    let (user_id, on_logged_in) =
+        if identifier.and_then(|i| i.get("type")).and_then(Value::as_str) == Some("m.id.thirdparty") {
+            threepid_login(&state, &body).await?
+        } else {
+            user_login(&state, &body, &declared, &submission).await?
+        };
     let callbacks = state.modules.callbacks();
     callbacks
         .spam_checker
@@ -238,19 +230,184 @@ pub(super) async fn login(
     if let (false, Some(name)) = (known, offered) {
         state.storage.rename_device(&user_id, &device_id, Some(&name)).await?;
     }
-    callbacks.account_validity.on_user_login(&user_id, Some("m.login.password"), None).await?;
+    callbacks.account_validity.on_user_login(&user_id, Some(&body.kind), None).await?;
+    if let Some(hook) = on_logged_in {
+        let response = mxmod::LoginResponse {
+            user_id: user_id.clone(),
+            access_token: token.clone(),
+            device_id: device_id.clone(),
+            home_server: state.settings.server_name.to_string(),
+        };
+        hook(response).await;
+    }
     Ok(Json(json!({
         "user_id": user_id, "access_token": token, "device_id": device_id, "home_server": state.settings.server_name
     })))
 }
 
-/// `POST /logout` (allowed for expired accounts).
+/// A logged-in user and the module's hook to run once the token exists.
+type LoggedIn = (OwnedUserId, Option<mxmod::OnLoggedIn>);
+
+/// A login by `m.id.user` identifier (or the legacy `user`): modules' checkers for the
+/// type, then the local password for `m.login.password`. A failure counts against
+/// `rc_login.failed_attempts`; a success against `rc_login.account`.
+async fn user_login(
+    state: &AppState,
+    body: &LoginRequest,
+    declared: &[mxmod::LoginType],
+    submission: &JsonObject,
+) -> ApiResult<LoggedIn> {
+    let name = body
+        .identifier
+        .as_ref()
+        .and_then(|identifier| identifier.get("user"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| body.user.clone())
+        .ok_or_else(|| ApiError::bad_json("Missing `identifier.user`"))?;
+    let full = if name.starts_with('@') { name.clone() } else { format!("@{name}:{}", state.settings.server_name) };
+    let account = full.to_lowercase();
+    state.limits.login_failed_attempts.peek(&account)?;
+    let failed = || {
+        state.limits.login_failed_attempts.record(&account);
+        ApiError::forbidden("Invalid username or password")
+    };
+    let checked = auth_providers::check_login(state, declared, &body.kind, &name, submission).await?;
+    let logged_in = match checked {
+        Some(result) => {
+            let user = existing_local_user(state, &result.user_id).await?.ok_or_else(failed)?;
+            (user, result.on_logged_in)
+        }
+        None if body.kind == auth_providers::PASSWORD => {
+            let password = body
+                .password
+                .as_deref()
+                .ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
+            let user_id = UserId::parse(full.as_str()).ok();
+            let user = match &user_id {
+                Some(user_id) => state.storage.user(user_id).await?,
+                None => None,
+            };
+            let (Some(user_id), Some(user), true) =
+                (user_id, &user, password_matches(state, user.as_ref(), password).await)
+            else {
+                return Err(failed());
+            };
+            if user.deactivated {
+                return Err(deactivated());
+            }
+            (user_id, None)
+        }
+        None => return Err(failed()),
+    };
+    state.limits.login_account.check(&account)?;
+    Ok(logged_in)
+}
+
+/// A login by `m.id.thirdparty` identifier and password: `check_3pid_auth`, then the
+/// local 3PID's user and password.
+async fn threepid_login(state: &AppState, body: &LoginRequest) -> ApiResult<LoggedIn> {
+    if body.kind != auth_providers::PASSWORD {
+        return Err(ApiError::new(400, ErrCode::UNKNOWN, "Only m.login.password is supported with third-party IDs"));
+    }
+    let identifier = body.identifier.as_ref();
+    let field = |key: &str| identifier.and_then(|i| i.get(key)).and_then(Value::as_str).map(str::to_owned);
+    let (Some(medium), Some(address)) = (field("medium"), field("address")) else {
+        return Err(ApiError::new(400, ErrCode::MISSING_PARAM, "Invalid thirdparty identifier"));
+    };
+    let password =
+        body.password.as_deref().ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing `password`"))?;
+    let account = format!("{medium}:{address}").to_lowercase();
+    state.limits.login_failed_attempts.peek(&account)?;
+    let failed = || {
+        state.limits.login_failed_attempts.record(&account);
+        ApiError::forbidden("Invalid username or password")
+    };
+    if let Some(result) = auth_providers::check_3pid_login(state, &medium, &address, password).await? {
+        let user = existing_local_user(state, &result.user_id).await?.ok_or_else(failed)?;
+        state.limits.login_account.check(user.as_str().to_lowercase())?;
+        return Ok((user, result.on_logged_in));
+    }
+    let owner = state.storage.user_by_threepid(&medium, &address).await?;
+    let user = match &owner {
+        Some(user_id) => state.storage.user(user_id).await?,
+        None => None,
+    };
+    let (Some(user_id), Some(user), true) = (owner, &user, password_matches(state, user.as_ref(), password).await)
+    else {
+        return Err(failed());
+    };
+    if user.deactivated {
+        return Err(deactivated());
+    }
+    state.limits.login_account.check(user_id.as_str().to_lowercase())?;
+    Ok((user_id, None))
+}
+
+fn deactivated() -> ApiError {
+    ApiError::new(403, ErrCode::USER_DEACTIVATED, "This account has been deactivated")
+}
+
+/// The user a module's checker named, if it is a local account; a deactivated one is
+/// 403 `M_USER_DEACTIVATED`.
+async fn existing_local_user(state: &AppState, user_id: &UserId) -> ApiResult<Option<OwnedUserId>> {
+    if user_id.server_name() != state.settings.server_name {
+        tracing::warn!("a password auth provider named the remote user {user_id}; login refused");
+        return Ok(None);
+    }
+    match state.storage.user(user_id).await? {
+        Some(user) if user.deactivated => Err(deactivated()),
+        Some(_) => Ok(Some(user_id.to_owned())),
+        None => {
+            tracing::warn!("a password auth provider named the unknown user {user_id}; login refused");
+            Ok(None)
+        }
+    }
+}
+
+/// `POST /logout` (allowed for expired accounts): deletes the request's token, then
+/// `on_logged_out`.
 pub(super) async fn logout(
     State(state): State<Arc<AppState>>,
     AuthNoExpiry(auth): AuthNoExpiry,
+    headers: HeaderMap,
+    uri: http::Uri,
 ) -> ApiResult<Json<Value>> {
     state.storage.delete_token(&auth.token_hash).await?;
+    let token = mxmod::web::access_token(&headers, &uri).unwrap_or_default();
+    auth_providers::logged_out(&state, &auth.user_id, Some(&auth.device_id), &token).await;
     Ok(Json(json!({})))
+}
+
+/// `POST /logout/all` (allowed for expired accounts): deletes every token of the user,
+/// then `on_logged_out` once per token. Tokens are stored hashed, so only the request's
+/// own token reaches the module as the client sent it; the others as their stored
+/// SHA-256 form.
+pub(super) async fn logout_all(
+    State(state): State<Arc<AppState>>,
+    AuthNoExpiry(auth): AuthNoExpiry,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> ApiResult<Json<Value>> {
+    let deleted = state.storage.delete_tokens_of_user(&auth.user_id).await?;
+    let own = mxmod::web::access_token(&headers, &uri).unwrap_or_default();
+    for (stored, device_id) in deleted {
+        let token = if stored == auth.token_hash { own.as_str() } else { stored.as_str() };
+        auth_providers::logged_out(&state, &auth.user_id, Some(&device_id), token).await;
+    }
+    Ok(Json(json!({})))
+}
+
+/// `GET /account/3pid`: the user's third-party identifiers.
+pub(super) async fn threepids(State(state): State<Arc<AppState>>, auth: Auth) -> ApiResult<Json<Value>> {
+    let threepids: Vec<Value> = state
+        .storage
+        .threepids(&auth.user_id)
+        .await?
+        .into_iter()
+        .map(|t| json!({ "medium": t.medium, "address": t.address, "validated_at": t.validated_at, "added_at": t.added_at }))
+        .collect();
+    Ok(Json(json!({ "threepids": threepids })))
 }
 
 /// `GET /account/whoami`.

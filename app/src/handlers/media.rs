@@ -30,9 +30,20 @@ use crate::{
     storage::MediaRecord,
 };
 
-/// `GET /media/v3/config`.
-pub(super) async fn config(State(state): State<Arc<AppState>>, _auth: Auth) -> Json<Value> {
-    Json(json!({ "m.upload.size": state.settings.max_upload_size }))
+/// `GET /media/v3/config` and `GET /client/v1/media/config`: a module's
+/// `get_media_config_for_user` answer, else the server's.
+pub(super) async fn config(State(state): State<Arc<AppState>>, auth: Auth) -> ApiResult<Json<Value>> {
+    let hooks = &state.modules.callbacks().media_repository;
+    if let Some(config) = hooks.get_media_config_for_user(&auth.user_id).await? {
+        return Ok(Json(Value::Object(config)));
+    }
+    Ok(Json(json!({ "m.upload.size": state.settings.max_upload_size })))
+}
+
+/// `is_user_allowed_to_upload_media_of_size`: 413 `M_TOO_LARGE` when a module refuses.
+async fn check_upload_size(state: &AppState, auth: &Auth, size: u64) -> ApiResult<()> {
+    let hooks = &state.modules.callbacks().media_repository;
+    Ok(hooks.is_user_allowed_to_upload_media_of_size(&auth.user_id, size).await?)
 }
 
 /// Upload query.
@@ -50,7 +61,14 @@ pub(super) async fn upload(
     request: Request,
 ) -> ApiResult<Json<Value>> {
     // mxmod has no `/create`; an upload is how a client creates media (`rc_media_create`).
-    state.limits.media_create.check(&auth.user_id)?;
+    crate::ratelimit::check_for_user(
+        &state,
+        &state.limits.media_create,
+        "rc_media_create",
+        &auth.user_id,
+        &auth.user_id,
+    )
+    .await?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -63,6 +81,10 @@ pub(super) async fn upload(
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
+    }
+    // Asked before the body is read when its length is declared, else once it is in.
+    if let Some(length) = declared {
+        check_upload_size(&state, &auth, length).await?;
     }
     let media_id = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let dir = state.settings.media_store.clone();
@@ -82,6 +104,12 @@ pub(super) async fn upload(
             });
         }
     };
+    if declared.is_none() {
+        if let Err(error) = check_upload_size(&state, &auth, size).await {
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(error);
+        }
+    }
     let info = FileInfo {
         server_name: None,
         file_id: media_id.clone(),

@@ -202,5 +202,6 @@ pub(super) async fn put_account_data(
         return Err(ApiError::forbidden("Cannot add account data for other users."));
     }
     state.storage.set_account_data(&user_id, &data_type, &content).await?;
+    crate::account_data::account_data_updated(&state, &user_id, None, &data_type, &content).await;
     Ok(Json(json!({})))
 }

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
+    client_events::{client_events, one_client_event},
     http::{extract_user, parse_id, ApiError, ApiResult, Auth, JsonBody, MPath, MQuery, OptionalJsonBody},
-    rooms::{self, client_event, membership_of, Actor},
+    ratelimit,
+    rooms::{self, membership_of, Actor},
     state::AppState,
     storage::{TxnClient, TxnKey},
 };
@@ -36,7 +38,7 @@ pub(super) async fn create_room(
     auth: Auth,
     OptionalJsonBody(body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
-    state.limits.message.check(&auth.user_id)?;
+    ratelimit::check_for_user(&state, &state.limits.message, "rc_message", &auth.user_id, &auth.user_id).await?;
     let created = rooms::create_room(&state, &Actor::from(&auth), body).await?;
     let mut answer = json!({ "room_id": created.room_id });
     if let Some(alias) = created.alias {
@@ -74,10 +76,12 @@ pub(super) async fn send_message(
     let room_id = room_id(&room)?;
     let txn =
         TxnKey::send(auth.user_id.clone(), TxnClient::Device(auth.device_id.clone()), &room_id, &event_type, &txn_id);
-    if let Err(limited) = state.limits.message.check(&auth.user_id) {
+    if let Err(limited) =
+        ratelimit::check_for_user(&state, &state.limits.message, "rc_message", &auth.user_id, &auth.user_id).await
+    {
         // A retried transaction only returns the event it already made.
         if state.storage.txn_event(&txn).await?.is_none() {
-            return Err(limited.into());
+            return Err(limited);
         }
     }
     let event_id = rooms::send(&state, &Actor::from(&auth), &room_id, &event_type, None, content, Some(txn)).await?;
@@ -101,7 +105,7 @@ pub(super) async fn put_state(
     JsonBody(content): JsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&path.room_id)?;
-    state.limits.message.check(&auth.user_id)?;
+    ratelimit::check_for_user(&state, &state.limits.message, "rc_message", &auth.user_id, &auth.user_id).await?;
     let actor = Actor::from(&auth);
     let event_id =
         rooms::send(&state, &actor, &room_id, &path.event_type, Some(&path.state_key), content, None).await?;
@@ -116,7 +120,9 @@ pub(super) async fn get_state(
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
     let room_state = visible_state(&state, &auth, &room_id).await?;
-    Ok(Json(Value::Array(room_state.iter().map(|(_, event)| client_event(event, None, None)).collect())))
+    let served: Vec<_> = room_state.iter().map(|(_, event)| (event, None)).collect();
+    let events = client_events(&state, served, None).await?;
+    Ok(Json(Value::Array(events)))
 }
 
 /// `GET /rooms/{room_id}/state/{event_type}[/{state_key}]`: the event's content.
@@ -147,7 +153,7 @@ pub(super) async fn get_event(
         .await?
         .filter(|stored| stored.event.room_id == room_id)
         .ok_or_else(|| ApiError::not_found("Could not find event"))?;
-    Ok(Json(client_event(&stored.event, stored.txn_id.as_deref(), Some(&auth.user_id))))
+    Ok(Json(one_client_event(&state, &stored.event, stored.txn_id.as_deref(), Some(&auth.user_id)).await?))
 }
 
 /// `GET /rooms/{room_id}/messages` query.
@@ -194,10 +200,8 @@ pub(super) async fn messages(
         }),
         _ => None,
     };
-    let chunk: Vec<Value> = events
-        .iter()
-        .map(|stored| client_event(&stored.event, stored.txn_id.as_deref(), Some(&auth.user_id)))
-        .collect();
+    let served: Vec<_> = events.iter().map(|stored| (&stored.event, stored.txn_id.as_deref())).collect();
+    let chunk = client_events(&state, served, Some(&auth.user_id)).await?;
     let mut answer = json!({ "start": format!("t{from}"), "chunk": chunk });
     if let Some(end) = end {
         answer["end"] = end.into();
@@ -213,11 +217,12 @@ pub(super) async fn members(
 ) -> ApiResult<Json<Value>> {
     let room_id = room_id(&room)?;
     let room_state = visible_state(&state, &auth, &room_id).await?;
-    let chunk: Vec<Value> = room_state
+    let members: Vec<_> = room_state
         .iter()
         .filter(|((event_type, _), _)| event_type == "m.room.member")
-        .map(|(_, event)| client_event(event, None, None))
+        .map(|(_, event)| (event, None))
         .collect();
+    let chunk = client_events(&state, members, None).await?;
     Ok(Json(json!({ "chunk": chunk })))
 }
 
@@ -272,13 +277,19 @@ pub(super) async fn invite(
         (Some(user), _, _) => {
             let invitee: OwnedUserId = extract_user(&user)?;
             let limits = &state.limits;
+            let limit = |name| ratelimit::user_limit(&state, name, &auth.user_id);
+            let (per_issuer, per_room, per_user) = (
+                limit("rc_invites.per_issuer").await?,
+                limit("rc_invites.per_room").await?,
+                limit("rc_invites.per_user").await?,
+            );
             // Look at all three first, so a refusal by one uses up none of the others.
-            limits.invites_per_issuer.peek(&auth.user_id)?;
-            limits.invites_per_room.peek(&room_id)?;
-            limits.invites_per_user.peek(&invitee)?;
-            limits.invites_per_issuer.check(&auth.user_id)?;
-            limits.invites_per_room.check(&room_id)?;
-            limits.invites_per_user.check(&invitee)?;
+            limits.invites_per_issuer.peek_as(&auth.user_id, per_issuer)?;
+            limits.invites_per_room.peek_as(&room_id, per_room)?;
+            limits.invites_per_user.peek_as(&invitee, per_user)?;
+            limits.invites_per_issuer.check_as(&auth.user_id, per_issuer)?;
+            limits.invites_per_room.check_as(&room_id, per_room)?;
+            limits.invites_per_user.check_as(&invitee, per_user)?;
             rooms::update_membership(&state, &actor, &invitee, &room_id, "invite", extra).await?;
         }
         (None, Some(medium), Some(address)) => {
@@ -320,10 +331,13 @@ pub(super) async fn join(
     OptionalJsonBody(_body): OptionalJsonBody<JsonObject>,
 ) -> ApiResult<Json<Value>> {
     let room_id = rooms::resolve_room(&state, &target).await?;
-    if let Err(limited) = state.limits.joins_local.check(&auth.user_id) {
+    if let Err(limited) =
+        ratelimit::check_for_user(&state, &state.limits.joins_local, "rc_joins.local", &auth.user_id, &auth.user_id)
+            .await
+    {
         // Joining a room one is already in changes nothing and is not limited.
         if !state.storage.rooms_with_membership(&auth.user_id, "join").await?.contains(&room_id) {
-            return Err(limited.into());
+            return Err(limited);
         }
     }
     rooms::update_membership(&state, &Actor::from(&auth), &auth.user_id, &room_id, "join", JsonObject::new()).await?;

@@ -26,13 +26,13 @@ use super::{
     room_extras::{ExtrasRange, RoomExtras},
 };
 use crate::{
+    client_events::client_events,
     filter::Filter,
     http::{ApiError, ApiResult, Auth, MQuery},
     push::{
         evaluate::{CompiledRules, RoomContext},
         rules::ruleset,
     },
-    rooms::client_event,
     state::AppState,
     storage::StoredEvent,
 };
@@ -196,7 +196,7 @@ async fn build(
             // Lazy loading: of the members, only the timeline's senders and the user.
             let mut senders: HashSet<&str> = timeline.iter().map(|e| e.event.sender.as_str()).collect();
             senders.insert(me.as_str());
-            room_state
+            let shown: Vec<_> = room_state
                 .iter()
                 .filter(|(_, e)| !in_timeline.contains(e.event_id.as_str()))
                 .filter(|((event_type, state_key), _)| {
@@ -209,8 +209,9 @@ async fn build(
                         whole_state
                     }
                 })
-                .map(|(_, e)| client_event(e, None, None))
-                .collect()
+                .map(|(_, e)| (e, None))
+                .collect();
+            client_events(state, shown, None).await?
         } else {
             Vec::new()
         };
@@ -229,7 +230,7 @@ async fn build(
         join.insert(
             room_id.to_string(),
             json!({
-                "timeline": { "events": timeline_json(&timeline, auth), "limited": limited, "prev_batch": prev_batch },
+                "timeline": { "events": timeline_json(state, &timeline, auth).await?, "limited": limited, "prev_batch": prev_batch },
                 "state": { "events": state_events },
                 "ephemeral": { "events": extras.take_ephemeral(room_id) },
                 "account_data": { "events": extras.take_account_data(room_id) },
@@ -275,7 +276,7 @@ async fn build(
             has_news = true;
             leave.insert(
                 room_id.to_string(),
-                json!({ "timeline": { "events": timeline_json(&mine, auth), "limited": false }, "state": { "events": [] } }),
+                json!({ "timeline": { "events": timeline_json(state, &mine, auth).await?, "limited": false }, "state": { "events": [] } }),
             );
         }
     }
@@ -346,8 +347,9 @@ async fn timeline(
     Ok((events, limited))
 }
 
-fn timeline_json(events: &[StoredEvent], auth: &Auth) -> Vec<Value> {
-    events.iter().map(|e| client_event(&e.event, e.txn_id.as_deref(), Some(&auth.user_id))).collect()
+async fn timeline_json(state: &AppState, events: &[StoredEvent], auth: &Auth) -> ApiResult<Vec<Value>> {
+    let served: Vec<_> = events.iter().map(|e| (&e.event, e.txn_id.as_deref())).collect();
+    client_events(state, served, Some(&auth.user_id)).await
 }
 
 /// Presence updates this user receives: from users sharing a room, plus what the

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{
     AppendError, Appended, Authorise, CreateRoomError, Forget, NewAccount, NewRoom, Profile, Receipt, Storage,
-    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -55,6 +55,9 @@ macro_rules! storage_conformance_suite {
             a_password_change_can_log_every_device_out,
             a_purged_room_is_gone_and_refuses_appends,
             a_threepid_belongs_to_one_user,
+            a_threepid_has_one_owner_and_is_listed_per_user,
+            logging_out_everywhere_deletes_only_that_users_tokens,
+            users_are_listed_in_pages,
         );
     };
     (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
@@ -727,8 +730,64 @@ pub(crate) async fn a_threepid_belongs_to_one_user(storage: Arc<impl Storage>) {
     assert!(!storage.add_threepid(&user("vic"), "email", "u@x.org", 3).await.unwrap());
     assert!(storage.add_threepid(&user("una"), "msisdn", "123", 4).await.unwrap());
     let held = storage.threepids(&user("una")).await.unwrap();
+    let held: Vec<(String, String)> = held.into_iter().map(|held| (held.medium, held.address)).collect();
     assert_eq!(held, [("email".to_owned(), "u@x.org".to_owned()), ("msisdn".to_owned(), "123".to_owned())]);
     assert!(storage.threepids(&user("vic")).await.unwrap().is_empty());
     storage.remove_threepid(&user("una"), "email", "u@x.org").await.unwrap();
     assert!(storage.add_threepid(&user("vic"), "email", "u@x.org", 5).await.unwrap());
+}
+
+fn threepid(address: &str, added_at: u64) -> Threepid {
+    Threepid { medium: "email".to_owned(), address: address.to_owned(), validated_at: added_at, added_at }
+}
+
+async fn add_email(storage: &dyn Storage, owner: &UserId, address: &str, added_at: u64) -> bool {
+    storage.add_threepid(owner, "email", address, added_at).await.unwrap()
+}
+
+pub(crate) async fn a_threepid_has_one_owner_and_is_listed_per_user(storage: Arc<impl Storage>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert!(add_email(&*storage, &alice, "a@example.org", 1).await);
+    assert!(add_email(&*storage, &alice, "a2@example.org", 2).await);
+    assert!(!add_email(&*storage, &bob, "a@example.org", 3).await, "taken by alice");
+    let listed = storage.threepids(&alice).await.unwrap();
+    assert_eq!(listed, [threepid("a@example.org", 1), threepid("a2@example.org", 2)]);
+    assert!(storage.threepids(&bob).await.unwrap().is_empty());
+    assert_eq!(storage.user_by_threepid("email", "a@example.org").await.unwrap(), Some(alice));
+    assert_eq!(storage.user_by_threepid("msisdn", "a@example.org").await.unwrap(), None);
+}
+
+pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens(storage: Arc<impl Storage>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    for (token, owner, device) in [("t1", &alice, "D1"), ("t2", &alice, "D2"), ("t3", &bob, "D3")] {
+        let owner = TokenOwner { user_id: owner.clone(), device_id: device.to_owned() };
+        storage.create_token(token, &owner).await.unwrap();
+    }
+    let mut deleted = storage.delete_tokens_of_user(&alice).await.unwrap();
+    deleted.sort();
+    assert_eq!(deleted, [("t1".to_owned(), "D1".to_owned()), ("t2".to_owned(), "D2".to_owned())]);
+    assert!(storage.delete_tokens_of_user(&alice).await.unwrap().is_empty());
+}
+
+pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {
+    for name in ["c", "a", "b"] {
+        let record = UserRecord {
+            user_id: user(name),
+            password_hash: None,
+            is_admin: false,
+            shadow_banned: false,
+            deactivated: name == "b",
+            creation_ts: 0,
+        };
+        let account = NewAccount { user: record, profile: Profile::default(), login: None };
+        assert!(storage.register(account).await.unwrap());
+    }
+    let page = |records: Vec<UserRecord>| -> Vec<(String, bool)> {
+        records.into_iter().map(|r| (r.user_id.to_string(), r.deactivated)).collect()
+    };
+    let first = storage.users_after(None, 2).await.unwrap();
+    let last = first[1].user_id.clone();
+    assert_eq!(page(first), [("@a:test.local".to_owned(), false), ("@b:test.local".to_owned(), true)]);
+    let rest = storage.users_after(Some(&last), 2).await.unwrap();
+    assert_eq!(page(rest), [("@c:test.local".to_owned(), false)]);
 }

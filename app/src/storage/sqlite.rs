@@ -30,7 +30,7 @@ use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
     EventReport, FilterError, Forget, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
-    StreamPositions, SyncWaiter, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -754,6 +754,42 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>> {
+        let (medium, address) = (medium.to_owned(), address.to_owned());
+        let found: Option<String> = self
+            .read(move |c| {
+                c.prepare_cached("SELECT user_id FROM user_threepids WHERE medium = ?1 AND address = ?2")?
+                    .query_row(params![medium, address], |row| row.get(0))
+                    .optional()
+            })
+            .await?;
+        found.map(|user| UserId::parse(user).map_err(|error| StorageError::Corrupt(Box::new(error)))).transpose()
+    }
+
+    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        let user_id = user_id.to_owned();
+        self.write(move |c| {
+            let mut statement =
+                c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1 RETURNING token, device_id")?;
+            let rows = statement.query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {
+        let from = from.map(|user| user.as_str().to_owned()).unwrap_or_default();
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts FROM users
+                 WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![from, limit as i64], |row| user_row(row, 0))?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn create_media(&self, media: &MediaRecord, uploader: &UserId) -> StorageResult<()> {
         let (media, uploader) = (media.clone(), uploader.to_owned());
         self.write(move |c| {
@@ -928,12 +964,18 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>> {
         let user_id = user_id.to_owned();
         self.read(move |c| {
-            c.prepare_cached("SELECT medium, address FROM user_threepids WHERE user_id = ?1 ORDER BY added_at, rowid")?
-                .query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect()
+            c.prepare_cached(
+                "SELECT medium, address, added_at FROM user_threepids WHERE user_id = ?1 ORDER BY added_at, rowid",
+            )?
+            .query_map([user_id.as_str()], |row| {
+                let added_at = row.get::<_, i64>(2)?.max(0) as u64;
+                // mxmod has no validation flow: an identifier is validated when added.
+                Ok(Threepid { medium: row.get(0)?, address: row.get(1)?, validated_at: added_at, added_at })
+            })?
+            .collect()
         })
         .await
     }

@@ -17,8 +17,8 @@ pub struct Category {
     pub callbacks: &'static [&'static str],
 }
 
-/// The four callback categories, in the order `mxmod` lists them.
-pub const CATEGORIES: [Category; 4] = [
+/// The callback categories, in the order `mxmod` lists them.
+pub const CATEGORIES: [Category; 9] = [
     Category {
         name: "spam_checker",
         slice: "MXMOD_SPAM_CHECKER_CALLBACKS",
@@ -70,6 +70,44 @@ pub const CATEGORIES: [Category; 4] = [
         slice: "MXMOD_PRESENCE_ROUTER_CALLBACKS",
         shim_enum: "PresenceRouterCallback",
         callbacks: &["get_users_for_states", "get_interested_users"],
+    },
+    Category {
+        name: "password_auth_provider",
+        slice: "MXMOD_PASSWORD_AUTH_PROVIDER_CALLBACKS",
+        shim_enum: "PasswordAuthProviderCallback",
+        callbacks: &[
+            "auth_checkers",
+            "check_auth",
+            "check_3pid_auth",
+            "on_logged_out",
+            "get_username_for_registration",
+            "get_displayname_for_registration",
+            "is_3pid_allowed",
+        ],
+    },
+    Category {
+        name: "media_repository",
+        slice: "MXMOD_MEDIA_REPOSITORY_CALLBACKS",
+        shim_enum: "MediaRepositoryCallback",
+        callbacks: &["get_media_config_for_user", "is_user_allowed_to_upload_media_of_size"],
+    },
+    Category {
+        name: "ratelimit",
+        slice: "MXMOD_RATELIMIT_CALLBACKS",
+        shim_enum: "RatelimitCallback",
+        callbacks: &["get_ratelimit_override_for_user"],
+    },
+    Category {
+        name: "account_data",
+        slice: "MXMOD_ACCOUNT_DATA_CALLBACKS",
+        shim_enum: "AccountDataCallback",
+        callbacks: &["on_account_data_updated"],
+    },
+    Category {
+        name: "add_extra_fields_to_unsigned_client_event",
+        slice: "MXMOD_ADD_EXTRA_FIELDS_TO_UNSIGNED_CLIENT_EVENT_CALLBACKS",
+        shim_enum: "AddExtraFieldsToUnsignedClientEventCallback",
+        callbacks: &["add_field_to_unsigned_callback"],
     },
 ];
 

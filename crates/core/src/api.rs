@@ -1,5 +1,41 @@
 //! [`ModuleApi`]: what a module instance may ask of the server (Synapse's `ModuleApi`).
 //! One per instance, handed to [`Module::new`](crate::Module::new).
+//!
+//! # Coverage of Synapse's `ModuleApi`
+//!
+//! The calls made by the real modules mxmod ships ports of (synapse-email-account-validity,
+//! synapse-auto-accept-invite, synapse-http-antispam, synapse-domain-rule-checker,
+//! matrix-synapse-shared-secret-auth), by Mjolnir's Synapse antispam module and by
+//! synapse-user-restrictions, and where each is here:
+//!
+//! | Synapse | here |
+//! |---|---|
+//! | `server_name`, `public_baseurl`, `is_mine` | [`ModuleApi::server_name`], [`ModuleApi::public_baseurl`], [`ModuleApi::is_mine`] |
+//! | `get_qualified_user_id` | [`ModuleApi::get_qualified_user_id`] |
+//! | `get_userinfo_by_id`, `is_user_admin` | [`ModuleApi::user_info`] (`is_admin`) |
+//! | `get_user_by_req` | [`ModuleApi::authenticate`] |
+//! | `get_profile_for_user` | [`ModuleApi::profile`] |
+//! | `get_threepids_for_user` | [`ModuleApi::threepids_for_user`] |
+//! | `get_room_state(room_id, event_filter)`, Mjolnir's `get_state_events_in_room(room_id, types)` | [`ModuleApi::room_state`], [`ModuleApi::room_state_filtered`] |
+//! | `update_room_membership` | [`ModuleApi::update_room_membership`] |
+//! | `create_and_send_event_into_room` | [`ModuleApi::send_event`] |
+//! | `account_data_manager.get_global` / `put_global` | [`ModuleApi::account_data`], [`ModuleApi::set_account_data`] |
+//! | `public_room_list_manager.room_is_in_public_room_list` | [`ModuleApi::is_room_published`] |
+//! | `http_client` | [`ModuleApi::http_client`] |
+//! | `register_web_resource` | [`ModuleApi::register_web_resource`] |
+//! | `looping_background_call`, `run_as_background_process` | [`ModuleApi::spawn_periodic`], [`ModuleApi::spawn`] |
+//! | `register_*_callbacks` | the category attributes (`#[spam_checker]`, ...) |
+//! | listing local users (no Synapse call: modules read the `users` table) | [`ModuleApi::local_users`] |
+//!
+//! Left out, and why:
+//!
+//! * `run_db_interaction` / `_store` on Synapse's own tables: there is no Synapse schema
+//!   to query; a module keeps its data in its own database ([`ModuleApi::database`]) and
+//!   reads the server's through the calls above.
+//! * `send_mail` and `email_app_name`: the server has no `email:` (SMTP) section yet;
+//!   `account_validity` keeps its own `smtp` settings.
+//! * `read_templates` (Jinja2 templates): modules render their own text.
+//! * `worker_name`, `should_run_background_tasks`: one process, always the main one.
 
 mod host;
 #[cfg(feature = "http-client")]
@@ -12,7 +48,10 @@ use std::{
     time::Duration,
 };
 
-pub use self::host::{Host, HostError, HostFuture, NewEvent, NoHost, UserInfo};
+/// The largest page [`ModuleApi::local_users`] answers.
+pub const MAX_USERS_PAGE: usize = 1000;
+
+pub use self::host::{Host, HostError, HostFuture, NewEvent, NoHost, Threepid, UserInfo};
 #[cfg(feature = "http-client")]
 pub use self::http_client::{HttpClient, HttpError};
 use crate::{
@@ -148,6 +187,16 @@ impl ModuleApi {
         &self.inner.server.info.public_baseurl
     }
 
+    /// Synapse's `get_qualified_user_id`: a user ID as given, or a localpart made into
+    /// one on this server. `None` when the result is not a valid user ID.
+    pub fn get_qualified_user_id(&self, username: &str) -> Option<crate::types::OwnedUserId> {
+        if username.starts_with('@') {
+            UserId::parse(username).ok()
+        } else {
+            UserId::parse(format!("@{username}:{}", self.server_name())).ok()
+        }
+    }
+
     /// Whether a user belongs to this homeserver.
     pub fn is_mine(&self, user_id: &UserId) -> bool {
         user_id.server_name() == self.server_name()
@@ -227,6 +276,39 @@ impl ModuleApi {
     /// The current state of a room (Synapse's `get_room_state`).
     pub async fn room_state(&self, room_id: &RoomId) -> Result<StateMap, HostError> {
         self.host().room_state(room_id).await
+    }
+
+    /// The state of a room restricted to `filter` (Synapse's `get_room_state(room_id,
+    /// event_filter)`): `(type, Some(state_key))` keeps one entry, `(type, None)` every
+    /// entry of that type.
+    pub async fn room_state_filtered(
+        &self,
+        room_id: &RoomId,
+        filter: &[(&str, Option<&str>)],
+    ) -> Result<StateMap, HostError> {
+        let state = self.host().room_state(room_id).await?;
+        let mut kept = StateMap::default();
+        for ((event_type, state_key), event) in state.iter() {
+            let wanted = filter
+                .iter()
+                .any(|(want_type, want_key)| event_type == *want_type && want_key.is_none_or(|key| state_key == key));
+            if wanted {
+                kept.insert(event.clone());
+            }
+        }
+        Ok(kept)
+    }
+
+    /// A local user's third-party identifiers (Synapse's `get_threepids_for_user`).
+    pub async fn threepids_for_user(&self, user_id: &UserId) -> Result<Vec<Threepid>, HostError> {
+        self.host().threepids(user_id).await
+    }
+
+    /// One page of local users in user ID order, deactivated ones included: those after
+    /// `from` (exclusive; `None` from the first), at most `limit` (capped at 1000). Page on
+    /// by passing the last user of a page as the next `from`.
+    pub async fn local_users(&self, from: Option<&UserId>, limit: usize) -> Result<Vec<UserInfo>, HostError> {
+        self.host().local_users(from, limit.min(MAX_USERS_PAGE)).await
     }
 
     /// Whether a room is in the public room directory.

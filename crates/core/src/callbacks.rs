@@ -7,11 +7,16 @@
 //! and the dispatcher method. Adding a callback is one row.
 //!
 
+pub mod account_data;
 pub mod account_validity;
+pub mod add_extra_fields_to_unsigned_client_event;
 pub mod hook;
 mod invoke;
+pub mod media_repository;
 pub mod outcome;
+pub mod password_auth_provider;
 pub mod presence_router;
+pub mod ratelimit;
 pub mod reference;
 pub mod rules;
 pub mod spam_checker;
@@ -124,6 +129,13 @@ macro_rules! define_category {
                     deny: $deny,
                     failure: $failure,
                 };
+
+                /// Whether any module instance implements this callback: a caller that
+                /// would do extra work for it (an `await` on a hot path) asks first.
+                #[inline]
+                pub fn is_implemented(hooks: &super::$hooks) -> bool {
+                    !hooks.$name.is_empty()
+                }
             }
 
             #[doc = concat!("Wraps a shim for `", stringify!($name), "`; named by `#[module]`-generated code.")]
@@ -198,7 +210,9 @@ macro_rules! define_category {
                     ::core::future::Ready<Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>>,
                     impl ::core::future::Future<Output = Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>> + 'a,
                 > {
-                    use $crate::callbacks::{hook::{FailureStep, Hook, Plan, Reborrow}, invoke::{Call, Invoke}, rules::Rule};
+                    #[allow(unused_imports)]
+                    use $crate::callbacks::hook::Reborrow;
+                    use $crate::callbacks::{hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule};
                     use $crate::__private::FutureExt as _;
 
                     /// The chain from entry `*at` on; `*at` is the entry being called,
@@ -274,80 +288,76 @@ macro_rules! define_category {
 
 pub(crate) use define_category;
 
-/// Every category's hooks: what the server calls.
-#[derive(Default)]
-pub struct Callbacks {
-    /// Spam-checker callbacks.
-    pub spam_checker: spam_checker::SpamCheckerCallbacks,
-    /// Third-party-rules callbacks.
-    pub third_party_rules: third_party_rules::ThirdPartyRulesCallbacks,
-    /// Account-validity callbacks.
-    pub account_validity: account_validity::AccountValidityCallbacks,
-    /// Presence-router callbacks.
-    pub presence_router: presence_router::PresenceRouterCallbacks,
-}
-
-impl Callbacks {
-    /// Adds one instance's callbacks of every category, after those already attached.
-    pub(crate) fn attach(&mut self, instance: &crate::registry::Instance, settings: &hook::EntrySettings) {
-        self.spam_checker.attach(instance, settings);
-        self.third_party_rules.attach(instance, settings);
-        self.account_validity.attach(instance, settings);
-        self.presence_router.attach(instance, settings);
-    }
-
-    /// Per (callback, module instance) call statistics of every category.
-    pub fn stats(&self) -> Vec<(&'static str, &'static str, std::sync::Arc<str>, hook::CallStats)> {
-        let mut out = Vec::new();
-        for (category, stats) in [
-            (spam_checker::SpamCheckerCallbacks::CATEGORY, self.spam_checker.stats()),
-            (third_party_rules::ThirdPartyRulesCallbacks::CATEGORY, self.third_party_rules.stats()),
-            (account_validity::AccountValidityCallbacks::CATEGORY, self.account_validity.stats()),
-            (presence_router::PresenceRouterCallbacks::CATEGORY, self.presence_router.stats()),
-        ] {
-            out.extend(stats.into_iter().map(|(name, module, stats)| (category, name, module, stats)));
+/// Lists every category once: its field in [`Callbacks`] and its hooks type. The
+/// struct, attaching, statistics and the slice lookup are generated from it.
+macro_rules! categories {
+    ($($(#[$doc:meta])* $field:ident: $hooks:ty;)*) => {
+        /// Every category's hooks: what the server calls.
+        #[derive(Default)]
+        pub struct Callbacks {
+            $($(#[$doc])* pub $field: $hooks,)*
         }
-        out
-    }
+
+        impl Callbacks {
+            /// Adds one instance's callbacks of every category, after those already attached.
+            pub(crate) fn attach(&mut self, instance: &crate::registry::Instance, settings: &hook::EntrySettings) {
+                $(self.$field.attach(instance, settings);)*
+            }
+
+            /// Per (callback, module instance) call statistics of every category.
+            pub fn stats(&self) -> Vec<(&'static str, &'static str, std::sync::Arc<str>, hook::CallStats)> {
+                let mut out = Vec::new();
+                for (category, stats) in [$((<$hooks>::CATEGORY, self.$field.stats()),)*] {
+                    out.extend(stats.into_iter().map(|(name, module, stats)| (category, name, module, stats)));
+                }
+                out
+            }
+        }
+
+        /// The callbacks a module implements, as (category, callback), from the link-time slices.
+        pub fn implemented_by(module: &str) -> Vec<(&'static str, &'static str)> {
+            let per_category = [$((<$hooks>::CATEGORY, <$hooks>::implemented_by(module)),)*];
+            per_category.into_iter().flat_map(|(category, names)| names.into_iter().map(move |name| (category, name))).collect()
+        }
+
+        /// Every category's name and table, in [`Callbacks`] order.
+        #[cfg(test)]
+        fn tables() -> Vec<(&'static str, Vec<&'static CallbackSpec>)> {
+            vec![$((<$hooks>::CATEGORY, <$hooks>::specs()),)*]
+        }
+    };
 }
 
-/// The callbacks a module implements, as (category, callback), from the link-time slices.
-pub fn implemented_by(module: &str) -> Vec<(&'static str, &'static str)> {
-    let per_category = [
-        (spam_checker::SpamCheckerCallbacks::CATEGORY, spam_checker::SpamCheckerCallbacks::implemented_by(module)),
-        (
-            third_party_rules::ThirdPartyRulesCallbacks::CATEGORY,
-            third_party_rules::ThirdPartyRulesCallbacks::implemented_by(module),
-        ),
-        (
-            account_validity::AccountValidityCallbacks::CATEGORY,
-            account_validity::AccountValidityCallbacks::implemented_by(module),
-        ),
-        (
-            presence_router::PresenceRouterCallbacks::CATEGORY,
-            presence_router::PresenceRouterCallbacks::implemented_by(module),
-        ),
-    ];
-    per_category.into_iter().flat_map(|(category, names)| names.into_iter().map(move |name| (category, name))).collect()
+categories! {
+    /// Spam-checker callbacks.
+    spam_checker: spam_checker::SpamCheckerCallbacks;
+    /// Third-party-rules callbacks.
+    third_party_rules: third_party_rules::ThirdPartyRulesCallbacks;
+    /// Account-validity callbacks.
+    account_validity: account_validity::AccountValidityCallbacks;
+    /// Presence-router callbacks.
+    presence_router: presence_router::PresenceRouterCallbacks;
+    /// Password auth provider callbacks.
+    password_auth_provider: password_auth_provider::PasswordAuthProviderCallbacks;
+    /// Media repository callbacks.
+    media_repository: media_repository::MediaRepositoryCallbacks;
+    /// Rate-limit callbacks.
+    ratelimit: ratelimit::RatelimitCallbacks;
+    /// Account-data callbacks.
+    account_data: account_data::AccountDataCallbacks;
+    /// Unsigned-field callbacks.
+    add_extra_fields_to_unsigned_client_event: add_extra_fields_to_unsigned_client_event::AddExtraFieldsToUnsignedClientEventCallbacks;
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{account_validity, presence_router, spam_checker, third_party_rules};
+    use super::tables;
 
     /// The macros know the categories and their callbacks from `mxmod_common`; the tables
     /// here must say the same, in the same order.
     #[test]
     fn the_tables_match_the_shared_category_list() {
-        let tables = [
-            (spam_checker::SpamCheckerCallbacks::CATEGORY, spam_checker::SpamCheckerCallbacks::specs()),
-            (
-                third_party_rules::ThirdPartyRulesCallbacks::CATEGORY,
-                third_party_rules::ThirdPartyRulesCallbacks::specs(),
-            ),
-            (account_validity::AccountValidityCallbacks::CATEGORY, account_validity::AccountValidityCallbacks::specs()),
-            (presence_router::PresenceRouterCallbacks::CATEGORY, presence_router::PresenceRouterCallbacks::specs()),
-        ];
+        let tables = tables();
         assert_eq!(tables.len(), mxmod_common::CATEGORIES.len());
         for ((category, specs), shared) in tables.iter().zip(&mxmod_common::CATEGORIES) {
             assert_eq!(*category, shared.name);

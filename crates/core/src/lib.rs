@@ -2,7 +2,9 @@
 //!
 //! A module is a Rust type. Its `impl` block carries `#[module(name = "...")]`, and its
 //! methods carry one category attribute each: [`spam_checker`], [`third_party_rules`],
-//! [`account_validity`], [`presence_router`], [`web_resource`] or [`cached`](macro@cached). The macros
+//! [`account_validity`], [`presence_router`], [`password_auth_provider`],
+//! [`media_repository`], [`ratelimit`], [`account_data`],
+//! [`add_extra_fields_to_unsigned_client_event`], [`web_resource`] or [`cached`](macro@cached). The macros
 //! put one entry per method into link-time slices ([linkme]); the server instantiates the
 //! modules its `homeserver.yaml` names, in listed order, and calls them through
 //! [`callbacks::Callbacks`]. Nothing is registered by hand and nothing is looked up by
@@ -101,20 +103,33 @@ pub use http;
 pub use api::HttpError;
 pub use api::{HostError, ModuleApi};
 pub use callbacks::{
-    outcome::{EventAllowed, InterestedUsers, IntoCallbackResult, RegistrationBehaviour, SpamCheck},
+    outcome::{
+        AuthResult, EventAllowed, InterestedUsers, IntoCallbackResult, LoginResponse, LoginType, OnLoggedIn,
+        RatelimitOverride, RegistrationBehaviour, SpamCheck,
+    },
     rules::PresenceRouting,
 };
 pub use db::{DbError, ModuleDb};
 pub use error::{CallbackError, ConfigError, ErrCode, MatrixError, ModuleError, WebError};
 pub use module::Module;
+/// Registers an `async` method as an account-data callback (inside `#[module]`).
+pub use mxmod_macros::account_data;
 /// Registers an `async` method as an account-validity callback (inside `#[module]`).
 pub use mxmod_macros::account_validity;
+/// Registers an `async` method as an unsigned-field callback (inside `#[module]`).
+pub use mxmod_macros::add_extra_fields_to_unsigned_client_event;
 /// Caches an `async` method's results per instance in an LRU (inside `#[module]`).
 pub use mxmod_macros::cached;
+/// Registers an `async` method as a media-repository callback (inside `#[module]`).
+pub use mxmod_macros::media_repository;
 /// Marks an `impl` block as a module: `#[module(name = "...")]`. See the crate docs.
 pub use mxmod_macros::module;
+/// Registers an `async` method as a password auth provider callback (inside `#[module]`).
+pub use mxmod_macros::password_auth_provider;
 /// Registers an `async` method as a presence-router callback (inside `#[module]`).
 pub use mxmod_macros::presence_router;
+/// Registers an `async` method as a rate-limit callback (inside `#[module]`).
+pub use mxmod_macros::ratelimit;
 /// Registers an `async` method as a spam-checker callback (inside `#[module]`).
 pub use mxmod_macros::spam_checker;
 /// Registers an `async` method as a third-party-rules callback (inside `#[module]`).

@@ -37,4 +37,15 @@ macro_rules! outside_module {
     )*};
 }
 
-outside_module!(spam_checker, third_party_rules, account_validity, presence_router, web_resource);
+outside_module!(
+    spam_checker,
+    third_party_rules,
+    account_validity,
+    presence_router,
+    password_auth_provider,
+    media_repository,
+    ratelimit,
+    account_data,
+    add_extra_fields_to_unsigned_client_event,
+    web_resource
+);

@@ -15,8 +15,9 @@
 //! | `auto_accept_invite` | port of synapse-auto-accept-invite: local users join the rooms they are invited to, optionally DMs only |
 //! | `http_antispam` | port of synapse-http-antispam: asks an HTTP antispam service (Meowlnir, Draupnir) about every spam-checker callback |
 //! | `domain_rule_checker` | port of synapse-domain-rule-checker: allows or refuses invites and joins by the users' domains |
+//! | `shared_secret_auth` | port of matrix-synapse-shared-secret-auth: logs a user in with an HMAC of their ID under a shared secret |
 //!
-//! The last four are ports of real Synapse modules, each documented on its own page.
+//! The last five are ports of real Synapse modules, each documented on its own page.
 //! Being compiled in enables nothing: each is a site policy an operator opts into by
 //! listing it (and three of them need a service, a domain policy or an SMTP relay).
 
@@ -36,6 +37,8 @@ pub mod event_censorer;
 pub mod http_antispam;
 #[cfg(feature = "list_spam_checker")]
 pub mod list_spam_checker;
+#[cfg(feature = "shared_secret_auth")]
+pub mod shared_secret_auth;
 #[cfg(feature = "user_department")]
 pub mod user_department;
 
@@ -55,6 +58,7 @@ pub const SHIPPED: &[&str] = &[
     "event_censorer",
     "http_antispam",
     "list_spam_checker",
+    "shared_secret_auth",
     "user_department",
 ];
 
@@ -70,6 +74,7 @@ pub fn enabled() -> Vec<&'static str> {
         ("event_censorer", cfg!(feature = "event_censorer")),
         ("http_antispam", cfg!(feature = "http_antispam")),
         ("list_spam_checker", cfg!(feature = "list_spam_checker")),
+        ("shared_secret_auth", cfg!(feature = "shared_secret_auth")),
         ("user_department", cfg!(feature = "user_department")),
     ];
     flags.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()

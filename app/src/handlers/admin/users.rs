@@ -128,8 +128,17 @@ async fn user_details(state: &AppState, user_id: &OwnedUserId) -> ApiResult<Opti
     let profile = state.storage.profile(user_id).await?;
     let mut details = user_json(&user, &profile);
     let threepids = state.storage.threepids(user_id).await?;
-    details["threepids"] =
-        threepids.into_iter().map(|(medium, address)| json!({ "medium": medium, "address": address })).collect();
+    details["threepids"] = threepids
+        .into_iter()
+        .map(|held| {
+            json!({
+                "medium": held.medium,
+                "address": held.address,
+                "added_at": held.added_at,
+                "validated_at": held.validated_at,
+            })
+        })
+        .collect();
     Ok(Some(details))
 }
 

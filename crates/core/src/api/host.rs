@@ -42,6 +42,20 @@ pub struct UserInfo {
     pub creation_ts: u64,
 }
 
+/// A third-party identifier bound to a local user (an entry of Synapse's
+/// `get_threepids_for_user`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Threepid {
+    /// `email` or `msisdn`.
+    pub medium: String,
+    /// The address.
+    pub address: String,
+    /// When it was validated, milliseconds since the epoch.
+    pub validated_at: u64,
+    /// When it was added, milliseconds since the epoch.
+    pub added_at: u64,
+}
+
 /// An event a module asks the server to send (Synapse's `create_and_send_event_into_room`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
@@ -102,6 +116,19 @@ pub trait Host: Send + Sync + 'static {
     /// [`HostError::Unavailable`].
     fn profile<'a>(&'a self, _user_id: &'a UserId) -> HostFuture<'a, ProfileInfo> {
         Box::pin(async { Err(HostError::Unavailable("profiles")) })
+    }
+
+    /// A local user's third-party identifiers, oldest first (Synapse's
+    /// `get_threepids_for_user`). Hosts without them answer [`HostError::Unavailable`].
+    fn threepids<'a>(&'a self, _user_id: &'a UserId) -> HostFuture<'a, Vec<Threepid>> {
+        Box::pin(async { Err(HostError::Unavailable("third-party identifiers")) })
+    }
+
+    /// Local users (deactivated ones included) in user ID order after `from` (exclusive;
+    /// `None` from the first), at most `limit`. Hosts without users answer
+    /// [`HostError::Unavailable`].
+    fn local_users<'a>(&'a self, _from: Option<&'a UserId>, _limit: usize) -> HostFuture<'a, Vec<UserInfo>> {
+        Box::pin(async { Err(HostError::Unavailable("user listing")) })
     }
 }
 

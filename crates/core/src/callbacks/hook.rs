@@ -307,3 +307,11 @@ impl Reborrow for bool {
         *self
     }
 }
+
+impl Reborrow for u64 {
+    type Out<'b> = u64;
+    #[inline(always)]
+    fn reborrow(&mut self) -> u64 {
+        *self
+    }
+}

@@ -154,6 +154,87 @@ impl Default for InterestedUsers {
     }
 }
 
+/// A login type a password auth provider handles: Synapse's `auth_checkers` key
+/// `(login_type, fields)`. The type is offered in `GET /login`; a `POST /login` of it must
+/// carry every field (else 400 `M_UNKNOWN` "Missing parameters for login type ...").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginType {
+    /// The `type` of the login request, such as `com.devture.shared_secret_auth`.
+    pub login_type: String,
+    /// The fields of the login request the checker needs.
+    pub fields: Vec<String>,
+}
+
+impl LoginType {
+    /// A login type and the fields its requests must carry.
+    pub fn new(login_type: impl Into<String>, fields: &[&str]) -> Self {
+        Self { login_type: login_type.into(), fields: fields.iter().map(|field| (*field).to_owned()).collect() }
+    }
+}
+
+/// What the client is told after a successful login (Synapse's `LoginResponse`), as a
+/// module's [`OnLoggedIn`] hook receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginResponse {
+    /// The user who logged in.
+    pub user_id: OwnedUserId,
+    /// The access token issued.
+    pub access_token: String,
+    /// The device the token is for.
+    pub device_id: String,
+    /// The server name.
+    pub home_server: String,
+}
+
+/// A module's hook run after a login it authenticated (the second element of Synapse's
+/// `check_auth` answer).
+pub type OnLoggedIn =
+    Box<dyn FnOnce(LoginResponse) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A password auth provider's "this is the user": Synapse's `(user_id, callback)`.
+pub struct AuthResult {
+    /// The user the request authenticates (must be a local, existing user).
+    pub user_id: OwnedUserId,
+    /// Run after the access token is issued, with what the client receives.
+    pub on_logged_in: Option<OnLoggedIn>,
+}
+
+impl AuthResult {
+    /// The request authenticates `user_id`.
+    pub fn user(user_id: OwnedUserId) -> Self {
+        Self { user_id, on_logged_in: None }
+    }
+
+    /// Also runs `hook` after the login succeeded.
+    pub fn with_on_logged_in<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce(LoginResponse) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_logged_in = Some(Box::new(move |response| Box::pin(hook(response))));
+        self
+    }
+}
+
+impl std::fmt::Debug for AuthResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthResult")
+            .field("user_id", &self.user_id)
+            .field("on_logged_in", &self.on_logged_in.is_some())
+            .finish()
+    }
+}
+
+/// The answer of `get_ratelimit_override_for_user` (Synapse's `RatelimitOverride`): this
+/// user's rate and burst for the named limiter. `per_second == 0.0` exempts the user.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RatelimitOverride {
+    /// Actions per second in the long run; `0.0` disables the limit for this user.
+    pub per_second: f64,
+    /// Actions allowed in a burst.
+    pub burst_count: u32,
+}
+
 /// What a callback may return: its answer, or `Result<answer, E>` for a fallible one.
 #[diagnostic::on_unimplemented(
     message = "a callback returning `{Self}` cannot answer with `{T}`",

@@ -270,3 +270,75 @@ impl Rule for UnionUsers {
         Forced::Skip
     }
 }
+
+/// FIRST-VALUE over `Option<T>` (password auth checkers, registration names, rate-limit
+/// and media overrides): the first `Some` is the answer; later modules are not asked.
+pub struct FirstSome<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Rule for FirstSome<T> {
+    type Value = Option<T>;
+    type Output = Option<T>;
+    type State = ();
+    #[inline]
+    fn fold(_: &mut (), value: Option<T>, _: &CallbackSpec) -> ControlFlow<Result<Option<T>, MatrixError>> {
+        match value {
+            Some(found) => ControlFlow::Break(Ok(Some(found))),
+            None => ControlFlow::Continue(()),
+        }
+    }
+    #[inline]
+    fn finish((): ()) -> Option<T> {
+        None
+    }
+    fn forced_deny() -> Forced<Option<T>> {
+        Forced::Skip
+    }
+}
+
+/// UNION of lists (the login types password auth providers declare): every module's
+/// list, in YAML order.
+pub struct Concat<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Rule for Concat<T> {
+    type Value = Vec<T>;
+    type Output = Vec<T>;
+    type State = Vec<T>;
+    #[inline]
+    fn fold(state: &mut Vec<T>, value: Vec<T>, _: &CallbackSpec) -> ControlFlow<Result<Vec<T>, MatrixError>> {
+        state.extend(value);
+        ControlFlow::Continue(())
+    }
+    #[inline]
+    fn finish(state: Vec<T>) -> Vec<T> {
+        state
+    }
+    fn forced_deny() -> Forced<Vec<T>> {
+        Forced::Skip
+    }
+}
+
+/// UNION of objects (`add_field_to_unsigned_callback`): every module's fields, merged in
+/// YAML order, a later module's key replacing an earlier one's.
+pub enum MergeObjects {}
+
+impl Rule for MergeObjects {
+    type Value = JsonObject;
+    type Output = JsonObject;
+    type State = JsonObject;
+    #[inline]
+    fn fold(
+        state: &mut JsonObject,
+        value: JsonObject,
+        _: &CallbackSpec,
+    ) -> ControlFlow<Result<JsonObject, MatrixError>> {
+        state.extend(value);
+        ControlFlow::Continue(())
+    }
+    #[inline]
+    fn finish(state: JsonObject) -> JsonObject {
+        state
+    }
+    fn forced_deny() -> Forced<JsonObject> {
+        Forced::Skip
+    }
+}

@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    api::{Host, HostError, HostFuture, NewEvent, UserInfo},
+    api::{Host, HostError, HostFuture, NewEvent, Threepid, UserInfo},
     testing::json_object as object,
     types::{Event, JsonObject, Membership, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId},
 };
@@ -35,6 +35,7 @@ struct State {
     published: HashSet<OwnedRoomId>,
     account_data: HashMap<(OwnedUserId, String), JsonObject>,
     users: HashMap<OwnedUserId, UserInfo>,
+    threepids: HashMap<OwnedUserId, Vec<Threepid>>,
     membership_calls: Vec<MembershipCall>,
     failing_memberships: usize,
     sent: Vec<NewEvent>,
@@ -138,6 +139,13 @@ impl TestHost {
         self.lock().users.insert(user_id, info);
     }
 
+    /// Binds a third-party identifier (`email`, `msisdn`) to a user.
+    pub fn add_threepid(&self, user_id: &str, medium: &str, address: &str) {
+        let threepid =
+            Threepid { medium: medium.to_owned(), address: address.to_owned(), validated_at: 0, added_at: 0 };
+        self.lock().threepids.entry(user(user_id)).or_default().push(threepid);
+    }
+
     /// Events sent through `send_event`.
     pub fn sent_events(&self) -> Vec<NewEvent> {
         self.lock().sent.clone()
@@ -219,5 +227,24 @@ impl Host for TestHost {
 
     fn user_info<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Option<UserInfo>> {
         Box::pin(async move { Ok(self.lock().users.get(user_id).cloned()) })
+    }
+
+    fn threepids<'a>(&'a self, user_id: &'a UserId) -> HostFuture<'a, Vec<Threepid>> {
+        Box::pin(async move { Ok(self.lock().threepids.get(user_id).cloned().unwrap_or_default()) })
+    }
+
+    fn local_users<'a>(&'a self, from: Option<&'a UserId>, limit: usize) -> HostFuture<'a, Vec<UserInfo>> {
+        Box::pin(async move {
+            let mut users: Vec<UserInfo> = self
+                .lock()
+                .users
+                .values()
+                .filter(|info| from.is_none_or(|from| info.user_id.as_str() > from.as_str()))
+                .cloned()
+                .collect();
+            users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+            users.truncate(limit);
+            Ok(users)
+        })
     }
 }

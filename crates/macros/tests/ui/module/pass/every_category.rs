@@ -5,12 +5,13 @@
 use std::collections::HashSet;
 
 use mxmod::{
-    account_validity, cached,
+    account_data, account_validity, add_extra_fields_to_unsigned_client_event, cached,
     callbacks::rules::PresenceRouting,
-    module, presence_router, spam_checker, third_party_rules,
-    types::{JsonObject, Requester, UserId, UserPresenceState},
+    media_repository, module, password_auth_provider, presence_router, ratelimit, spam_checker, third_party_rules,
+    types::{Event, JsonObject, Requester, RoomId, UserId, UserPresenceState},
     web::{self, WebRequest, WebResponse},
-    web_resource, CallbackError, InterestedUsers, Module, ModuleApi, ModuleError, SpamCheck,
+    web_resource, CallbackError, InterestedUsers, LoginType, Module, ModuleApi, ModuleError, RatelimitOverride,
+    SpamCheck,
 };
 
 struct Everything {
@@ -69,6 +70,29 @@ impl Everything {
         InterestedUsers::Users(HashSet::new())
     }
 
+    #[password_auth_provider]
+    async fn auth_checkers(&self) -> Vec<LoginType> {
+        vec![LoginType::new("org.example.ui", &["code"])]
+    }
+
+    #[media_repository]
+    async fn is_user_allowed_to_upload_media_of_size(&self, _user_id: &UserId, size: u64) -> bool {
+        size < 10
+    }
+
+    #[ratelimit]
+    async fn get_ratelimit_override_for_user(&self, _user_id: &UserId, _limiter: &str) -> Option<RatelimitOverride> {
+        None
+    }
+
+    #[account_data]
+    async fn on_account_data_updated(&self, _user: &UserId, _room: Option<&RoomId>, _kind: &str, _content: &JsonObject) {}
+
+    #[add_extra_fields_to_unsigned_client_event]
+    async fn add_field_to_unsigned_callback(&self, _event: &Event) -> JsonObject {
+        JsonObject::new()
+    }
+
     #[web_resource("/_synapse/client/ui_every_category/hello")]
     async fn hello(&self, request: WebRequest) -> WebResponse {
         let name = web::query_param(&request, "name").unwrap_or_default();
@@ -97,6 +121,9 @@ async fn main() {
     let harness = mxmod::testing::Harness::from_yaml("modules:\n  - module: ui_every_category\n").unwrap();
     let alice = UserId::parse("@alice:example.com").unwrap();
     harness.callbacks().spam_checker.user_may_create_room(&alice, &JsonObject::new()).await.unwrap();
+    let declared = harness.callbacks().password_auth_provider.auth_checkers().await.unwrap();
+    assert_eq!(declared, [LoginType::new("org.example.ui", &["code"])]);
+    assert!(harness.callbacks().media_repository.is_user_allowed_to_upload_media_of_size(&alice, 20).await.is_err());
     let reply = harness.get("/_synapse/client/ui_every_category/hello?name=Bo").await.unwrap();
     assert_eq!(reply.body().as_ref(), br#"{"hello":"BoBo"}"#);
 
