@@ -120,7 +120,7 @@ pub(super) async fn update_room_account_data(
     update: UpdateAccountData,
 ) -> StorageResult<Option<JsonObject>> {
     let transaction = client.transaction().await?;
-    lock(&transaction, &format!("room_account_data\0{user}\0{room}\0{data_type}")).await?;
+    lock(&transaction, &format!("room_account_data\n{user}\n{room}\n{data_type}")).await?;
     let stored = read_room_account_data(&transaction, user, room, data_type).await?;
     let Some(content) = update(stored) else { return Ok(None) };
     let text = serde_json::to_string(&content).map_err(corrupt)?;
@@ -164,9 +164,9 @@ pub(super) async fn room_account_data_between(
         .collect()
 }
 
-/// `Storage::set_receipt`: the upsert replaces the stored receipt only when it points at
-/// an earlier event (re-checked on the locked row, so concurrent receipts of one kind
-/// only move forward); nothing written rolls back, abandoning the drawn position.
+/// `Storage::set_receipt`: under the lock of the receipt's kind (room, user, type,
+/// thread), the stored receipt is replaced only when it points at an earlier event; a
+/// position is drawn only for a receipt that is written.
 pub(super) async fn set_receipt(
     client: &mut Object,
     changes: &mut Changes,
@@ -180,37 +180,32 @@ pub(super) async fn set_receipt(
         return Ok(None);
     };
     let event_position: i64 = row.try_get(0)?;
-    let position = allocate(&transaction, Stream::Receipts).await?;
     let thread = receipt.thread_id.as_deref().unwrap_or_default();
+    let (user, kind) = (receipt.user_id.as_str(), receipt.receipt_type.as_str());
+    lock(&transaction, &format!("receipts\n{room}\n{user}\n{kind}\n{thread}")).await?;
+    let statement = transaction
+        .prepare_cached(
+            "SELECT e.stream_ordering FROM receipts r JOIN events e ON e.event_id = r.event_id
+             WHERE r.room_id = $1 AND r.user_id = $2 AND r.receipt_type = $3 AND r.thread_id = $4",
+        )
+        .await?;
+    let existing = transaction.query_opt(&statement, &[&room, &user, &kind, &thread]).await?;
+    if existing.map(|row| row.try_get::<_, i64>(0)).transpose()?.is_some_and(|existing| existing >= event_position) {
+        return Ok(None);
+    }
+    let position = allocate(&transaction, Stream::Receipts).await?;
     let ts = i64::try_from(receipt.ts).unwrap_or(i64::MAX);
     let statement = transaction
         .prepare_cached(
-            "INSERT INTO receipts AS r (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_id)
+            "INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE
-                 SET event_id = excluded.event_id, ts = excluded.ts, stream_id = excluded.stream_id
-                 WHERE coalesce((SELECT e.stream_ordering FROM events e WHERE e.event_id = r.event_id), -1) < $8
-             RETURNING 1",
+                 SET event_id = excluded.event_id, ts = excluded.ts, stream_id = excluded.stream_id",
         )
         .await?;
-    let written = transaction
-        .query_opt(
-            &statement,
-            &[
-                &room,
-                &receipt.user_id.as_str(),
-                &receipt.receipt_type,
-                &thread,
-                &receipt.event_id.as_str(),
-                &ts,
-                &position,
-                &event_position,
-            ],
-        )
+    transaction
+        .execute(&statement, &[&room, &user, &kind, &thread, &receipt.event_id.as_str(), &ts, &position])
         .await?;
-    if written.is_none() {
-        return Ok(None);
-    }
     changes.written.receipts = position;
     if receipt.receipt_type == "m.read.private" {
         changes.users.push(receipt.user_id.clone());
@@ -420,7 +415,7 @@ pub(super) async fn update_push_rules(
     edit: PushRulesEdit,
 ) -> StorageResult<Result<(), MatrixError>> {
     let transaction = client.transaction().await?;
-    lock(&transaction, &format!("push_rules\0{user}")).await?;
+    lock(&transaction, &format!("push_rules\n{user}")).await?;
     let current = read_push_rules(&transaction, user).await?;
     let updated = match edit(current) {
         Ok(updated) => updated,
@@ -467,7 +462,7 @@ pub(super) async fn unread_events(
 /// hold until the insert.
 pub(super) async fn create_filter(client: &mut Object, user: &UserId, filter: &str) -> Result<u64, FilterError> {
     let transaction = client.transaction().await?;
-    lock(&transaction, &format!("filters\0{user}")).await?;
+    lock(&transaction, &format!("filters\n{user}")).await?;
     let existing = transaction
         .query_opt(
             "SELECT filter_id FROM filters WHERE user_id = $1 AND md5(json) = md5($2) AND json = $2",
