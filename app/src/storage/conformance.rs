@@ -99,7 +99,7 @@ fn new_room_id(n: u32) -> OwnedRoomId {
     RoomId::parse(format!("!room{n}:test.local")).unwrap()
 }
 
-fn event(
+pub(crate) fn event(
     room: &RoomId,
     sender: &UserId,
     event_type: &str,

@@ -17,7 +17,9 @@
 //! - The schema steps are those of the SQLite engine, in PostgreSQL's dialect
 //!   (`migrations.rs`).
 
+mod admin;
 mod changes;
+mod client_data;
 mod cluster;
 mod listener;
 mod migrations;
@@ -33,8 +35,9 @@ mod writes;
 use std::{sync::Arc, time::Duration};
 
 use deadpool_postgres::{GenericClient, ManagerConfig, Object, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
-use mxmod::types::{
-    Event, JsonObject, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId, UserPresenceState,
+use mxmod::{
+    types::{Event, JsonObject, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, StateMap, UserId, UserPresenceState},
+    MatrixError,
 };
 use tokio_postgres::NoTls;
 
@@ -44,9 +47,10 @@ use self::{
     rows::{event_row, event_rows, presence_row, room_id, user_id, user_row, EVENT_COLUMNS, PRESENCE_COLUMNS},
 };
 use super::{
-    notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, MediaRecord, NewAccount, NewRoom,
-    PresenceRecord, Profile, Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter,
-    TokenOwner, TxnClient, TxnKey, UserRecord,
+    notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
+    MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData,
+    Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, TokenOwner, TxnClient,
+    TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 use crate::config::PostgresSettings;
 
@@ -236,6 +240,34 @@ impl Shared {
         outcome
     }
 
+    /// Runs a domain write on a pooled connection with a fresh change set; after a
+    /// success, the rooms it wakes get their states (from memory, or loaded) and the
+    /// change is published like every other write of this process.
+    async fn write<T, E>(&self, work: impl AsyncFnOnce(&mut Object, &mut Changes) -> Result<T, E>) -> Result<T, E>
+    where
+        E: Failure + From<StorageError>,
+    {
+        let mut client = self.client().await?;
+        let mut changes = Changes::new(self.process);
+        let outcome = work(&mut client, &mut changes).await;
+        self.finish(client, &outcome);
+        if outcome.is_ok() {
+            for change in &mut changes.rooms {
+                if change.state.is_none() {
+                    change.state = match self.room_state(&change.room_id).await {
+                        Ok(state) => state,
+                        Err(error) => {
+                            tracing::warn!("cannot read the state of {} for wake-ups: {error}", change.room_id);
+                            None
+                        }
+                    };
+                }
+            }
+            self.publish_local(changes);
+        }
+        outcome
+    }
+
     /// After a commit of this process: its room states are cached at once, its wake-ups
     /// queued until its positions are persisted.
     fn publish_local(&self, changes: Changes) {
@@ -293,7 +325,8 @@ async fn find_txn(client: &impl GenericClient, key: &TxnKey) -> StorageResult<Op
 async fn rooms_with(client: &impl GenericClient, user: &UserId, membership: &str) -> StorageResult<Vec<OwnedRoomId>> {
     let statement = client
         .prepare_cached(
-            "SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = $1 AND membership = $2",
+            "SELECT room_id FROM current_state c WHERE type = 'm.room.member' AND state_key = $1 AND membership = $2
+             AND NOT EXISTS (SELECT 1 FROM forgotten_rooms f WHERE f.user_id = $1 AND f.room_id = c.room_id)",
         )
         .await?;
     let rows = client.query(&statement, &[&user.as_str(), &membership]).await?;
@@ -337,7 +370,10 @@ impl Storage for PostgresStorage {
         self.shared
             .read(async |client| {
                 let statement = client
-                    .prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES ($1, $2, $3)")
+                    .prepare_cached(
+                        "WITH token AS (INSERT INTO access_tokens (token, user_id, device_id) VALUES ($1, $2, $3))
+                         INSERT INTO devices (user_id, device_id) VALUES ($2, $3) ON CONFLICT DO NOTHING",
+                    )
                     .await?;
                 client.execute(&statement, &[&token, &owner.user_id.as_str(), &owner.device_id]).await?;
                 Ok(())
@@ -725,6 +761,177 @@ impl Storage for PostgresStorage {
 
     fn sync_waiter(&self, user_id: &UserId, all_presence: bool) -> SyncWaiter {
         self.shared.notifier.subscribe(user_id, all_presence)
+    }
+
+    fn wake_users(&self, user_ids: &[OwnedUserId]) {
+        self.shared.notifier.wake(user_ids.iter().map(|user| user.as_str()));
+    }
+
+    async fn update_room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+        update: UpdateAccountData,
+    ) -> StorageResult<Option<JsonObject>> {
+        self.shared
+            .write(async |client, changes| {
+                client_data::update_room_account_data(client, changes, user_id, room_id, data_type, update).await
+            })
+            .await
+    }
+
+    async fn room_account_data(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        data_type: &str,
+    ) -> StorageResult<Option<JsonObject>> {
+        self.shared.read(async |client| client_data::room_account_data(client, user_id, room_id, data_type).await).await
+    }
+
+    async fn room_account_data_between(
+        &self,
+        user_id: &UserId,
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<RoomAccountData>> {
+        self.shared
+            .read(async |client| client_data::room_account_data_between(client, user_id, since, until).await)
+            .await
+    }
+
+    async fn set_receipt(&self, receipt: Receipt) -> StorageResult<Option<i64>> {
+        self.shared.write(async |client, changes| client_data::set_receipt(client, changes, &receipt).await).await
+    }
+
+    async fn receipts_between(
+        &self,
+        room_ids: &[OwnedRoomId],
+        since: i64,
+        until: i64,
+    ) -> StorageResult<Vec<ReceiptRecord>> {
+        if room_ids.is_empty() || until <= since {
+            return Ok(Vec::new());
+        }
+        self.shared.read(async |client| client_data::receipts_between(client, room_ids, since, until).await).await
+    }
+
+    async fn read_up_to(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Option<i64>> {
+        self.shared.read(async |client| client_data::read_up_to(client, user_id, room_id).await).await
+    }
+
+    async fn forget_room(&self, user_id: &UserId, room_id: &RoomId) -> StorageResult<Forget> {
+        self.shared.write(async |client, _| client_data::forget_room(client, user_id, room_id).await).await
+    }
+
+    async fn state_at(&self, room_id: &RoomId, position: i64) -> StorageResult<Option<StateMap>> {
+        if self.current_state(room_id).await?.is_none() {
+            return Ok(None);
+        }
+        self.shared.read(async |client| client_data::state_at(client, room_id, position).await.map(Some)).await
+    }
+
+    async fn report_event(&self, report: EventReport) -> StorageResult<()> {
+        self.shared.read(async |client| client_data::report_event(client, &report).await).await
+    }
+
+    async fn devices(&self, user_id: &UserId) -> StorageResult<Vec<Device>> {
+        self.shared.read(async |client| client_data::devices(client, user_id).await).await
+    }
+
+    async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &str,
+        display_name: Option<&str>,
+    ) -> StorageResult<bool> {
+        self.shared
+            .read(async |client| client_data::rename_device(client, user_id, device_id, display_name).await)
+            .await
+    }
+
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()> {
+        self.shared.write(async |client, _| client_data::delete_devices(client, user_id, device_ids).await).await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &UserId,
+        password_hash: &str,
+        log_out_except: Option<(&str, &str)>,
+    ) -> StorageResult<()> {
+        self.shared
+            .write(async |client, _| client_data::set_password(client, user_id, password_hash, log_out_except).await)
+            .await
+    }
+
+    async fn push_rules(&self, user_id: &UserId) -> StorageResult<JsonObject> {
+        self.shared.read(async |client| client_data::push_rules(client, user_id).await).await
+    }
+
+    async fn update_push_rules(&self, user_id: &UserId, edit: PushRulesEdit) -> StorageResult<Result<(), MatrixError>> {
+        self.shared
+            .write(async |client, changes| client_data::update_push_rules(client, changes, user_id, edit).await)
+            .await
+    }
+
+    async fn unread_events(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        until: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<StoredEvent>> {
+        self.shared.read(async |client| client_data::unread_events(client, user_id, room_id, until, limit).await).await
+    }
+
+    async fn create_filter(&self, user_id: &UserId, filter: &str) -> Result<u64, FilterError> {
+        self.shared.write(async |client, _| client_data::create_filter(client, user_id, filter).await).await
+    }
+
+    async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>> {
+        self.shared.read(async |client| client_data::filter(client, user_id, filter_id).await).await
+    }
+
+    async fn set_admin(&self, user_id: &UserId, admin: bool) -> StorageResult<()> {
+        self.shared.read(async |client| admin::set_admin(client, user_id, admin).await).await
+    }
+
+    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()> {
+        self.shared.write(async |client, _| admin::set_password_hash(client, user_id, hash, logout).await).await
+    }
+
+    async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
+        self.shared.write(async |client, _| admin::users_page(client, query).await).await
+    }
+
+    async fn set_room_blocked(&self, room_id: &RoomId, by: Option<&UserId>) -> StorageResult<()> {
+        self.shared.read(async |client| admin::set_room_blocked(client, room_id, by).await).await
+    }
+
+    async fn room_blocked(&self, room_id: &RoomId) -> StorageResult<bool> {
+        self.shared.read(async |client| admin::room_blocked(client, room_id).await).await
+    }
+
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        self.shared.read(async |client| admin::threepids(client, user_id).await).await
+    }
+
+    async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool> {
+        self.shared.write(async |client, _| admin::add_threepid(client, user_id, medium, address, added_at).await).await
+    }
+
+    async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()> {
+        self.shared.read(async |client| admin::remove_threepid(client, user_id, medium, address).await).await
+    }
+
+    async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
+        self.shared.read(async |client| admin::room_aliases(client, room_id).await).await
+    }
+
+    async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()> {
+        self.shared.write(async |client, changes| admin::purge_room(client, changes, room_id).await).await
     }
 }
 

@@ -47,6 +47,9 @@ pub(super) struct Written {
     /// Account data.
     #[serde(default)]
     pub(super) account_data: i64,
+    /// Receipts.
+    #[serde(default)]
+    pub(super) receipts: i64,
 }
 
 impl Written {
@@ -55,6 +58,7 @@ impl Written {
         self.events <= persisted.events
             && self.presence <= persisted.presence
             && self.account_data <= persisted.account_data
+            && self.receipts <= persisted.receipts
     }
 }
 
@@ -78,6 +82,9 @@ pub(super) struct Changes {
     /// The positions written: wake-ups wait until they are persisted.
     #[serde(default)]
     pub(super) written: Written,
+    /// Rooms deleted (`purge_room`): every process forgets their cached state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) purged: Vec<OwnedRoomId>,
     /// `#[cached]` invalidations of modules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) invalidations: Vec<Invalidation>,
@@ -119,6 +126,9 @@ impl Changes {
 
     /// Caches the room states a committed write of this process produced.
     pub(super) fn cache_states(&self, states: &RoomStates) {
+        for room_id in &self.purged {
+            states.forget(room_id);
+        }
         for change in &self.rooms {
             if let (Some(state), Some(version)) = (&change.state, change.state_version) {
                 states.offer(&change.room_id, version, state.clone());

@@ -115,6 +115,9 @@ async fn apply(shared: &Shared, payload: &str) {
     if changes.everything {
         return everything(shared);
     }
+    for room_id in &changes.purged {
+        shared.states.forget(room_id);
+    }
     let mut changes = changes;
     for change in &mut changes.rooms {
         if let Some(version) = change.state_version {

@@ -5,7 +5,7 @@
 //! runs once. A database with a newer version is refused.
 //!
 //! Dialect differences: positions come from sequences (`events_stream`,
-//! `presence_stream`, `account_data_stream`) instead of `AUTOINCREMENT`/`max() + 1`;
+//! `presence_stream`, `account_data_stream`, `receipts_stream`) instead of `AUTOINCREMENT`/`max() + 1`;
 //! `rooms.state_position` versions a room's state for the in-memory caches of several
 //! processes; flags are `BOOLEAN`.
 
@@ -37,6 +37,18 @@ const MIGRATIONS: &[Migration] = &[
     Migration { name: "account data stream positions", apply: |t| Box::pin(account_data_stream(t)) },
     Migration { name: "transactions keyed by request path, user and device", apply: |t| Box::pin(txns_by_path(t)) },
     Migration { name: "access tokens stored as their SHA-256", apply: |t| Box::pin(hash_plain_access_tokens(t)) },
+    Migration {
+        name: "clients A: devices, push rules and filters",
+        apply: |t| Box::pin(devices_push_rules_filters(t)),
+    },
+    Migration {
+        name: "receipts, room account data, forgotten rooms and event reports",
+        apply: |t| Box::pin(ephemeral_and_moderation(t)),
+    },
+    Migration {
+        name: "blocked rooms and users' third-party identifiers (admin API)",
+        apply: |t| Box::pin(admin_api(t)),
+    },
 ];
 
 /// The newest schema version this build knows (equal to the SQLite one).
@@ -164,4 +176,60 @@ async fn hash_plain_access_tokens(transaction: &Transaction<'_>) -> Result<(), t
         }
     }
     Ok(())
+}
+
+/// Step 5 (clients, part A): devices with their names (one row per device that has a
+/// login, filled from the access tokens), each user's push-rule document, and filters.
+async fn devices_push_rules_filters(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE devices (
+                user_id TEXT NOT NULL, device_id TEXT NOT NULL, display_name TEXT, PRIMARY KEY (user_id, device_id));
+             INSERT INTO devices (user_id, device_id) SELECT DISTINCT user_id, device_id FROM access_tokens
+                ON CONFLICT DO NOTHING;
+             CREATE TABLE push_rules (user_id TEXT PRIMARY KEY, rules TEXT NOT NULL);
+             CREATE TABLE filters (
+                user_id TEXT NOT NULL, filter_id BIGINT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (user_id, filter_id));
+             CREATE INDEX filters_by_json ON filters (user_id, md5(json));",
+        )
+        .await
+}
+
+/// Step 6: read receipts (one per user, room, type and thread, positioned by their own
+/// sequence), room account data (on the account-data sequence), forgotten rooms and
+/// event reports. New tables only.
+async fn ephemeral_and_moderation(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE SEQUENCE receipts_stream;
+             CREATE TABLE receipts (
+                room_id TEXT NOT NULL, user_id TEXT NOT NULL, receipt_type TEXT NOT NULL, thread_id TEXT NOT NULL,
+                event_id TEXT NOT NULL, ts BIGINT NOT NULL, stream_id BIGINT NOT NULL,
+                PRIMARY KEY (room_id, user_id, receipt_type, thread_id));
+             CREATE INDEX receipts_stream_order ON receipts (stream_id);
+             CREATE INDEX receipts_by_user ON receipts (user_id, room_id);
+             CREATE TABLE room_account_data (
+                user_id TEXT NOT NULL, room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL,
+                stream_id BIGINT NOT NULL, PRIMARY KEY (user_id, room_id, type));
+             CREATE INDEX room_account_data_stream_order ON room_account_data (stream_id);
+             CREATE TABLE forgotten_rooms (user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (user_id, room_id));
+             CREATE TABLE event_reports (
+                id BIGSERIAL PRIMARY KEY, received_ts BIGINT NOT NULL, room_id TEXT NOT NULL,
+                event_id TEXT NOT NULL, user_id TEXT NOT NULL, reason TEXT, score BIGINT);",
+        )
+        .await
+}
+
+/// Step 7: the rooms a server admin blocked and the users' third-party identifiers (one
+/// user per identifier).
+async fn admin_api(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+             CREATE TABLE user_threepids (
+                user_id TEXT NOT NULL, medium TEXT NOT NULL, address TEXT NOT NULL, added_at BIGINT NOT NULL,
+                id BIGSERIAL, PRIMARY KEY (medium, address));
+             CREATE INDEX user_threepids_by_user ON user_threepids (user_id);",
+        )
+        .await
 }

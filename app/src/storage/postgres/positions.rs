@@ -31,18 +31,21 @@ pub(super) enum Stream {
     Events,
     /// Presence (`presence.stream_id`).
     Presence,
-    /// Global account data (`account_data.stream_id`).
+    /// Global and room account data (`account_data.stream_id`, `room_account_data.stream_id`).
     AccountData,
+    /// Read receipts (`receipts.stream_id`).
+    Receipts,
 }
 
 impl Stream {
-    const ALL: [Self; 3] = [Self::Events, Self::Presence, Self::AccountData];
+    const ALL: [Self; 4] = [Self::Events, Self::Presence, Self::AccountData, Self::Receipts];
 
     fn sequence(self) -> &'static str {
         match self {
             Self::Events => "events_stream",
             Self::Presence => "presence_stream",
             Self::AccountData => "account_data_stream",
+            Self::Receipts => "receipts_stream",
         }
     }
 
@@ -52,6 +55,7 @@ impl Stream {
             Self::Events => 1,
             Self::Presence => 2,
             Self::AccountData => 3,
+            Self::Receipts => 4,
         }
     }
 }
@@ -105,7 +109,7 @@ pub(super) async fn persisted(client: &Client) -> Result<StreamPositions, Storag
     }
     sql.push_str(&format!("SELECT pg_advisory_unlock({guard_class}, {guard_key});"));
     let messages = client.simple_query(&sql).await?;
-    let mut read = values(&messages).skip(1).take(3).map(|value| {
+    let mut read = values(&messages).skip(1).take(Stream::ALL.len()).map(|value| {
         value
             .ok_or(Unexpected("no position"))
             .map_err(|error| StorageError::Database(Box::new(error)))?
@@ -113,5 +117,5 @@ pub(super) async fn persisted(client: &Client) -> Result<StreamPositions, Storag
             .map_err(|error| StorageError::Database(Box::new(error)))
     });
     let mut next = || read.next().unwrap_or_else(|| Err(StorageError::Database(Box::new(Unexpected("too few rows")))));
-    Ok(StreamPositions { events: next()?, presence: next()?, account_data: next()? })
+    Ok(StreamPositions { events: next()?, presence: next()?, account_data: next()?, receipts: next()? })
 }

@@ -59,6 +59,11 @@ impl RoomStates {
         }
     }
 
+    /// Forgets a deleted room's state.
+    pub(super) fn forget(&self, room_id: &RoomId) {
+        self.rooms.write().unwrap_or_else(PoisonError::into_inner).remove(room_id);
+    }
+
     /// Forgets every state (missed notifications: anything may be stale).
     pub(super) fn clear(&self) {
         self.rooms.write().unwrap_or_else(PoisonError::into_inner).clear();

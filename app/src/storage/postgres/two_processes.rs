@@ -11,7 +11,7 @@ use super::{
     PostgresStorage,
 };
 use crate::storage::{
-    conformance::{allow, joined_only, member, message, room_with_members, user},
+    conformance::{allow, event, joined_only, member, message, room_with_members, user},
     AppendError, Storage,
 };
 
@@ -72,9 +72,16 @@ async fn a_state_change_on_one_process_reaches_the_others_cache_and_authorisatio
     assert_eq!(cached.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Join));
     let mut bob_on_b = b.sync_waiter(&bob, false);
     a.append_local_event(member(&room, &alice, &bob, "ban"), None, allow()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), bob_on_b.changed()).await.expect("the ban wakes bob on B");
-    let now = b.current_state(&room).await.unwrap().unwrap();
-    assert_eq!(now.get("m.room.member", bob.as_str()).and_then(Event::membership), Some(Membership::Ban));
+    // The room's creation may still be on its way to B and wake bob first: wait for the
+    // wake-up that comes with the ban.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::timeout_at(deadline, bob_on_b.changed()).await.expect("the ban wakes bob on B");
+        let now = b.current_state(&room).await.unwrap().unwrap();
+        if now.get("m.room.member", bob.as_str()).and_then(Event::membership) == Some(Membership::Ban) {
+            break;
+        }
+    }
     // Even before any notification, an append checks the state version under the row lock.
     let refused = b.append_local_event(message(&room, &bob, "late"), None, joined_only(bob.clone())).await;
     assert!(matches!(refused, Err(AppendError::Refused(_))), "{refused:?}");
@@ -175,4 +182,49 @@ async fn a_wake_up_waits_until_its_event_is_readable() {
     for waiter in [&mut bob_on_a, &mut bob_on_b] {
         tokio::time::timeout(Duration::from_secs(5), waiter.changed()).await.expect("woken once readable");
     }
+}
+
+/// Waits up to ten seconds for `done` to hold, re-checking every 50 ms.
+async fn eventually(mut done: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_state_event_reaches_the_others_cached_state() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    let alice = user("alice");
+    let topic = event(&room, &alice, "m.room.topic", Some(""), serde_json::json!({ "topic": "secret" }));
+    let topic_id = topic.event_id.clone();
+    a.append_local_event(topic, None, allow()).await.unwrap();
+    let topic_on_b = async || {
+        let state = b.current_state(&room).await.unwrap().unwrap();
+        state.get("m.room.topic", "").map(|topic| topic.content.clone())
+    };
+    assert!(eventually(async || topic_on_b().await.is_some_and(|content| content["topic"] == "secret")).await);
+    let redaction = event(&room, &alice, "m.room.redaction", None, serde_json::json!({ "redacts": topic_id }));
+    a.append_local_event(redaction, None, allow()).await.unwrap();
+    assert!(
+        eventually(async || topic_on_b().await.is_some_and(|content| content.is_empty())).await,
+        "B's cached state holds the pruned topic"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_room_leaves_every_process_cache() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let room = room_with_members(&a, 1, true).await;
+    assert!(b.current_state(&room).await.unwrap().is_some(), "B caches the room");
+    a.purge_room(&room).await.unwrap();
+    assert!(a.current_state(&room).await.unwrap().is_none(), "A forgets the room at once");
+    assert!(eventually(async || b.current_state(&room).await.unwrap().is_none()).await, "B drops its cached state");
+    let refused = b.append_local_event(message(&room, &user("alice"), "late"), None, allow()).await;
+    assert!(matches!(refused, Err(AppendError::UnknownRoom)), "{refused:?}");
 }

@@ -19,13 +19,13 @@ use crate::storage::{
 };
 
 /// Sends the change notification inside the transaction (delivered at commit, or never).
-async fn notify(transaction: &Transaction<'_>, changes: &Changes) -> Result<(), tokio_postgres::Error> {
+pub(super) async fn notify(transaction: &Transaction<'_>, changes: &Changes) -> Result<(), tokio_postgres::Error> {
     let statement = transaction.prepare_cached("SELECT pg_notify($1, $2)").await?;
     transaction.execute(&statement, &[&CHANNEL, &changes.payload()]).await.map(drop)
 }
 
 /// Inserts an event at `position` and its state change; the caller has authorised it.
-async fn insert_event(
+pub(super) async fn insert_event(
     transaction: &Transaction<'_>,
     event: &Event,
     position: i64,
@@ -61,6 +61,12 @@ async fn insert_event(
                 ],
             )
             .await?;
+        if event.event_type == "m.room.member" {
+            // A new membership brings a forgotten room back.
+            let statement =
+                transaction.prepare_cached("DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2").await?;
+            transaction.execute(&statement, &[&state_key.as_str(), &event.room_id.as_str()]).await?;
+        }
     }
     Ok(())
 }
@@ -105,6 +111,10 @@ pub(super) async fn register(client: &mut Object, account: &NewAccount) -> Stora
             .prepare_cached("INSERT INTO access_tokens (token, user_id, device_id) VALUES ($1, $2, $3)")
             .await?;
         transaction.execute(&statement, &[token, &user.user_id.as_str(), device_id]).await?;
+        let statement = transaction
+            .prepare_cached("INSERT INTO devices (user_id, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .await?;
+        transaction.execute(&statement, &[&user.user_id.as_str(), device_id]).await?;
     }
     transaction.commit().await?;
     Ok(true)
@@ -181,8 +191,13 @@ pub(super) async fn append(
     } else {
         before
     };
+    let (state_after, redacted_state) = super::client_data::apply_redaction(&transaction, &event, state_after).await?;
+    if redacted_state {
+        let statement = transaction.prepare_cached("UPDATE rooms SET state_position = $2 WHERE room_id = $1").await?;
+        transaction.execute(&statement, &[&room_id.as_str(), &position]).await?;
+    }
     changes.room(room_id.clone(), state_after.clone(), event.is_state());
-    if event.is_state() {
+    if event.is_state() || redacted_state {
         changes.state_changed(room_id, position);
     }
     if event.event_type == "m.room.member" {
