@@ -49,8 +49,8 @@ use self::{
 use super::{
     notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
     MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData,
-    Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, TokenOwner, TxnClient,
-    TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid, TokenOwner,
+    TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 use crate::config::PostgresSettings;
 
@@ -914,8 +914,20 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| admin::room_blocked(client, room_id).await).await
     }
 
-    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+    async fn threepids(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>> {
         self.shared.read(async |client| admin::threepids(client, user_id).await).await
+    }
+
+    async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>> {
+        self.shared.read(async |client| admin::user_by_threepid(client, medium, address).await).await
+    }
+
+    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        self.shared.read(async |client| admin::delete_tokens_of_user(client, user_id).await).await
+    }
+
+    async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {
+        self.shared.read(async |client| admin::users_after(client, from, limit).await).await
     }
 
     async fn add_threepid(&self, user_id: &UserId, medium: &str, address: &str, added_at: u64) -> StorageResult<bool> {

@@ -3,10 +3,14 @@
 //! room purges. Each write is one transaction.
 
 use deadpool_postgres::Object;
-use mxmod::types::{RoomId, UserId};
+use mxmod::types::{OwnedUserId, RoomId, UserId};
 
-use super::{changes::Changes, rows::user_row, writes::notify};
-use crate::storage::{Profile, StorageResult, UserQuery, UserRecord};
+use super::{
+    changes::Changes,
+    rows::{user_id, user_row},
+    writes::notify,
+};
+use crate::storage::{Profile, StorageResult, Threepid, UserQuery, UserRecord};
 
 /// `Storage::set_admin`.
 pub(super) async fn set_admin(client: &Object, user: &UserId, admin: bool) -> StorageResult<()> {
@@ -89,12 +93,58 @@ pub(super) async fn room_blocked(client: &Object, room: &RoomId) -> StorageResul
     Ok(client.query_opt("SELECT 1 FROM blocked_rooms WHERE room_id = $1", &[&room.as_str()]).await?.is_some())
 }
 
-/// `Storage::threepids`, in the order added.
-pub(super) async fn threepids(client: &Object, user: &UserId) -> StorageResult<Vec<(String, String)>> {
+/// `Storage::threepids`, in the order added (validated when added).
+pub(super) async fn threepids(client: &Object, user: &UserId) -> StorageResult<Vec<Threepid>> {
     let rows = client
-        .query("SELECT medium, address FROM user_threepids WHERE user_id = $1 ORDER BY added_at, id", &[&user.as_str()])
+        .query(
+            "SELECT medium, address, added_at FROM user_threepids WHERE user_id = $1 ORDER BY added_at, id",
+            &[&user.as_str()],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let added_at = row.try_get::<_, i64>(2)?.max(0) as u64;
+            Ok(Threepid { medium: row.try_get(0)?, address: row.try_get(1)?, validated_at: added_at, added_at })
+        })
+        .collect()
+}
+
+/// `Storage::user_by_threepid`.
+pub(super) async fn user_by_threepid(
+    client: &Object,
+    medium: &str,
+    address: &str,
+) -> StorageResult<Option<OwnedUserId>> {
+    let row = client
+        .query_opt("SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2", &[&medium, &address])
+        .await?;
+    row.map(|row| user_id(row.try_get(0)?)).transpose()
+}
+
+/// `Storage::delete_tokens_of_user`: `(stored form, device)` of each deleted token.
+pub(super) async fn delete_tokens_of_user(client: &Object, user: &UserId) -> StorageResult<Vec<(String, String)>> {
+    let rows = client
+        .query("DELETE FROM access_tokens WHERE user_id = $1 RETURNING token, device_id", &[&user.as_str()])
         .await?;
     rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+}
+
+/// `Storage::users_after`: local users in ID order after `from`.
+pub(super) async fn users_after(
+    client: &Object,
+    from: Option<&UserId>,
+    limit: usize,
+) -> StorageResult<Vec<UserRecord>> {
+    let from = from.map(UserId::as_str).unwrap_or_default();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT user_id, password_hash, is_admin, shadow_banned, deactivated, creation_ts FROM users
+             WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+            &[&from, &limit],
+        )
+        .await?;
+    rows.iter().map(|row| user_row(row, 0)).collect()
 }
 
 /// `Storage::add_threepid`: inserted unless held; answers whether the user holds it.
