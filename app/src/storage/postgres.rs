@@ -16,6 +16,8 @@
 //!   PostgreSQL's WAL writer already flushes concurrent commits together.
 //! - The schema steps are those of the SQLite engine, in PostgreSQL's dialect
 //!   (`migrations.rs`).
+//! - What clients and the admin API store beyond rooms lives in `client_data.rs` and
+//!   `admin.rs`; `impl Storage` below delegates to them.
 
 mod admin;
 mod changes;
@@ -903,6 +905,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
+        // A read-only transaction (count and page from one snapshot) needs `&mut`.
         self.shared.write(async |client, _| admin::users_page(client, query).await).await
     }
 
