@@ -243,8 +243,9 @@ impl Shared {
     }
 
     /// Runs a domain write on a pooled connection with a fresh change set; after a
-    /// success, the rooms it wakes get their states (from memory, or loaded) and the
-    /// change is published like every other write of this process.
+    /// success that changed something others must hear of, the rooms it wakes get their
+    /// states (from memory, or loaded) and the change is published like every other
+    /// write of this process.
     async fn write<T, E>(&self, work: impl AsyncFnOnce(&mut Object, &mut Changes) -> Result<T, E>) -> Result<T, E>
     where
         E: Failure + From<StorageError>,
@@ -253,7 +254,8 @@ impl Shared {
         let mut changes = Changes::new(self.process);
         let outcome = work(&mut client, &mut changes).await;
         self.finish(client, &outcome);
-        if outcome.is_ok() {
+        let announced = !(changes.rooms.is_empty() && changes.users.is_empty() && changes.purged.is_empty());
+        if outcome.is_ok() && announced {
             for change in &mut changes.rooms {
                 if change.state.is_none() {
                     change.state = match self.room_state(&change.room_id).await {
