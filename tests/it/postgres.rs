@@ -192,7 +192,8 @@ fn a_receipt_through_one_process_wakes_a_sync_on_the_other_and_tags_are_shared()
     let (bob_id, bob_on_a) = a.register("bob");
     let bob_on_b = login(&b, "bob");
     let room = a.create_room(&alice_on_a, json!({ "preset": "public_chat" }));
-    let (status, joined) = a.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&room)), Some(&bob_on_a), Some(&json!({})));
+    let (status, joined) =
+        a.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&room)), Some(&bob_on_a), Some(&json!({})));
     assert_eq!(status, 200, "{joined}");
     let (status, sent) = a.send_text(&alice_on_a, &room, "t1", "read me");
     assert_eq!(status, 200, "{sent}");
