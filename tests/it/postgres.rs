@@ -205,3 +205,53 @@ fn a_bad_postgres_section_exits_2_with_positions() {
         assert!(err.contains(&format!("bad.yaml:{line}:")) && err.contains("`cp_min` (20) is larger"), "{err}");
     }
 }
+
+#[test]
+fn a_receipt_through_one_process_wakes_a_sync_on_the_other_and_tags_are_shared() {
+    let Some((a, b, _database)) = two_processes("  []\n") else { return };
+    let (_, alice_on_a) = a.register("alice");
+    let (bob_id, bob_on_a) = a.register("bob");
+    let bob_on_b = login(&b, "bob");
+    let room = a.create_room(&alice_on_a, json!({ "preset": "public_chat" }));
+    let (status, joined) =
+        a.call("POST", &format!("/_matrix/client/v3/join/{}", enc(&room)), Some(&bob_on_a), Some(&json!({})));
+    assert_eq!(status, 200, "{joined}");
+    let (status, sent) = a.send_text(&alice_on_a, &room, "t1", "read me");
+    assert_eq!(status, 200, "{sent}");
+    let event = sent["event_id"].as_str().unwrap().to_owned();
+    let (status, first) = a.call("GET", "/_matrix/client/v3/sync", Some(&alice_on_a), None);
+    assert_eq!(status, 200, "{first}");
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    // Park alice's long-poll on A, then bob reads through B.
+    let parked = {
+        let (base, token) = (a.base.clone(), alice_on_a.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let url = format!("{base}/_matrix/client/v3/sync?since={since}&timeout=20000");
+            let (status, body) = crate::support::send(&crate::support::agent(), "GET", &url, Some(&token), None, None)
+                .expect("the sync answers");
+            (status, serde_json::from_slice::<Value>(&body).unwrap(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let receipt = format!("/_matrix/client/v3/rooms/{}/receipt/m.read/{}", enc(&room), enc(&event));
+    let (status, answer) = b.call("POST", &receipt, Some(&bob_on_b), Some(&json!({})));
+    assert_eq!(status, 200, "{answer}");
+    let (status, sync, waited) = parked.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(waited < Duration::from_secs(10), "woken by the receipt, not by the timeout: {waited:?}");
+    let ephemeral = &sync["rooms"]["join"][&room]["ephemeral"]["events"];
+    let readers = ephemeral
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "m.receipt"))
+        .map(|receipt| receipt["content"][&event]["m.read"].clone());
+    assert!(readers.is_some_and(|readers| readers.get(&bob_id).is_some()), "{sync}");
+    // A tag set through A is in bob's sync on B.
+    let tag = format!("/_matrix/client/v3/user/{}/rooms/{}/tags/u.work", enc(&bob_id), enc(&room));
+    assert_eq!(a.call("PUT", &tag, Some(&bob_on_a), Some(&json!({ "order": 0.5 }))).0, 200);
+    let (status, sync) = b.call("GET", "/_matrix/client/v3/sync", Some(&bob_on_b), None);
+    assert_eq!(status, 200, "{sync}");
+    let account_data = &sync["rooms"]["join"][&room]["account_data"]["events"];
+    let tags = account_data.as_array().and_then(|events| events.iter().find(|e| e["type"] == "m.tag")).cloned();
+    assert!(tags.is_some_and(|tags| tags["content"]["tags"]["u.work"]["order"] == 0.5), "{sync}");
+}

@@ -16,6 +16,8 @@
 //!   PostgreSQL's WAL writer already flushes concurrent commits together.
 //! - The schema steps are those of the SQLite engine, in PostgreSQL's dialect
 //!   (`migrations.rs`).
+//! - What clients and the admin API store beyond rooms lives in `client_data.rs` and
+//!   `admin.rs`; `impl Storage` below delegates to them.
 
 mod admin;
 mod changes;
@@ -241,8 +243,9 @@ impl Shared {
     }
 
     /// Runs a domain write on a pooled connection with a fresh change set; after a
-    /// success, the rooms it wakes get their states (from memory, or loaded) and the
-    /// change is published like every other write of this process.
+    /// success that changed something others must hear of, the rooms it wakes get their
+    /// states (from memory, or loaded) and the change is published like every other
+    /// write of this process.
     async fn write<T, E>(&self, work: impl AsyncFnOnce(&mut Object, &mut Changes) -> Result<T, E>) -> Result<T, E>
     where
         E: Failure + From<StorageError>,
@@ -251,7 +254,8 @@ impl Shared {
         let mut changes = Changes::new(self.process);
         let outcome = work(&mut client, &mut changes).await;
         self.finish(client, &outcome);
-        if outcome.is_ok() {
+        let announced = !(changes.rooms.is_empty() && changes.users.is_empty() && changes.purged.is_empty());
+        if outcome.is_ok() && announced {
             for change in &mut changes.rooms {
                 if change.state.is_none() {
                     change.state = match self.room_state(&change.room_id).await {
@@ -903,6 +907,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
+        // A read-only transaction (count and page from one snapshot) needs `&mut`.
         self.shared.write(async |client, _| admin::users_page(client, query).await).await
     }
 

@@ -138,6 +138,11 @@ impl StateCache {
         self.rooms.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// Whether no room is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn insert(&self, rooms: &mut HashMap<OwnedRoomId, Entry>, room_id: OwnedRoomId, state: Arc<StateMap>) {
         let now = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
         rooms.insert(room_id, Entry { state, used: AtomicU64::new(now) });

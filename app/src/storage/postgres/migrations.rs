@@ -233,3 +233,54 @@ async fn admin_api(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::
         )
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::postgres::{connection_config, test_database::TestDatabase};
+
+    /// A connection to a fresh database brought to `version` by the first steps.
+    async fn at_version(database: &TestDatabase, version: usize) -> tokio_postgres::Client {
+        let (mut client, connection) =
+            connection_config(&database.settings).connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute("CREATE TABLE schema_version (version INTEGER NOT NULL)").await.unwrap();
+        for (index, step) in MIGRATIONS.iter().enumerate().take(version) {
+            let transaction = client.transaction().await.unwrap();
+            (step.apply)(&transaction).await.unwrap();
+            transaction.execute("DELETE FROM schema_version", &[]).await.unwrap();
+            let version = (index + 1) as i32;
+            transaction.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&version]).await.unwrap();
+            transaction.commit().await.unwrap();
+        }
+        client
+    }
+
+    #[tokio::test]
+    async fn step_5_gives_every_logged_in_device_a_row_and_steps_6_and_7_keep_older_rows() {
+        let Some(database) = TestDatabase::create() else { return };
+        let mut client = at_version(&database, 4).await;
+        client
+            .batch_execute(
+                "INSERT INTO access_tokens VALUES ('h1', '@a:x', 'DEV1'), ('h2', '@a:x', 'DEV1'), ('h3', '@b:x', 'DEV2');
+                 INSERT INTO rooms (room_id, creator) VALUES ('!r:x', '@a:x');",
+            )
+            .await
+            .unwrap();
+        migrate(&mut client).await.unwrap();
+        let devices: Vec<(String, String)> = client
+            .query("SELECT user_id, device_id FROM devices ORDER BY user_id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        assert_eq!(devices, [("@a:x".to_owned(), "DEV1".to_owned()), ("@b:x".to_owned(), "DEV2".to_owned())]);
+        let version: i32 = client.query_one("SELECT version FROM schema_version", &[]).await.unwrap().get(0);
+        assert_eq!(version as u32, latest_version());
+        let rooms: i64 = client.query_one("SELECT count(*) FROM rooms", &[]).await.unwrap().get(0);
+        assert_eq!(rooms, 1);
+        let receipts: i64 = client.query_one("SELECT nextval('receipts_stream')", &[]).await.unwrap().get(0);
+        assert_eq!(receipts, 1);
+    }
+}
