@@ -198,7 +198,10 @@ async function main() {
     const membershipOfBob = () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership;
     await alice.kick(roomId, bob.getUserId(), "kicked by the js-sdk test");
     await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "leave", "bob kicked");
-    await until(bob, sdk.RoomStateEvent.Members, () => bob.getRoom(roomId)?.getMyMembership() === "leave", "bob seeing his kick");
+    await until(bob, sdk.RoomEvent.MyMembership, () => bob.getRoom(roomId)?.getMyMembership() === "leave", "bob seeing his kick");
+    // The room is invite-only: alice invites bob back before he can join again.
+    await alice.invite(roomId, bob.getUserId());
+    await until(bob, sdk.RoomEvent.MyMembership, () => bob.getRoom(roomId)?.getMyMembership() === "invite", "bob invited again");
     await bob.joinRoom(roomId);
     await until(alice, sdk.RoomStateEvent.Members, () => membershipOfBob() === "join", "bob back");
     await alice.ban(roomId, bob.getUserId(), "banned by the js-sdk test");

@@ -30,7 +30,7 @@
 //! Left out, and why:
 //!
 //! * `run_db_interaction` / `_store` on Synapse's own tables: there is no Synapse schema
-//!   to query; a module keeps its data in its own database ([`ModuleApi::database`]) and
+//!   to query; a module keeps its data in its own database ([`ModuleApi::db`]) and
 //!   reads the server's through the calls above.
 //! * `send_mail` and `email_app_name`: the server has no `email:` (SMTP) section yet;
 //!   `account_validity` keeps its own `smtp` settings.
