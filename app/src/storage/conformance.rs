@@ -564,7 +564,12 @@ pub(crate) async fn receipts_only_move_forward_and_private_ones_wake_only_their_
     let room = room_with_members(&*storage, 1, true).await;
     let (alice, bob) = (user("alice"), user("bob"));
     let (first_position, first) = stored(&*storage, message(&room, &alice, "one")).await;
+    // A backend may deliver a send's wake-up after the send returned (PostgreSQL wakes
+    // once the position is persisted): wait for the last one, so a waiter made below
+    // sees only the receipts' wake-ups.
+    let mut settled = storage.sync_waiter(&alice, false);
     let (second_position, second) = stored(&*storage, message(&room, &alice, "two")).await;
+    tokio::time::timeout(Duration::from_secs(5), settled.changed()).await.expect("alice is woken by her message");
     assert_eq!(storage.read_up_to(&bob, &room).await.unwrap(), None);
     let start = storage.stream_positions().await.unwrap().receipts;
 
