@@ -5,14 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, config_with_modules, Server};
+use crate::support::{config_with_modules, Server};
 
 #[test]
 fn ten_module_instances_start_and_answer_the_first_request() {
     let modules: String = (1..=10).map(|n| format!("  - module: demo\n    id: demo_{n}\n")).collect();
     let config = config_with_modules(&modules);
-    // Built (once per run) before the clock starts: only the process is timed.
-    binary();
     let started = Instant::now();
     let server = Server::start(&config);
     let (status, body) = server.call("GET", "/_matrix/client/versions", None, None);

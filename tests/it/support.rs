@@ -1,4 +1,4 @@
-//! The black-box harness: builds the real `mxmod` binary, starts it on a free loopback
+//! The black-box harness: starts the real `mxmod` binary on a free loopback
 //! port with a temporary data directory and a config of the test's choosing, and talks
 //! HTTP to it.
 
@@ -6,37 +6,20 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::OnceLock,
     time::{Duration, Instant},
 };
 
 use serde_json::{json, Value};
 
-/// The `mxmod` binary, built once per run with the default features, in the profile of
-/// the caller (debug for tests, release for the load benchmark).
+/// The `mxmod` binary with its default modules, from this test's own build (in its profile:
+/// debug for tests, release for the load benchmarks).
 pub(crate) fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let release = !cfg!(debug_assertions);
-        let mut command = Command::new(env!("CARGO"));
-        command.args(["build", "--quiet", "-p", "mxmod-app", "--bin", "mxmod"]).current_dir(workspace());
-        if release {
-            command.arg("--release");
-        }
-        let status = command.status().expect("cargo runs");
-        assert!(status.success(), "building the mxmod binary failed");
-        let profile = if release { "release" } else { "debug" };
-        target_dir().join(profile).join(format!("mxmod{}", std::env::consts::EXE_SUFFIX))
-    })
+    Path::new(env!("CARGO_BIN_EXE_mxmod-stock"))
 }
 
 /// The workspace root.
 pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"))
 }
 
 /// Rate limits far above anything a test or the load benchmark does; only the

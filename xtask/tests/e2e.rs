@@ -1,6 +1,7 @@
 //! End to end: `cargo xtask new-module` in a scratch copy of the workspace, then — with no
 //! edit — the module's tests pass, a binary built with its feature lists it and serves it
-//! when its YAML names it; the same for an `--out-of-tree` crate and its custom binary.
+//! when its YAML names it; the same for an `--out-of-tree` crate and its custom binary,
+//! which still resolves once the pair is moved elsewhere.
 //!
 //! The scratch copy lives in `target/xtask-e2e/workspace/` and the nested builds put their
 //! binaries in `target/xtask-e2e/`, but they compile in the build directory of the test run
@@ -195,7 +196,10 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
             .current_dir(&copy),
     );
 
-    let tested = cargo(&copy, &["test", "-p", "mxmod-modules", "--features", "e2e_probe"]);
+    // `--lib`: the generated tests are unit tests of the module's file; the crate's doc tests
+    // are the outer run's.
+    let tested = cargo(&copy, &["test", "-p", "mxmod-modules", "--features", "e2e_probe", "--lib"]);
+    eprintln!("xtask e2e: in-tree module tested at {:.0?}", started.elapsed());
     let (stdout, stderr) = (text(&tested.stdout), text(&tested.stderr));
     for test in [
         "starts_on_its_defaults_and_rejects_unknown_keys",
@@ -212,6 +216,7 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     assert!(!stderr.contains("e2e_probe.rs:"), "the generated module has warnings:\n{stderr}");
 
     cargo(&copy, &["build", "-p", "mxmod-app", "--bin", "mxmod", "--features", "e2e_probe"]);
+    eprintln!("xtask e2e: in-tree binary built at {:.0?}", started.elapsed());
     let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
     assert!(listed.contains("e2e_probe (feature `e2e_probe` of mxmod-modules)"), "{listed}");
     assert!(listed.contains("  resource  /_synapse/client/e2e_probe/hello"), "{listed}");
@@ -231,15 +236,18 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     let (stdout, stderr) = (text(&tested.stdout), text(&tested.stderr));
     assert!(stdout.contains("hello_greets_by_name ... ok"), "{stdout}");
     assert!(!stderr.contains("warning"), "the out-of-tree crate has warnings:\n{stderr}");
+    eprintln!("xtask e2e: out-of-tree crate tested at {:.0?}", started.elapsed());
     cargo(&outside, &["build"]);
+    eprintln!("xtask e2e: out-of-tree binary built at {:.0?}", started.elapsed());
     let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
     assert!(listed.starts_with("e2e_outside (crate e2e_outside)\n"), "{listed}");
     assert!(!listed.contains("demo"), "built without mxmod-app's default modules:\n{listed}");
     let response = serve_and_greet(&binary(), "e2e_outside");
     assert!(response.ends_with(r#"{"greeting":"Hi, CI"}"#), "{response}");
 
-    // The crate names the checkout by a relative path, so the pair builds wherever it is
-    // moved together: built again from another directory than the one it was made in.
+    // The crate names the checkout by a relative path, so the pair resolves wherever it is
+    // moved together: moved to another directory, cargo finds every path dependency in the
+    // moved checkout (`cargo metadata` resolves the whole graph without compiling it again).
     let manifest = std::fs::read_to_string(outside.join("Cargo.toml")).unwrap();
     assert!(manifest.contains("path = \"../workspace/crates/core\""), "{manifest}");
     let relocated = e2e_dir().join("relocated");
@@ -249,9 +257,15 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     std::fs::create_dir_all(&relocated).unwrap();
     std::fs::rename(&copy, relocated.join("workspace")).unwrap();
     std::fs::rename(&outside, relocated.join("out_of_tree")).unwrap();
-    cargo(&relocated.join("out_of_tree"), &["build"]);
-    let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
-    assert!(listed.starts_with("e2e_outside (crate e2e_outside)\n"), "{listed}");
+    let metadata = text(&cargo(&relocated.join("out_of_tree"), &["metadata", "--format-version", "1"]).stdout);
+    let moved = relocated.join("workspace").canonicalize().unwrap();
+    for package in ["crates/core/Cargo.toml", "app/Cargo.toml", "crates/modules/Cargo.toml"] {
+        let path = moved.join(package).display().to_string();
+        assert!(
+            metadata.contains(&format!("\"manifest_path\":\"{path}\"")),
+            "{path} is not in the moved graph:\n{metadata}"
+        );
+    }
     std::fs::remove_dir_all(&relocated).unwrap();
 
     eprintln!("xtask e2e: {:.0?}", started.elapsed());

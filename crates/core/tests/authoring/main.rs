@@ -2,6 +2,9 @@
 //! policy, web resources per HTTP method (405 with `Allow`, `HEAD` from `GET`), the
 //! `Harness` builder with the in-memory `TestHost` and `EventBuilder`, shutdown hooks,
 //! Synapse's duration syntax, and the answer types and `http`/`bytes` at the crate root.
+//! `valid_forms` builds every attribute of the macros.
+
+mod valid_forms;
 
 use std::{
     sync::{
