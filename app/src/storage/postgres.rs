@@ -50,9 +50,9 @@ use self::{
 };
 use super::{
     notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
-    MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData,
-    Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid, TokenOwner,
-    TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord,
+    RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid,
+    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 use crate::config::PostgresSettings;
 
@@ -863,10 +863,10 @@ impl Storage for PostgresStorage {
         &self,
         user_id: &UserId,
         password_hash: &str,
-        log_out_except: Option<(&str, &str)>,
-    ) -> StorageResult<()> {
+        log_out: LogOut<'_>,
+    ) -> StorageResult<Vec<(String, String)>> {
         self.shared
-            .write(async |client, _| client_data::set_password(client, user_id, password_hash, log_out_except).await)
+            .write(async |client, _| client_data::set_password(client, user_id, password_hash, log_out).await)
             .await
     }
 
@@ -902,10 +902,6 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| admin::set_admin(client, user_id, admin).await).await
     }
 
-    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()> {
-        self.shared.write(async |client, _| admin::set_password_hash(client, user_id, hash, logout).await).await
-    }
-
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
         // A read-only transaction (count and page from one snapshot) needs `&mut`.
         self.shared.write(async |client, _| admin::users_page(client, query).await).await
@@ -927,8 +923,8 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| admin::user_by_threepid(client, medium, address).await).await
     }
 
-    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
-        self.shared.read(async |client| admin::delete_tokens_of_user(client, user_id).await).await
+    async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        self.shared.write(async |client, _| client_data::log_out_everywhere(client, user_id).await).await
     }
 
     async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {
