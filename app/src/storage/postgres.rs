@@ -76,6 +76,8 @@ pub(super) struct Shared {
     wakes: wakes::WakeQueue,
     /// Where other processes' `#[cached]` invalidations go, once the modules run.
     invalidations: std::sync::OnceLock<cluster::InvalidationSink>,
+    /// What other processes' reload requests start, once the server runs.
+    reloads: std::sync::OnceLock<cluster::ReloadSink>,
 }
 
 /// PostgreSQL storage.
@@ -185,6 +187,7 @@ impl PostgresStorage {
             notifier: Notifier::default(),
             process: rand::random::<i64>(),
             invalidations: std::sync::OnceLock::new(),
+            reloads: std::sync::OnceLock::new(),
             wakes: wakes::WakeQueue::default(),
         });
         let waker = tokio::spawn(wakes::run(shared.clone())).abort_handle();
@@ -208,6 +211,30 @@ impl PostgresStorage {
             Box::new(move |invalidation| sink(&invalidation.instance, &invalidation.method, invalidation.key));
         if self.shared.invalidations.set(sink).is_err() {
             tracing::warn!("the remote invalidation sink is set once; a second one is ignored");
+        }
+    }
+
+    /// Asks every other process on the database to reload its modules, each from its own
+    /// config file: a notification on the change channel, received by the processes
+    /// listening now (a process whose listener is reconnecting misses it) and applied by
+    /// each on its own, after this returns.
+    pub async fn request_reload(&self) -> StorageResult<()> {
+        let request = Changes { reload: true, ..Changes::new(self.shared.process) };
+        let payload = request.payload();
+        self.shared
+            .read(async |client| {
+                client.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &payload]).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// What runs when another process asks for a reload ([`Self::request_reload`]); it
+    /// is called on the listener's task and must not block. Set once, once the server
+    /// runs.
+    pub fn on_remote_reload(&self, reload: impl Fn() + Send + Sync + 'static) {
+        if self.shared.reloads.set(Box::new(reload)).is_err() {
+            tracing::warn!("the remote reload hook is set once; a second one is ignored");
         }
     }
 
