@@ -5,6 +5,12 @@
 //! ([`LiveModules::replace`]); requests in flight finish on the old one, dropped when the
 //! last of them ends.
 //!
+//! With several processes on one PostgreSQL database, `SIGHUP` reloads the process that
+//! receives it; the admin endpoint also asks every other process
+//! ([`Reloader::reload_everywhere`]), through the notification channel that carries
+//! wake-ups and cache invalidations. Each of them reloads from its own config file on a
+//! task of its own ([`reload_on_request`]), exactly as on `SIGHUP`.
+//!
 //! Every module gets a new instance, changed or not: an instance belongs to one registry
 //! (its web routes, caches, background tasks and shutdown hooks end with it), so a
 //! reload is exactly a restart of the modules — no state derived from an old config can
@@ -12,14 +18,14 @@
 //! not applied: each one that differs from what the server started with is reported as
 //! needing a restart.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use mxmod::{
     config::ConfigProblems,
     registry::{Registry, StartOptions},
 };
 
-use crate::{config, modules::LiveModules};
+use crate::{config, modules::LiveModules, storage::postgres::PostgresStorage};
 
 /// What a reload did.
 #[derive(Debug)]
@@ -40,19 +46,54 @@ pub(crate) enum ReloadOutcome {
     NoFile,
 }
 
+/// Whether the other processes on the database were asked to reload too.
+#[derive(Debug)]
+pub(crate) enum OtherProcesses {
+    /// One process (SQLite): there are none.
+    None,
+    /// The request went out; each process reloads on its own, after the answer.
+    Notified,
+    /// The request could not be sent (the database failed); logged.
+    NotNotified(String),
+}
+
 /// Reloads the modules of a running server; one reload at a time.
 pub(crate) struct Reloader {
     source: Option<PathBuf>,
     options: StartOptions,
     /// The settings outside `modules:` the process runs with (read at start-up).
     running_settings: serde_yaml::Mapping,
+    /// The database the other processes share (PostgreSQL); `None` on SQLite.
+    cluster: Option<Arc<PostgresStorage>>,
     busy: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
-    /// A reloader for a server started from `source` with these settings and options.
-    pub(crate) fn new(source: Option<PathBuf>, running_settings: serde_yaml::Mapping, options: StartOptions) -> Self {
-        Self { source, options, running_settings, busy: tokio::sync::Mutex::new(()) }
+    /// A reloader for a server started from `source` with these settings and options;
+    /// `cluster` is the database shared with other processes, if any.
+    pub(crate) fn new(
+        source: Option<PathBuf>,
+        running_settings: serde_yaml::Mapping,
+        options: StartOptions,
+        cluster: Option<Arc<PostgresStorage>>,
+    ) -> Self {
+        Self { source, options, running_settings, cluster, busy: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Asks the other processes to reload (each from its own file, asynchronously), then
+    /// reloads this one: what this process did, and whether the others were asked.
+    pub(crate) async fn reload_everywhere(&self, modules: &LiveModules) -> (ReloadOutcome, OtherProcesses) {
+        let others = match &self.cluster {
+            None => OtherProcesses::None,
+            Some(cluster) => match cluster.request_reload().await {
+                Ok(()) => OtherProcesses::Notified,
+                Err(error) => {
+                    tracing::error!("cannot ask the other processes to reload their modules: {error}");
+                    OtherProcesses::NotNotified(error.to_string())
+                }
+            },
+        };
+        (self.reload(modules).await, others)
     }
 
     /// Reads the config again and, if it is sound, serves its modules from now on.
@@ -113,6 +154,16 @@ fn changed_settings(running: &serde_yaml::Mapping, read: &serde_yaml::Mapping) -
     changed.sort();
     changed.dedup();
     changed
+}
+
+/// Reloads this process when another process asks (the admin endpoint there): called on
+/// the change listener's task, so the reload runs on a task of its own.
+pub(crate) fn reload_on_request(state: &std::sync::Weak<crate::state::AppState>) {
+    let Some(state) = state.upgrade() else { return };
+    tokio::spawn(async move {
+        tracing::info!("another process asked for a reload: reloading the modules");
+        state.reloader.reload(&state.modules).await;
+    });
 }
 
 /// Reloads on every `SIGHUP` while the server runs.

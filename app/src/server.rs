@@ -185,7 +185,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     }
     let typing = crate::typing::Typing::start(storage.clone());
     let modules = LiveModules::new(registry);
-    let reloader = Reloader::new(loaded.source.clone(), loaded.settings.clone(), options);
+    let reloader = Reloader::new(loaded.source.clone(), loaded.settings.clone(), options, cluster.clone());
     let state = Arc::new(AppState {
         settings,
         storage,
@@ -203,12 +203,14 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     #[cfg(unix)]
     tokio::spawn(crate::reload::reload_on_sighup(Arc::downgrade(&state)));
     if let Some(postgres) = &cluster {
-        let state = Arc::downgrade(&state);
+        let weak = Arc::downgrade(&state);
         postgres.on_remote_invalidation(move |instance, method, key| {
-            if let Some(state) = state.upgrade() {
+            if let Some(state) = weak.upgrade() {
                 state.modules.current().apply_remote_invalidation(instance, method, key);
             }
         });
+        let weak = Arc::downgrade(&state);
+        postgres.on_remote_reload(move || crate::reload::reload_on_request(&weak));
     }
     let router = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();

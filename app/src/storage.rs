@@ -350,6 +350,26 @@ pub struct MediaRecord {
     pub size: u64,
 }
 
+/// Which of a user's sessions a password change ends. A session ended is a device
+/// deleted with every access token of it, so `/devices` lists no device that cannot be
+/// used any more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOut<'a> {
+    /// Every device stays logged in.
+    Nothing,
+    /// Every device and access token of the user but this device and this token: the
+    /// requester's own session (`POST /account/password`). Other tokens of the kept
+    /// device are deleted too.
+    AllBut {
+        /// The device kept.
+        device_id: &'a str,
+        /// The access token kept (stored form).
+        token: &'a str,
+    },
+    /// Every device and access token of the user (an admin's password reset).
+    Everything,
+}
+
 /// A device of a user: its ID and the name the user gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
@@ -566,15 +586,15 @@ pub trait Storage: Send + Sync {
     /// Deletes these devices of the user and every access token of theirs, in one
     /// transaction (a deleted device is logged out).
     async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()>;
-    /// Replaces a user's password hash; with `log_out_except = (device, token)` also
-    /// deletes, in the same transaction, every other device of theirs and every access
-    /// token but that one (the stored form).
+    /// Replaces a user's password hash and, in the same transaction, deletes the devices
+    /// and access tokens `log_out` names (`POST /account/password`, the admin API's
+    /// password reset): `(stored form, device)` of each deleted token.
     async fn set_password(
         &self,
         user_id: &UserId,
         password_hash: &str,
-        log_out_except: Option<(&str, &str)>,
-    ) -> StorageResult<()>;
+        log_out: LogOut<'_>,
+    ) -> StorageResult<Vec<(String, String)>>;
 
     /// A user's push-rule document (what they changed from the server defaults), empty
     /// if they changed nothing.
@@ -602,9 +622,6 @@ pub trait Storage: Send + Sync {
 
     /// Sets or clears a user's server-admin flag.
     async fn set_admin(&self, user_id: &UserId, admin: bool) -> StorageResult<()>;
-    /// Replaces a user's password hash; with `logout`, deletes their access tokens in the
-    /// same transaction.
-    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()>;
     /// The users matching `query` (with their profiles), and how many match in all.
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)>;
     /// Blocks a room (`by`: the admin who did) or unblocks it (`None`): joins and invites
@@ -627,9 +644,9 @@ pub trait Storage: Send + Sync {
     async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()>;
     /// The user a third-party identifier is bound to.
     async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>>;
-    /// Deletes every access token of a user (`/logout/all`): `(stored form, device)` of
-    /// each deleted token.
-    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Deletes every device and access token of a user in one transaction
+    /// (`/logout/all`): `(stored form, device)` of each deleted token.
+    async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
     /// Local users in user ID order after `from` (exclusive; `None` from the start), at
     /// most `limit` (`ModuleApi::local_users`).
     async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>>;

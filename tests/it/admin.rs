@@ -265,7 +265,12 @@ fn put_user_creates_and_modifies_with_the_profile_and_deactivation_callbacks() {
     assert_eq!(status, 200, "{answer}");
     let (status, _) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&frank), None);
     assert_eq!(status, 401, "a new password logs the devices out");
-    assert_eq!(login(&server, "frank", "second-pw").0, 200);
+    let (status, answer) = login(&server, "frank", "second-pw");
+    assert_eq!(status, 200, "{answer}");
+    let (new_token, new_device) = (answer["access_token"].as_str().unwrap(), answer["device_id"].clone());
+    let (status, devices) = server.call("GET", "/_matrix/client/v3/devices", Some(new_token), None);
+    let listed: Vec<&Value> = devices["devices"].as_array().unwrap().iter().map(|d| &d["device_id"]).collect();
+    assert_eq!((status, listed), (200, vec![&new_device]), "the logged-out devices are gone: {devices}");
 
     let (status, answer) = server.call("PUT", &path, Some(&admin), Some(&json!({ "admin": true })));
     assert_eq!((status, &answer["admin"]), (200, &json!(true)));

@@ -176,6 +176,24 @@ fn logout_and_logout_all_tell_modules_once_per_token() {
 }
 
 #[test]
+fn a_password_change_tells_modules_of_each_token_it_logs_out() {
+    let server = extras_server("      {}\n");
+    let (alice, first) = server.register("alice");
+    let body = json!({ "type": "m.login.password", "user": "alice", "password": "secret-pw", "device_id": "SECOND" });
+    let (status, answer) = login(&server, body);
+    assert_eq!(status, 200, "{answer}");
+    let second = answer["access_token"].as_str().unwrap().to_owned();
+    let auth = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw" });
+    let change = json!({ "new_password": "new-pw", "auth": auth });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/account/password", Some(&first), Some(&change));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.call("GET", "/_matrix/client/v3/account/whoami", Some(&second), None).0, 401);
+    let logged_out: Vec<Value> = extras_calls(&server).into_iter().filter(|call| call[0] == "on_logged_out").collect();
+    assert_eq!(logged_out.len(), 1, "only the other device's token: {logged_out:?}");
+    assert_eq!((&logged_out[0][1][0], &logged_out[0][1][1]), (&json!(alice), &json!("SECOND")), "{logged_out:?}");
+}
+
+#[test]
 fn registration_takes_the_username_and_display_name_modules_give() {
     let server = extras_server("      rename_registrations: { wanted: renamed }\n      displayname_prefix: 'Dr. '\n");
     let body = json!({ "username": "wanted", "password": "pw", "auth": { "type": "m.login.dummy" } });

@@ -1,7 +1,9 @@
 //! Reload without restart (issue 18): `POST /_synapse/admin/v1/mxmod/reload` and
 //! `SIGHUP` swap in a registry built from the re-read config; a request inside a
 //! callback of the old registry finishes there with the old answer, and the old
-//! instances are shut down only once it ended; a bad config changes nothing.
+//! instances are shut down only once it ended; a bad config changes nothing. With
+//! several processes on one PostgreSQL database the endpoint reloads every process,
+//! each from its own file (skipped without `MXMOD_TEST_POSTGRES_URL`).
 
 use std::{process::Command, time::Duration};
 
@@ -9,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::{
     admin::{policy_config, register_admin, start},
-    support::{eventually, Server},
+    support::{eventually, fresh_postgres, on_postgres, Server},
 };
 
 fn generation(server: &Server) -> Value {
@@ -34,6 +36,13 @@ fn reload(server: &Server, admin: &str) -> (u16, Value) {
     server.call("POST", "/_synapse/admin/v1/mxmod/reload", Some(admin), Some(&json!({})))
 }
 
+/// Replaces `from` by `to` in the server's config file.
+fn edit(server: &Server, from: &str, to: &str) {
+    let config = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(config.contains(from), "{from:?} is not in {config}");
+    std::fs::write(server.config_path(), config.replace(from, to)).unwrap();
+}
+
 #[test]
 fn a_request_inside_an_old_callback_keeps_the_old_answer_and_the_old_instance() {
     let server = start("      generation: one\n      slow_spam_check: { body: slow, millis: 3000 }\n");
@@ -51,6 +60,7 @@ fn a_request_inside_an_old_callback_keeps_the_old_answer_and_the_old_instance() 
             (200, &json!(["policy"]), &json!([])),
             "{answer}"
         );
+        assert_eq!(answer.get("other_processes"), None, "one process on SQLite: {answer}");
         assert_eq!(generation(&server), "two", "a new request is served by the new registry");
         assert!(!shutdowns(&server).contains(&"one".to_owned()), "the old instance is in use: not shut down");
         slow.join().unwrap()
@@ -109,4 +119,57 @@ fn changed_settings_outside_modules_are_reported_and_sighup_reloads() {
     assert!(status.success());
     assert!(eventually(Duration::from_secs(10), || generation(&server) == "three"), "SIGHUP reloads");
     assert!(eventually(Duration::from_secs(10), || shutdowns(&server).contains(&"two".to_owned())));
+}
+
+#[test]
+fn on_postgres_the_endpoint_reloads_every_process_from_its_own_file() {
+    let Some(database) = fresh_postgres() else { return };
+    let config = on_postgres(&policy_config("      generation: one\n"), &database.homeserver_yaml());
+    let a = Server::start_policy_with_config(&config);
+    let b = Server::start_policy_with_config(&config);
+    let (_, admin) = register_admin(&a, "admin");
+    edit(&a, "generation: one", "generation: a-two");
+    edit(&b, "generation: one", "generation: b-two");
+    let (status, answer) = reload(&a, &admin);
+    assert_eq!(
+        (status, &answer["modules"], &answer["other_processes"]),
+        (200, &json!(["policy"]), &json!("notified")),
+        "{answer}"
+    );
+    assert_eq!(generation(&a), "a-two", "the serving process reloaded before answering");
+    assert!(
+        eventually(Duration::from_secs(10), || generation(&b) == "b-two"),
+        "B reloads its own file through the notification; its log:\n{}",
+        b.log()
+    );
+    assert!(eventually(Duration::from_secs(10), || shutdowns(&b).contains(&"one".to_owned())));
+
+    // A bad file on B: B keeps its modules and logs the problem; A still reloads.
+    edit(&a, "generation: a-two", "generation: a-three");
+    edit(&b, "generation: b-two", "generation: b-three\n      no_such_key: 1");
+    let (status, answer) = reload(&a, &admin);
+    assert_eq!((status, &answer["other_processes"]), (200, &json!("notified")), "{answer}");
+    assert_eq!(generation(&a), "a-three");
+    assert!(
+        eventually(Duration::from_secs(10), || b.log().contains("reload refused")),
+        "B logs why it refused; its log:\n{}",
+        b.log()
+    );
+    assert_eq!(generation(&b), "b-two", "B keeps the modules it ran");
+    assert!(!a.log().contains("reload refused"), "{}", a.log());
+    assert!(eventually(Duration::from_secs(10), || shutdowns(&a).len() >= 2));
+    assert_eq!(shutdowns(&a), ["one", "a-two"], "A reloads once per request, not again on its own notification");
+
+    // A bad file on the serving process: it answers 400 with the problems, and the
+    // other process is asked all the same.
+    edit(&a, "generation: a-three", "generation: a-four\n      no_such_key: 1");
+    edit(&b, "generation: b-three\n      no_such_key: 1", "generation: b-four");
+    let (status, answer) = reload(&a, &admin);
+    assert_eq!(
+        (status, answer["errcode"].as_str(), &answer["other_processes"]),
+        (400, Some("M_INVALID_PARAM"), &json!("notified")),
+        "{answer}"
+    );
+    assert_eq!(generation(&a), "a-three");
+    assert!(eventually(Duration::from_secs(10), || generation(&b) == "b-four"), "{}", b.log());
 }

@@ -115,6 +115,22 @@ fn a_password_change_logs_out_the_other_devices_unless_asked_not_to() {
     assert_eq!(login(&server, "alice", "third-pw", "Y").0, 200);
 }
 
+#[test]
+fn logging_out_everywhere_leaves_no_device_behind() {
+    let server = Server::start(&config_with_modules("  []\n"));
+    let (_, alice) = server.register("alice");
+    assert_eq!(login(&server, "alice", "secret-pw", "PHONE").0, 200);
+    let (_, list) = server.call("GET", &format!("{CLIENT}/devices"), Some(&alice), None);
+    assert_eq!(list["devices"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(server.call("POST", &format!("{CLIENT}/logout/all"), Some(&alice), Some(&json!({}))).0, 200);
+    let (status, again) = login(&server, "alice", "secret-pw", "AGAIN");
+    assert_eq!(status, 200, "{again}");
+    let token = again["access_token"].as_str().unwrap();
+    let (status, list) = server.call("GET", &format!("{CLIENT}/devices"), Some(token), None);
+    let ids: Vec<&str> = list["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap()).collect();
+    assert_eq!((status, ids), (200, vec!["AGAIN"]), "the logged-out devices are gone: {list}");
+}
+
 fn timeline(sync: &Value, room: &str) -> Vec<Value> {
     sync["rooms"]["join"][room]["timeline"]["events"].as_array().cloned().unwrap_or_default()
 }

@@ -77,8 +77,13 @@ pub(crate) fn fresh_postgres() -> Option<mxmod_app::storage::postgres::test_data
 /// Like [`config_with_modules`], on a PostgreSQL database (`database:` from
 /// `TestDatabase::homeserver_yaml`) instead of SQLite.
 pub(crate) fn config_on_postgres(database_yaml: &str, modules_yaml: &str) -> String {
+    on_postgres(&config_with_modules(modules_yaml), database_yaml)
+}
+
+/// `config` (made from [`config_with_modules`]) with its SQLite `database:` section
+/// replaced by `database_yaml` (from `TestDatabase::homeserver_yaml`).
+pub(crate) fn on_postgres(config: &str, database_yaml: &str) -> String {
     let sqlite = "database:\n  name: sqlite3\n  args:\n    database: DATA/homeserver.db\n";
-    let config = config_with_modules(modules_yaml);
     assert!(config.contains(sqlite));
     config.replace(sqlite, database_yaml)
 }

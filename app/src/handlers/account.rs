@@ -389,7 +389,7 @@ pub(super) async fn logout_all(
     headers: HeaderMap,
     uri: http::Uri,
 ) -> ApiResult<Json<Value>> {
-    let deleted = state.storage.delete_tokens_of_user(&auth.user_id).await?;
+    let deleted = state.storage.log_out_everywhere(&auth.user_id).await?;
     let own = mxmod::web::access_token(&headers, &uri).unwrap_or_default();
     for (stored, device_id) in deleted {
         let token = if stored == auth.token_hash { own.as_str() } else { stored.as_str() };

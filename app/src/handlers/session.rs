@@ -20,10 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
+    auth_providers,
     http::{ApiError, ApiResult, Auth, JsonBody, MPath, OptionalJsonBody},
     rooms::ROOM_VERSION,
     state::AppState,
-    storage::Device,
+    storage::{Device, LogOut},
 };
 
 /// Longest device display name (Synapse's limit).
@@ -178,7 +179,7 @@ pub(super) struct PasswordRequest {
 
 /// `POST /account/password`: after password auth, the new password is hashed on the
 /// pool and stored; unless `logout_devices` is `false`, every other device and token of
-/// the user is logged out in the same transaction.
+/// the user is logged out in the same transaction (then `on_logged_out` per token).
 pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
     auth: Auth,
@@ -198,8 +199,13 @@ pub(super) async fn change_password(
         tracing::error!("{error}");
         ApiError(MatrixError::internal())
     })?;
-    let keep = body.logout_devices.unwrap_or(true).then_some((auth.device_id.as_str(), auth.token_hash.as_str()));
-    state.storage.set_password(&auth.user_id, &hash, keep).await?;
+    let log_out = if body.logout_devices.unwrap_or(true) {
+        LogOut::AllBut { device_id: &auth.device_id, token: &auth.token_hash }
+    } else {
+        LogOut::Nothing
+    };
+    let deleted = state.storage.set_password(&auth.user_id, &hash, log_out).await?;
+    auth_providers::password_change_logged_out(&state, &auth.user_id, &deleted).await;
     Ok(Json(json!({})).into_response())
 }
 

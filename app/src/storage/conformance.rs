@@ -14,7 +14,7 @@ use mxmod::{
 use serde_json::json;
 
 use super::{
-    AppendError, Appended, Authorise, CreateRoomError, Forget, NewAccount, NewRoom, Profile, Receipt, Storage,
+    AppendError, Appended, Authorise, CreateRoomError, Forget, LogOut, NewAccount, NewRoom, Profile, Receipt, Storage,
     Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 
@@ -42,7 +42,7 @@ macro_rules! storage_conformance_suite {
             a_send_wakes_only_the_rooms_members,
             a_ban_wakes_the_banned_user,
             deleting_a_device_logs_out_its_tokens_only,
-            a_password_change_can_log_out_every_other_device,
+            a_password_change_logs_out_nothing_all_but_one_session_or_everything,
             concurrent_push_rule_edits_all_land_and_a_refused_edit_writes_nothing,
             unread_events_start_after_the_users_membership,
             identical_filters_share_an_id_and_filters_are_per_user,
@@ -52,11 +52,10 @@ macro_rules! storage_conformance_suite {
             forgetting_a_room_needs_the_user_to_have_left,
             state_at_a_position_holds_the_state_events_up_to_it,
             the_admin_user_page_filters_counts_and_pages,
-            a_password_change_can_log_every_device_out,
             a_purged_room_is_gone_and_refuses_appends,
             a_threepid_belongs_to_one_user,
             a_threepid_has_one_owner_and_is_listed_per_user,
-            logging_out_everywhere_deletes_only_that_users_tokens,
+            logging_out_everywhere_deletes_only_that_users_tokens_and_devices,
             users_are_listed_in_pages,
         );
     };
@@ -437,21 +436,50 @@ pub(crate) async fn deleting_a_device_logs_out_its_tokens_only(storage: Arc<impl
     assert_eq!(storage.devices(&dave).await.unwrap().len(), 1);
 }
 
-/// A password change with log-out keeps only the requester's device and token.
-pub(crate) async fn a_password_change_can_log_out_every_other_device(storage: Arc<impl Storage>) {
+async fn device_ids(storage: &dyn Storage, user: &UserId) -> Vec<String> {
+    storage.devices(user).await.unwrap().into_iter().map(|d| d.device_id).collect()
+}
+
+async fn password_hash(storage: &dyn Storage, user: &UserId) -> Option<String> {
+    storage.user(user).await.unwrap().unwrap().password_hash
+}
+
+/// A password change replaces the hash and, in the same write, logs out what it is told
+/// to: nothing, every session but the requester's (device and token), or everything;
+/// a logged-out device is gone from the device list, and the deleted tokens are
+/// answered. Another user's sessions are untouched.
+pub(crate) async fn a_password_change_logs_out_nothing_all_but_one_session_or_everything(storage: Arc<impl Storage>) {
     let erin = registered(&*storage, "erin").await;
+    let fred = registered(&*storage, "fred").await;
     storage.create_token("erin-tok2", &owner("erin", "DEV1")).await.unwrap();
     storage.create_token("erin-tok3", &owner("erin", "DEV3")).await.unwrap();
-    storage.set_password(&erin, "first", None).await.unwrap();
-    assert_eq!(storage.user(&erin).await.unwrap().unwrap().password_hash.as_deref(), Some("first"));
-    assert_eq!(storage.devices(&erin).await.unwrap().len(), 2, "no log-out asked");
-    storage.set_password(&erin, "second", Some(("DEV1", "erin-tok1"))).await.unwrap();
-    assert_eq!(storage.user(&erin).await.unwrap().unwrap().password_hash.as_deref(), Some("second"));
+    assert!(storage.set_password(&erin, "first", LogOut::Nothing).await.unwrap().is_empty());
+    assert_eq!(password_hash(&*storage, &erin).await.as_deref(), Some("first"));
+    assert_eq!(device_ids(&*storage, &erin).await, ["DEV1", "DEV3"], "no log-out asked");
+    assert!(storage.session("erin-tok3").await.unwrap().is_some());
+
+    let keep = LogOut::AllBut { device_id: "DEV1", token: "erin-tok1" };
+    let mut deleted = storage.set_password(&erin, "second", keep).await.unwrap();
+    deleted.sort();
+    assert_eq!(deleted, [("erin-tok2".to_owned(), "DEV1".to_owned()), ("erin-tok3".to_owned(), "DEV3".to_owned())]);
+    assert_eq!(password_hash(&*storage, &erin).await.as_deref(), Some("second"));
     assert!(storage.session("erin-tok1").await.unwrap().is_some());
     assert!(storage.session("erin-tok2").await.unwrap().is_none(), "another token of the same device");
     assert!(storage.session("erin-tok3").await.unwrap().is_none());
-    let ids: Vec<String> = storage.devices(&erin).await.unwrap().into_iter().map(|d| d.device_id).collect();
-    assert_eq!(ids, ["DEV1"]);
+    assert_eq!(device_ids(&*storage, &erin).await, ["DEV1"]);
+
+    storage.create_token("erin-tok4", &owner("erin", "DEV4")).await.unwrap();
+    let mut deleted = storage.set_password(&erin, "third", LogOut::Everything).await.unwrap();
+    deleted.sort();
+    assert_eq!(deleted, [("erin-tok1".to_owned(), "DEV1".to_owned()), ("erin-tok4".to_owned(), "DEV4".to_owned())]);
+    assert_eq!(password_hash(&*storage, &erin).await.as_deref(), Some("third"));
+    assert!(storage.session("erin-tok1").await.unwrap().is_none());
+    assert!(storage.session("erin-tok4").await.unwrap().is_none());
+    assert!(device_ids(&*storage, &erin).await.is_empty(), "a logged-out device is gone");
+
+    assert_eq!(password_hash(&*storage, &fred).await.as_deref(), Some("old"));
+    assert!(storage.session("fred-tok1").await.unwrap().is_some());
+    assert_eq!(device_ids(&*storage, &fred).await, ["DEV1"]);
 }
 
 /// Push-rule edits run one at a time on the stored document: concurrent edits all land,
@@ -694,17 +722,6 @@ pub(crate) async fn the_admin_user_page_filters_counts_and_pages(storage: Arc<im
     assert_eq!(names(&storage.users_page(&by_id).await.unwrap().0), ["cat"]);
 }
 
-/// A new password hash replaces the old one; with `logout` the tokens go in the same write.
-pub(crate) async fn a_password_change_can_log_every_device_out(storage: Arc<impl Storage>) {
-    register_plain(&*storage, "eve", "Eve", Some("tok-eve")).await;
-    storage.set_password_hash(&user("eve"), "new-hash", false).await.unwrap();
-    assert!(storage.session("tok-eve").await.unwrap().is_some());
-    storage.set_password_hash(&user("eve"), "newer-hash", true).await.unwrap();
-    assert!(storage.session("tok-eve").await.unwrap().is_none());
-    let stored = storage.user(&user("eve")).await.unwrap().unwrap();
-    assert_eq!(stored.password_hash.as_deref(), Some("newer-hash"));
-}
-
 /// A purged room is unknown afterwards (state, events, aliases), appends to it are
 /// refused, and blocking is remembered apart from the room.
 pub(crate) async fn a_purged_room_is_gone_and_refuses_appends(storage: Arc<impl Storage>) {
@@ -762,16 +779,22 @@ pub(crate) async fn a_threepid_has_one_owner_and_is_listed_per_user(storage: Arc
     assert_eq!(storage.user_by_threepid("msisdn", "a@example.org").await.unwrap(), None);
 }
 
-pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens(storage: Arc<impl Storage>) {
+/// `/logout/all`: every token and device of the user go, in one write; another user's
+/// stay.
+pub(crate) async fn logging_out_everywhere_deletes_only_that_users_tokens_and_devices(storage: Arc<impl Storage>) {
     let (alice, bob) = (user("alice"), user("bob"));
     for (token, owner, device) in [("t1", &alice, "D1"), ("t2", &alice, "D2"), ("t3", &bob, "D3")] {
         let owner = TokenOwner { user_id: owner.clone(), device_id: device.to_owned() };
         storage.create_token(token, &owner).await.unwrap();
     }
-    let mut deleted = storage.delete_tokens_of_user(&alice).await.unwrap();
+    assert_eq!(storage.devices(&alice).await.unwrap().len(), 2);
+    let mut deleted = storage.log_out_everywhere(&alice).await.unwrap();
     deleted.sort();
     assert_eq!(deleted, [("t1".to_owned(), "D1".to_owned()), ("t2".to_owned(), "D2".to_owned())]);
-    assert!(storage.delete_tokens_of_user(&alice).await.unwrap().is_empty());
+    assert!(storage.log_out_everywhere(&alice).await.unwrap().is_empty());
+    assert!(storage.devices(&alice).await.unwrap().is_empty(), "a logged-out device is gone");
+    let kept: Vec<String> = storage.devices(&bob).await.unwrap().into_iter().map(|d| d.device_id).collect();
+    assert_eq!(kept, ["D3"]);
 }
 
 pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {

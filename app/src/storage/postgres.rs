@@ -50,9 +50,9 @@ use self::{
 };
 use super::{
     notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
-    MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData,
-    Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid, TokenOwner,
-    TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord,
+    RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid,
+    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
 use crate::config::PostgresSettings;
 
@@ -76,6 +76,8 @@ pub(super) struct Shared {
     wakes: wakes::WakeQueue,
     /// Where other processes' `#[cached]` invalidations go, once the modules run.
     invalidations: std::sync::OnceLock<cluster::InvalidationSink>,
+    /// What other processes' reload requests start, once the server runs.
+    reloads: std::sync::OnceLock<cluster::ReloadSink>,
 }
 
 /// PostgreSQL storage.
@@ -185,6 +187,7 @@ impl PostgresStorage {
             notifier: Notifier::default(),
             process: rand::random::<i64>(),
             invalidations: std::sync::OnceLock::new(),
+            reloads: std::sync::OnceLock::new(),
             wakes: wakes::WakeQueue::default(),
         });
         let waker = tokio::spawn(wakes::run(shared.clone())).abort_handle();
@@ -208,6 +211,30 @@ impl PostgresStorage {
             Box::new(move |invalidation| sink(&invalidation.instance, &invalidation.method, invalidation.key));
         if self.shared.invalidations.set(sink).is_err() {
             tracing::warn!("the remote invalidation sink is set once; a second one is ignored");
+        }
+    }
+
+    /// Asks every other process on the database to reload its modules, each from its own
+    /// config file: a notification on the change channel, received by the processes
+    /// listening now (a process whose listener is reconnecting misses it) and applied by
+    /// each on its own, after this returns.
+    pub async fn request_reload(&self) -> StorageResult<()> {
+        let request = Changes { reload: true, ..Changes::new(self.shared.process) };
+        let payload = request.payload();
+        self.shared
+            .read(async |client| {
+                client.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &payload]).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// What runs when another process asks for a reload ([`Self::request_reload`]); it
+    /// is called on the listener's task and must not block. Set once, once the server
+    /// runs.
+    pub fn on_remote_reload(&self, reload: impl Fn() + Send + Sync + 'static) {
+        if self.shared.reloads.set(Box::new(reload)).is_err() {
+            tracing::warn!("the remote reload hook is set once; a second one is ignored");
         }
     }
 
@@ -863,10 +890,10 @@ impl Storage for PostgresStorage {
         &self,
         user_id: &UserId,
         password_hash: &str,
-        log_out_except: Option<(&str, &str)>,
-    ) -> StorageResult<()> {
+        log_out: LogOut<'_>,
+    ) -> StorageResult<Vec<(String, String)>> {
         self.shared
-            .write(async |client, _| client_data::set_password(client, user_id, password_hash, log_out_except).await)
+            .write(async |client, _| client_data::set_password(client, user_id, password_hash, log_out).await)
             .await
     }
 
@@ -902,10 +929,6 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| admin::set_admin(client, user_id, admin).await).await
     }
 
-    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()> {
-        self.shared.write(async |client, _| admin::set_password_hash(client, user_id, hash, logout).await).await
-    }
-
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {
         // A read-only transaction (count and page from one snapshot) needs `&mut`.
         self.shared.write(async |client, _| admin::users_page(client, query).await).await
@@ -927,8 +950,8 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| admin::user_by_threepid(client, medium, address).await).await
     }
 
-    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
-        self.shared.read(async |client| admin::delete_tokens_of_user(client, user_id).await).await
+    async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+        self.shared.write(async |client, _| client_data::log_out_everywhere(client, user_id).await).await
     }
 
     async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {

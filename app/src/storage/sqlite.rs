@@ -28,7 +28,7 @@ use self::{
 };
 use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
-    EventReport, FilterError, Forget, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
+    EventReport, FilterError, Forget, LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
     StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
 };
@@ -766,15 +766,9 @@ impl Storage for SqliteStorage {
         found.map(|user| UserId::parse(user).map_err(|error| StorageError::Corrupt(Box::new(error)))).transpose()
     }
 
-    async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
+    async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>> {
         let user_id = user_id.to_owned();
-        self.write(move |c| {
-            let mut statement =
-                c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1 RETURNING token, device_id")?;
-            let rows = statement.query_map([user_id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect()
-        })
-        .await
+        self.write(move |c| client_settings::end_sessions(c, &user_id, LogOut::Everything)).await
     }
 
     async fn users_after(&self, from: Option<&UserId>, limit: usize) -> StorageResult<Vec<UserRecord>> {
@@ -846,13 +840,22 @@ impl Storage for SqliteStorage {
         &self,
         user_id: &UserId,
         password_hash: &str,
-        log_out_except: Option<(&str, &str)>,
-    ) -> StorageResult<()> {
+        log_out: LogOut<'_>,
+    ) -> StorageResult<Vec<(String, String)>> {
         let (user_id, hash) = (user_id.to_owned(), password_hash.to_owned());
-        let keep = log_out_except.map(|(device, token)| (device.to_owned(), token.to_owned()));
+        // The writer runs on its own thread: the kept device and token go there owned.
+        let everything = log_out == LogOut::Everything;
+        let kept = match log_out {
+            LogOut::AllBut { device_id, token } => Some((device_id.to_owned(), token.to_owned())),
+            LogOut::Nothing | LogOut::Everything => None,
+        };
         self.write(move |c| {
-            let keep = keep.as_ref().map(|(device, token)| (device.as_str(), token.as_str()));
-            client_settings::set_password(c, &user_id, &hash, keep)
+            let log_out = match &kept {
+                Some((device_id, token)) => LogOut::AllBut { device_id, token },
+                None if everything => LogOut::Everything,
+                None => LogOut::Nothing,
+            };
+            client_settings::set_password(c, &user_id, &hash, log_out)
         })
         .await
     }
@@ -894,18 +897,6 @@ impl Storage for SqliteStorage {
     async fn filter(&self, user_id: &UserId, filter_id: u64) -> StorageResult<Option<String>> {
         let user_id = user_id.to_owned();
         self.read(move |c| client_settings::filter(c, &user_id, filter_id)).await
-    }
-
-    async fn set_password_hash(&self, user_id: &UserId, hash: &str, logout: bool) -> StorageResult<()> {
-        let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
-        self.write(move |c| {
-            c.execute("UPDATE users SET password_hash = ?2 WHERE user_id = ?1", params![user_id.as_str(), hash])?;
-            if logout {
-                c.execute("DELETE FROM access_tokens WHERE user_id = ?1", [user_id.as_str()])?;
-            }
-            Ok(())
-        })
-        .await
     }
 
     async fn users_page(&self, query: &UserQuery) -> StorageResult<(Vec<(UserRecord, Profile)>, u64)> {

@@ -22,10 +22,11 @@ use serde_json::{json, Value};
 
 use super::{create_local_user, local_user, AdminAuth, NewLocalUser};
 use crate::{
+    auth_providers,
     handlers::{account, profile},
     http::{ApiError, ApiResult, JsonBody, MPath, MQuery, OptionalJsonBody},
     state::AppState,
-    storage::{Profile, UserQuery, UserRecord},
+    storage::{LogOut, Profile, UserQuery, UserRecord},
     threepids,
 };
 
@@ -245,7 +246,9 @@ pub(in crate::handlers) async fn put_user(
     }
     if let Some(password) = password {
         let hash = account::hash_password(&state, password).await?;
-        state.storage.set_password_hash(&user_id, &hash, logout_devices).await?;
+        let log_out = if logout_devices { LogOut::Everything } else { LogOut::Nothing };
+        let deleted = state.storage.set_password(&user_id, &hash, log_out).await?;
+        auth_providers::password_change_logged_out(&state, &user_id, &deleted).await;
     }
     match deactivate {
         Some(true) if !existing.deactivated => account::deactivate_account(&state, &existing, false, true).await?,

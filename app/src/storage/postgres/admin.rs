@@ -1,6 +1,6 @@
-//! What the admin API and room upgrades need, on PostgreSQL: admin flags and password
-//! resets, the user list, blocked rooms, third-party identifiers, a room's aliases and
-//! room purges. Each write is one transaction.
+//! What the admin API and room upgrades need, on PostgreSQL: admin flags, the user list,
+//! blocked rooms, third-party identifiers, a room's aliases and room purges. Each write
+//! is one transaction.
 
 use deadpool_postgres::Object;
 use mxmod::types::{OwnedUserId, RoomId, UserId};
@@ -15,23 +15,6 @@ use crate::storage::{Profile, StorageResult, Threepid, UserQuery, UserRecord};
 /// `Storage::set_admin`.
 pub(super) async fn set_admin(client: &Object, user: &UserId, admin: bool) -> StorageResult<()> {
     client.execute("UPDATE users SET is_admin = $2 WHERE user_id = $1", &[&user.as_str(), &admin]).await?;
-    Ok(())
-}
-
-/// `Storage::set_password_hash`: the hash and, with `logout`, the deletion of the user's
-/// tokens, in one transaction.
-pub(super) async fn set_password_hash(
-    client: &mut Object,
-    user: &UserId,
-    hash: &str,
-    logout: bool,
-) -> StorageResult<()> {
-    let transaction = client.transaction().await?;
-    transaction.execute("UPDATE users SET password_hash = $2 WHERE user_id = $1", &[&user.as_str(), &hash]).await?;
-    if logout {
-        transaction.execute("DELETE FROM access_tokens WHERE user_id = $1", &[&user.as_str()]).await?;
-    }
-    transaction.commit().await?;
     Ok(())
 }
 
@@ -119,14 +102,6 @@ pub(super) async fn user_by_threepid(
         .query_opt("SELECT user_id FROM user_threepids WHERE medium = $1 AND address = $2", &[&medium, &address])
         .await?;
     row.map(|row| user_id(row.try_get(0)?)).transpose()
-}
-
-/// `Storage::delete_tokens_of_user`: `(stored form, device)` of each deleted token.
-pub(super) async fn delete_tokens_of_user(client: &Object, user: &UserId) -> StorageResult<Vec<(String, String)>> {
-    let rows = client
-        .query("DELETE FROM access_tokens WHERE user_id = $1 RETURNING token, device_id", &[&user.as_str()])
-        .await?;
-    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
 /// `Storage::users_after`: local users in ID order after `from`.

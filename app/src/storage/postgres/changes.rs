@@ -88,6 +88,10 @@ pub(super) struct Changes {
     /// `#[cached]` invalidations of modules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) invalidations: Vec<Invalidation>,
+    /// A module reload asked through the admin API: every other process reloads its
+    /// modules from its own config file, as on `SIGHUP`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) reload: bool,
 }
 
 impl Changes {
@@ -120,7 +124,7 @@ impl Changes {
         if text.len() <= MAX_PAYLOAD && !text.is_empty() {
             return text;
         }
-        let everything = Self { origin: self.origin, everything: true, ..Self::default() };
+        let everything = Self { origin: self.origin, everything: true, reload: self.reload, ..Self::default() };
         serde_json::to_string(&everything).unwrap_or_default()
     }
 

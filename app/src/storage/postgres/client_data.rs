@@ -20,8 +20,8 @@ use super::{
     writes::notify,
 };
 use crate::storage::{
-    Device, EventReport, FilterError, Forget, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData, StorageResult,
-    StoredEvent, UpdateAccountData, MAX_FILTERS_PER_USER,
+    Device, EventReport, FilterError, Forget, LogOut, PushRulesEdit, Receipt, ReceiptRecord, RoomAccountData,
+    StorageResult, StoredEvent, UpdateAccountData, MAX_FILTERS_PER_USER,
 };
 
 impl From<tokio_postgres::Error> for FilterError {
@@ -372,28 +372,58 @@ pub(super) async fn delete_devices(client: &mut Object, user: &UserId, device_id
     Ok(())
 }
 
-/// `Storage::set_password`: the hash and, with `log_out_except`, the other devices and
-/// tokens, in one transaction.
+/// `Storage::set_password`: the hash and the devices and tokens `log_out` names, in one
+/// transaction.
 pub(super) async fn set_password(
     client: &mut Object,
     user: &UserId,
     password_hash: &str,
-    log_out_except: Option<(&str, &str)>,
-) -> StorageResult<()> {
+    log_out: LogOut<'_>,
+) -> StorageResult<Vec<(String, String)>> {
     let transaction = client.transaction().await?;
     transaction
         .execute("UPDATE users SET password_hash = $2 WHERE user_id = $1", &[&user.as_str(), &password_hash])
         .await?;
-    if let Some((device_id, token)) = log_out_except {
-        transaction
-            .execute("DELETE FROM devices WHERE user_id = $1 AND device_id <> $2", &[&user.as_str(), &device_id])
-            .await?;
-        transaction
-            .execute("DELETE FROM access_tokens WHERE user_id = $1 AND token <> $2", &[&user.as_str(), &token])
-            .await?;
-    }
+    let deleted = end_sessions(&transaction, user, log_out).await?;
     transaction.commit().await?;
-    Ok(())
+    Ok(deleted)
+}
+
+/// `Storage::log_out_everywhere`: every device and token, in one transaction.
+pub(super) async fn log_out_everywhere(client: &mut Object, user: &UserId) -> StorageResult<Vec<(String, String)>> {
+    let transaction = client.transaction().await?;
+    let deleted = end_sessions(&transaction, user, LogOut::Everything).await?;
+    transaction.commit().await?;
+    Ok(deleted)
+}
+
+/// Deletes the devices and tokens `log_out` names (in the caller's transaction):
+/// `(stored form, device)` of each deleted token.
+async fn end_sessions(
+    transaction: &Transaction<'_>,
+    user: &UserId,
+    log_out: LogOut<'_>,
+) -> StorageResult<Vec<(String, String)>> {
+    // `IS DISTINCT FROM NULL` is true of every row: `Everything` keeps nothing.
+    let (kept_device, kept_token) = match log_out {
+        LogOut::Nothing => return Ok(Vec::new()),
+        LogOut::AllBut { device_id, token } => (Some(device_id), Some(token)),
+        LogOut::Everything => (None, None),
+    };
+    transaction
+        .execute(
+            "DELETE FROM devices WHERE user_id = $1 AND device_id IS DISTINCT FROM $2::TEXT",
+            &[&user.as_str(), &kept_device],
+        )
+        .await?;
+    let rows = transaction
+        .query(
+            "DELETE FROM access_tokens WHERE user_id = $1 AND token IS DISTINCT FROM $2::TEXT
+             RETURNING token, device_id",
+            &[&user.as_str(), &kept_token],
+        )
+        .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
 async fn read_push_rules(client: &impl GenericClient, user: &UserId) -> StorageResult<JsonObject> {

@@ -41,6 +41,10 @@ pub(super) struct Invalidation {
 /// What receives other processes' invalidations (the server's module registry).
 pub(super) type InvalidationSink = Box<dyn Fn(&Invalidation) + Send + Sync>;
 
+/// What another process's reload request starts (the server's reloader); it must not
+/// block the listener.
+pub(super) type ReloadSink = Box<dyn Fn() + Send + Sync>;
+
 /// The cluster hooks of one process.
 pub(super) struct PostgresCluster {
     pub(super) shared: Arc<Shared>,

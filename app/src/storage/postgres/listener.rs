@@ -1,8 +1,10 @@
 //! The `LISTEN` side of cross-process changes: one connection per process outside the
 //! pool listens on [`CHANNEL`]; each notification from another process drops the room
-//! states it outdates and wakes the parked syncs that will see it. A lost connection is
+//! states it outdates, wakes the parked syncs that will see it, applies its `#[cached]`
+//! invalidations and starts the module reload it asks for. A lost connection is
 //! re-established, and since notifications sent meanwhile are gone, every cached state
-//! is dropped and every parked sync woken (each re-reads and finds what changed).
+//! is dropped and every parked sync woken (each re-reads and finds what changed); a
+//! reload asked meanwhile is lost.
 
 use std::{
     sync::{
@@ -110,6 +112,12 @@ async fn apply(shared: &Shared, payload: &str) {
     if let Some(sink) = shared.invalidations.get() {
         for invalidation in &changes.invalidations {
             sink(invalidation);
+        }
+    }
+    if changes.reload {
+        match shared.reloads.get() {
+            Some(reload) => reload(),
+            None => tracing::warn!("another process asked for a module reload before the modules ran: ignored"),
         }
     }
     if changes.everything {

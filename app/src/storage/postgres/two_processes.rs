@@ -142,6 +142,27 @@ async fn a_cache_invalidation_published_by_one_process_reaches_the_others_sink()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_request_reaches_every_other_process_and_not_the_sender() {
+    let Some((a, b, _database)) = two_processes().await else { return };
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    for (name, store) in [("a", &a), ("b", &b)] {
+        let sender = sender.clone();
+        store.on_remote_reload(move || {
+            let _ = sender.send(name);
+        });
+    }
+    a.request_reload().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B hears it");
+    assert_eq!(got, Some("b"));
+    // A write through B afterwards: once A has heard it, A would have heard its own
+    // request before it (one channel, in order).
+    let mut waiter = a.sync_waiter(&user("alice"), false);
+    room_with_members(&b, 7, false).await;
+    tokio::time::timeout(Duration::from_secs(10), waiter.changed()).await.expect("A hears B's write");
+    assert!(received.try_recv().is_err(), "the sender does not reload twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_tasks_run_on_one_process_and_move_when_it_stops() {
     let Some((a, b, _database)) = two_processes().await else { return };
     let (cluster_a, cluster_b) = (a.cluster(), b.cluster());

@@ -12,7 +12,7 @@ use super::{
     rows::{event_row, json_object, EVENT_COLUMNS},
     writer::WriteContext,
 };
-use crate::storage::{Device, FilterError, PushRulesEdit, StorageError, StoredEvent, MAX_FILTERS_PER_USER};
+use crate::storage::{Device, FilterError, LogOut, PushRulesEdit, StorageError, StoredEvent, MAX_FILTERS_PER_USER};
 
 /// Records a device (once) when a login creates a token for it.
 pub(super) fn note_device(connection: &Connection, user_id: &str, device_id: &str) -> rusqlite::Result<()> {
@@ -54,24 +54,40 @@ pub(super) fn delete_devices(connection: &Connection, user_id: &UserId, device_i
     Ok(())
 }
 
+/// `Storage::set_password`, in the writer's transaction.
 pub(super) fn set_password(
     connection: &Connection,
     user_id: &UserId,
     password_hash: &str,
-    log_out_except: Option<(&str, &str)>,
-) -> rusqlite::Result<()> {
+    log_out: LogOut<'_>,
+) -> rusqlite::Result<Vec<(String, String)>> {
     connection
         .prepare_cached("UPDATE users SET password_hash = ?2 WHERE user_id = ?1")?
         .execute(params![user_id.as_str(), password_hash])?;
-    if let Some((device_id, token)) = log_out_except {
-        connection
-            .prepare_cached("DELETE FROM devices WHERE user_id = ?1 AND device_id != ?2")?
-            .execute(params![user_id.as_str(), device_id])?;
-        connection
-            .prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1 AND token != ?2")?
-            .execute(params![user_id.as_str(), token])?;
-    }
-    Ok(())
+    end_sessions(connection, user_id, log_out)
+}
+
+/// Deletes the devices and tokens `log_out` names (in the caller's transaction):
+/// `(stored form, device)` of each deleted token.
+pub(super) fn end_sessions(
+    connection: &Connection,
+    user_id: &UserId,
+    log_out: LogOut<'_>,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    // `IS NOT NULL` is true of every row: `Everything` keeps nothing.
+    let (kept_device, kept_token) = match log_out {
+        LogOut::Nothing => return Ok(Vec::new()),
+        LogOut::AllBut { device_id, token } => (Some(device_id), Some(token)),
+        LogOut::Everything => (None, None),
+    };
+    connection
+        .prepare_cached("DELETE FROM devices WHERE user_id = ?1 AND device_id IS NOT ?2")?
+        .execute(params![user_id.as_str(), kept_device])?;
+    let mut statement = connection.prepare_cached(
+        "DELETE FROM access_tokens WHERE user_id = ?1 AND token IS NOT ?2 RETURNING token, device_id",
+    )?;
+    let rows = statement.query_map(params![user_id.as_str(), kept_token], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
 }
 
 pub(super) fn push_rules(connection: &Connection, user_id: &UserId) -> rusqlite::Result<JsonObject> {
