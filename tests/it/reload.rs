@@ -86,7 +86,9 @@ fn a_bad_config_changes_nothing_and_lists_every_problem_with_its_position() {
     for problem in problems {
         assert!(problem["line"].is_u64() && problem["column"].is_u64(), "{problem}");
     }
-    assert!(server.log().contains("reload refused"), "{}", server.log());
+    // The log reaches the test through a reader thread: the answer can come first.
+    let logged = eventually(Duration::from_secs(10), || server.log().contains("reload refused"));
+    assert!(logged, "{}", server.log());
     assert_eq!(generation(&server), "one");
     assert!(!shutdowns(&server).contains(&"one".to_owned()));
     let body = json!({ "username": "denied", "password": "pw", "auth": { "type": "m.login.dummy" } });
@@ -111,7 +113,8 @@ fn changed_settings_outside_modules_are_reported_and_sighup_reloads() {
     let (status, answer) = reload(&server, &admin);
     assert_eq!((status, &answer["restart_required"]), (200, &json!(["enable_registration"])), "{answer}");
     assert_eq!(generation(&server), "two");
-    assert!(server.log().contains("setting `enable_registration` changed"), "{}", server.log());
+    let logged = eventually(Duration::from_secs(10), || server.log().contains("setting `enable_registration` changed"));
+    assert!(logged, "{}", server.log());
 
     let config = std::fs::read_to_string(server.config_path()).unwrap();
     std::fs::write(server.config_path(), config.replace("generation: two", "generation: three")).unwrap();
