@@ -339,6 +339,26 @@ const ROWS: &[Row] = &[
         errcode: Some("M_FORBIDDEN"),
     },
     Row {
+        // Synapse stores the invite (it never checks that a local invitee exists); clients
+        // ask for the profile first, which answers 404 (the next row).
+        what: "an invite to a local user who does not exist, as Synapse",
+        method: "POST",
+        path: |f| format!("/_matrix/client/v3/rooms/{}/invite", enc(&f.private_room)),
+        who: Who::Alice,
+        body: |_| Some(json!({ "user_id": "@nobody-here:test.local" })),
+        status: 200,
+        errcode: None,
+    },
+    Row {
+        what: "the profile of a local user who does not exist",
+        method: "GET",
+        path: |_| format!("/_matrix/client/v3/profile/{}", enc("@nobody-here:test.local")),
+        who: Who::Alice,
+        body: none,
+        status: 404,
+        errcode: Some("M_NOT_FOUND"),
+    },
+    Row {
         what: "a CORS preflight",
         method: "OPTIONS",
         path: |_| "/_matrix/client/v3/createRoom".to_owned(),
@@ -512,6 +532,38 @@ fn slow_clients_cannot_lock_others_out() {
     let (answer, took) = post(100);
     assert_eq!(answer, "HTTP/1.1 408", "answered after {took:?}");
     assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    drop(held);
+}
+
+/// The soft limit on open files of this process, from `/proc/self/limits` (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The finding as reported: 1,100 connections each holding half a header, against the
+/// default limits (1,000 connections), must not lock a normal client out.
+#[test]
+fn eleven_hundred_slow_clients_on_the_default_limits_do_not_lock_others_out() {
+    const SLOW: usize = 1_100;
+    // The test holds SLOW sockets and the server as many again.
+    match open_files_limit() {
+        Some(limit) if limit >= 2 * SLOW as u64 + 200 => {}
+        limit => {
+            println!("skipped: {SLOW} connections need more open files than the limit here ({limit:?})");
+            return;
+        }
+    }
+    let server = Server::start(&config_with_modules("  []\n"));
+    let started = Instant::now();
+    let held: Vec<TcpStream> = (0..SLOW).filter_map(|_| half_header(&server.base)).collect();
+    assert!(held.len() > 1_000, "only {} slow connections opened", held.len());
+    println!("{} slow connections opened in {:?}", held.len(), started.elapsed());
+    let started = Instant::now();
+    let (status, _) = server.call("GET", "/_matrix/client/versions", None, None);
+    assert_eq!(status, 200, "a normal client is served while {SLOW} slow ones try to hold the server");
+    assert!(started.elapsed() < Duration::from_secs(5), "served in {:?}", started.elapsed());
     drop(held);
 }
 
