@@ -28,6 +28,25 @@ fn canonical(medium: &str, address: &str) -> String {
     }
 }
 
+/// Longest email address accepted (Synapse's `MAX_EMAIL_ADDRESS_LENGTH`).
+const MAX_EMAIL: usize = 500;
+
+/// An email address as a client gives it, checked and in its stored form (Synapse's
+/// `validate_email`): one `@` between a non-empty local part and domain, no spaces,
+/// controls or angle brackets, at most 500 characters; lower-cased.
+pub(crate) fn validate_email(address: &str) -> Result<String, String> {
+    let address = canonical("email", address);
+    let well_formed = address.len() <= MAX_EMAIL
+        && address.split('@').count() == 2
+        && address.split('@').all(|part| !part.is_empty())
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+    if well_formed {
+        Ok(address)
+    } else {
+        Err("Unable to parse email address".to_owned())
+    }
+}
+
 /// The `threepids` list of an admin request: `[{"medium", "address"}, ...]`.
 pub(crate) fn parse_list(value: &Value) -> ApiResult<Vec<(String, String)>> {
     let Value::Array(items) = value else {

@@ -8,6 +8,7 @@ mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
 mod rows;
+mod threepid_validation;
 mod txn_retention;
 mod writer;
 
@@ -31,6 +32,7 @@ use super::{
     EventReport, FilterError, Forget, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
     StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    ValidatedThreepid, ValidationFailure, ValidationRequest, ValidationStarted,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -1010,6 +1012,26 @@ impl Storage for SqliteStorage {
             .map(drop)
         })
         .await
+    }
+
+    async fn start_threepid_validation(&self, request: ValidationRequest) -> StorageResult<ValidationStarted> {
+        self.write(move |c| threepid_validation::start(c, &request)).await
+    }
+
+    async fn abandon_threepid_validation(&self, session_id: &str) -> StorageResult<()> {
+        let session_id = session_id.to_owned();
+        self.write(move |c| threepid_validation::abandon(c, &session_id)).await
+    }
+
+    async fn validate_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+        token: &str,
+        now: i64,
+    ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>> {
+        let (session_id, client_secret, token) = (session_id.to_owned(), client_secret.to_owned(), token.to_owned());
+        self.write(move |c| threepid_validation::validate(c, &session_id, &client_secret, &token, now)).await
     }
 
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
