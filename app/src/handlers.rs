@@ -76,6 +76,8 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/register", post(account::register))
         .route("/register/email/requestToken", post(email_validation::register_request_token))
         .route("/account/3pid/email/requestToken", post(email_validation::add_threepid_request_token))
+        .route("/account/3pid/add", post(email_validation::add_threepid))
+        .route("/account/3pid/delete", post(email_validation::delete_threepid))
         .route("/account/whoami", get(account::whoami))
         .route("/account/deactivate", post(account::deactivate))
         .route("/createRoom", post(room::create_room))

@@ -354,6 +354,8 @@ pub struct ValidationRequest {
     pub session_id: String,
     /// The token the mail will carry (replaces the session's earlier one).
     pub token: String,
+    /// Where the validation page sends the browser (replaces the session's earlier one).
+    pub next_link: Option<String>,
     /// When the token stops working, ms since the epoch.
     pub token_expires: i64,
     /// Now, ms since the epoch (unvalidated sessions whose token expired before are dropped).
@@ -378,6 +380,8 @@ pub struct ValidatedThreepid {
     pub address: String,
     /// When it was validated, ms since the epoch.
     pub validated_at: i64,
+    /// Where to send the browser once validated.
+    pub next_link: Option<String>,
 }
 
 /// Why a token did not validate its session (Synapse's `ThreepidValidationError`s).
@@ -720,6 +724,14 @@ pub trait Storage: Send + Sync {
         token: &str,
         now: i64,
     ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>>;
+    /// A session validated before, by its ID and client secret (Synapse's
+    /// `get_threepid_validation_session(..., validated=True)`); `None` for an unknown or
+    /// unvalidated one.
+    async fn validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>>;
     /// Deletes every access token of a user (`/logout/all`): `(stored form, device)` of
     /// each deleted token.
     async fn delete_tokens_of_user(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;

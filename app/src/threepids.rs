@@ -1,5 +1,7 @@
 //! Users' third-party identifiers (e-mail addresses, phone numbers), set by server admins
-//! through `PUT /_synapse/admin/v2/users/{user_id}`, with the callbacks Synapse's
+//! through `PUT /_synapse/admin/v2/users/{user_id}` or by users through
+//! `/account/3pid/add` (a validated email session) and `/account/3pid/delete`, with the
+//! callbacks Synapse's
 //! `AuthHandler` runs: adding one runs `on_add_user_third_party_identifier` then the
 //! deprecated `on_threepid_bind`; removing one — also every one at deactivation — runs
 //! `on_remove_user_third_party_identifier`. An identifier belongs to one user at most.
@@ -72,7 +74,7 @@ pub(crate) fn parse_list(value: &Value) -> ApiResult<Vec<(String, String)>> {
 }
 
 /// Adds one identifier to a user (400 `M_THREEPID_IN_USE` if another user holds it).
-async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
+pub(crate) async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
     if !state.storage.add_threepid(user_id, medium, address, now_ms()).await? {
         return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_IN_USE"), "Third-party identifier already in use"));
     }
@@ -82,7 +84,8 @@ async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) ->
     Ok(())
 }
 
-async fn remove(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
+/// Removes one identifier of a user.
+pub(crate) async fn remove(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
     state.storage.remove_threepid(user_id, medium, address).await?;
     let rules = &state.modules.callbacks().third_party_rules;
     rules.on_remove_user_third_party_identifier(user_id, medium, address).await?;

@@ -152,12 +152,53 @@ fn an_allowed_address_gets_a_sid_and_a_mail_whose_link_validates_the_session() {
         server.call("GET", "/_matrix/client/unstable/registration/email/submit_token?sid=x", None, None);
     assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_MISSING_PARAM")));
 
-    // Adding an address links to the add_threepid page.
-    let (status, answer) = request_token(&server, ADD, "new@test.com", "other", 1);
+    // Adding an address links to the add_threepid page, which sends the browser on to
+    // `next_link` with the session's `sid`.
+    let body = json!({
+        "client_secret": "other", "email": "new@test.com", "send_attempt": 1,
+        "next_link": "https://client.example/validated?step=2",
+    });
+    let (status, answer) = server.call("POST", ADD, None, Some(&body));
     assert_eq!(status, 200, "{answer}");
     let added = sink.next();
-    assert!(link(&added).0.starts_with("/_matrix/client/unstable/add_threepid/email/submit_token?"));
+    let (added_path, _, added_sid) = link(&added);
+    assert!(added_path.starts_with("/_matrix/client/unstable/add_threepid/email/submit_token?"));
     assert!(added.readable().contains("add this email to your Matrix account"));
+    let no_redirects: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let response = no_redirects.get(format!("{}{added_path}", server.base)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert_eq!(location, format!("https://client.example/validated?step=2&sid={added_sid}"));
+
+    // The validated address is bound with `/account/3pid/add` after password auth; it then
+    // belongs to that user, and `/account/3pid/delete` unbinds it.
+    let (alice, alice_token) = server.register("alice");
+    let (_, bob_token) = server.register("bob");
+    let add = |token: &str, sid: &str, auth: Value| {
+        let body = json!({ "client_secret": "other", "sid": sid, "auth": auth });
+        server.call("POST", "/_matrix/client/v3/account/3pid/add", Some(token), Some(&body))
+    };
+    let password = |user: &str| json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": user }, "password": "secret-pw" });
+    let (status, answer) = add(&alice_token, &added_sid, Value::Null);
+    assert_eq!((status, answer["flows"][0]["stages"][0].as_str()), (401, Some("m.login.password")), "{answer}");
+    let (status, answer) = add(&alice_token, "unknown", password("alice"));
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_AUTH_FAILED")), "{answer}");
+    assert_eq!(add(&alice_token, &added_sid, password("alice")).0, 200);
+    let (_, listed) = server.call("GET", "/_matrix/client/v3/account/3pid", Some(&alice_token), None);
+    assert_eq!(listed["threepids"][0]["address"], "new@test.com", "{listed}");
+    let (status, answer) = add(&bob_token, &added_sid, password("bob"));
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_IN_USE")), "{answer}");
+    let (status, answer) = request_token(&server, ADD, "new@test.com", "again", 1);
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_IN_USE")), "{answer}");
+    let unbind = json!({ "medium": "email", "address": "New@Test.com" });
+    let (status, answer) =
+        server.call("POST", "/_matrix/client/v3/account/3pid/delete", Some(&alice_token), Some(&unbind));
+    assert_eq!((status, answer["id_server_unbind_result"].as_str()), (200, Some("no-support")), "{answer}");
+    let (_, listed) = server.call("GET", "/_matrix/client/v3/account/3pid", Some(&alice_token), None);
+    assert_eq!(listed["threepids"], json!([]), "{alice}: {listed}");
+    let (_, capabilities) = server.call("GET", "/_matrix/client/v3/capabilities", Some(&alice_token), None);
+    assert_eq!(capabilities["capabilities"]["m.3pid_changes"]["enabled"], true);
     assert!(sink.nothing_within(Duration::from_millis(300)), "one mail per request that sends one");
 }
 
@@ -196,6 +237,12 @@ fn without_an_email_section_nothing_is_validated_and_modules_are_told() {
     let (status, answer) = request_token(&server, ADD, "a@test.com", "s", 1);
     assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_MEDIUM_NOT_SUPPORTED")), "{answer}");
     assert!(extras_calls(&server).is_empty(), "no module is asked when nothing would be validated");
+    let (_, token) = server.register("carol");
+    let (_, capabilities) = server.call("GET", "/_matrix/client/v3/capabilities", Some(&token), None);
+    assert_eq!(capabilities["capabilities"]["m.3pid_changes"]["enabled"], false);
+    let body = json!({ "client_secret": "s", "sid": "x" });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/account/3pid/add", Some(&token), Some(&body));
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_MEDIUM_NOT_SUPPORTED")), "{answer}");
     let mail = json!({ "recipient": "a@test.com", "subject": "s", "html": "<p>h</p>", "text": "t" });
     let (status, answer) = server.call("POST", "/_synapse/client/extras/send_mail", None, Some(&mail));
     assert_eq!(status, 503);

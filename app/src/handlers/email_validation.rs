@@ -1,6 +1,8 @@
 //! Email validation, as Synapse does it without an identity server: a client asks for a
 //! token to be mailed (`.../email/requestToken`), the owner of the address follows the
-//! link in the mail (`.../email/submit_token`), and the session is validated.
+//! link in the mail (`.../email/submit_token`), and the session is validated; then
+//! `POST /account/3pid/add` binds the validated address to the requester (after password
+//! user-interactive auth), and `POST /account/3pid/delete` unbinds one.
 //!
 //! `requestToken` runs the password auth providers' `is_3pid_allowed` (403
 //! `M_THREEPID_DENIED` on the first `false`), is rate limited per client address and per
@@ -8,7 +10,8 @@
 //! `M_THREEPID_IN_USE`), and mails a token only for a `send_attempt` higher than the
 //! session's last one (a repeat answers the same `sid` without a mail). Without an
 //! `email:` section the server validates nothing: 400, `M_THREEPID_MEDIUM_NOT_SUPPORTED`
-//! for adding an address, `M_UNKNOWN` for registration (Synapse's answers).
+//! for adding an address, `M_UNKNOWN` for registration (Synapse's answers). A `next_link`
+//! (an `http`/`https` URL) is where the validation page redirects, with `sid` added.
 
 use std::sync::Arc;
 
@@ -24,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    http::{ApiError, ApiResult, ClientIp, JsonBody},
+    http::{ApiError, ApiResult, Auth, ClientIp, JsonBody},
     state::{now_ms, AppState},
     storage::{ValidationFailure, ValidationRequest},
     threepids,
@@ -32,6 +35,9 @@ use crate::{
 
 /// Longest `client_secret` (the spec's limit).
 const MAX_CLIENT_SECRET: usize = 255;
+
+/// Longest `next_link` accepted.
+const MAX_NEXT_LINK: usize = 2048;
 
 /// Why the token is asked for: the mail's wording and its link differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +87,13 @@ struct TokenRequest {
     /// Canonical form.
     email: String,
     send_attempt: i64,
+    next_link: Option<String>,
 }
 
 /// Checks a `requestToken` body as Synapse does: every parameter present (400
 /// `M_MISSING_PARAM`), `client_secret` of the spec's characters `[0-9a-zA-Z.=_-]` and at
-/// most 255 of them, an email address that parses, an integer `send_attempt` (400
-/// `M_INVALID_PARAM`).
+/// most 255 of them, an email address that parses, an integer `send_attempt`, an optional
+/// `http`/`https` `next_link` (400 `M_INVALID_PARAM`).
 fn parse_request(body: &JsonObject) -> ApiResult<TokenRequest> {
     let missing: Vec<&str> =
         ["client_secret", "email", "send_attempt"].into_iter().filter(|key| !body.contains_key(*key)).collect();
@@ -103,7 +110,12 @@ fn parse_request(body: &JsonObject) -> ApiResult<TokenRequest> {
     };
     let send_attempt =
         body["send_attempt"].as_i64().ok_or_else(|| ApiError::invalid_param("`send_attempt` must be an integer"))?;
-    Ok(TokenRequest { client_secret, email, send_attempt })
+    let next_link = match body.get("next_link") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(link)) if valid_next_link(link) => Some(link.clone()),
+        Some(_) => return Err(ApiError::invalid_param("`next_link` must be an http or https URL")),
+    };
+    Ok(TokenRequest { client_secret, email, send_attempt, next_link })
 }
 
 /// The spec's `client_secret`: 1 to 255 characters of `[0-9a-zA-Z.=_-]`.
@@ -111,6 +123,21 @@ fn valid_client_secret(secret: &str) -> bool {
     !secret.is_empty()
         && secret.len() <= MAX_CLIENT_SECRET
         && secret.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'=' | b'_' | b'-'))
+}
+
+/// An absolute `http`/`https` URL without spaces or controls (no `javascript:` or `file:`
+/// redirect from the server's own page).
+fn valid_next_link(link: &str) -> bool {
+    let rest = link.strip_prefix("https://").or_else(|| link.strip_prefix("http://"));
+    link.len() <= MAX_NEXT_LINK
+        && rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && !link.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `next_link` with the session's `sid` added to its query, as Synapse does.
+fn with_sid(next_link: &str, sid: &str) -> String {
+    let separator = if next_link.contains('?') { '&' } else { '?' };
+    format!("{next_link}{separator}sid={}", form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>())
 }
 
 /// # `POST /_matrix/client/v3/register/email/requestToken`
@@ -159,6 +186,7 @@ async fn request_token(state: &AppState, ip: ClientIp, body: &JsonObject, purpos
             send_attempt: request.send_attempt,
             session_id,
             token: token.clone(),
+            next_link: request.next_link.clone(),
             token_expires: now.saturating_add(lifetime),
             now,
         })
@@ -186,6 +214,74 @@ async fn request_token(state: &AppState, ip: ClientIp, body: &JsonObject, purpos
         }
     }
     Ok(Json(json!({ "sid": started.session_id })))
+}
+
+/// The `POST /account/3pid/add` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct AddThreepid {
+    client_secret: Option<String>,
+    sid: Option<String>,
+    auth: Option<Value>,
+}
+
+/// # `POST /_matrix/client/v3/account/3pid/add`
+///
+/// After password user-interactive auth, binds the address of a validated session to the
+/// requester (Synapse's `AddThreepidRestServlet`), running
+/// `on_add_user_third_party_identifier` and `on_threepid_bind`: 400
+/// `M_THREEPID_AUTH_FAILED` "No validated 3pid session found" for a session that is unknown
+/// or not validated, 400 `M_THREEPID_IN_USE` for an address another user holds.
+pub(super) async fn add_threepid(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    JsonBody(body): JsonBody<AddThreepid>,
+) -> ApiResult<Response> {
+    if state.settings.mailer.is_none() {
+        return Err(Purpose::AddThreepid.disabled());
+    }
+    let (Some(client_secret), Some(sid)) = (body.client_secret, body.sid) else {
+        return Err(ApiError::new(400, ErrCode::MISSING_PARAM, "Missing params: client_secret and sid"));
+    };
+    if !valid_client_secret(&client_secret) {
+        return Err(ApiError::invalid_param("Invalid client_secret parameter"));
+    }
+    if let Some(incomplete) = super::session::password_auth(&state, &auth, body.auth.as_ref()).await? {
+        return Ok(incomplete);
+    }
+    let Some(validated) = state.storage.validated_threepid_session(&sid, &client_secret).await? else {
+        return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_AUTH_FAILED"), "No validated 3pid session found"));
+    };
+    threepids::add(&state, &auth.user_id, &validated.medium, &validated.address).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// The `POST /account/3pid/delete` body.
+#[derive(Debug, Deserialize)]
+pub(super) struct DeleteThreepid {
+    medium: String,
+    address: String,
+}
+
+/// # `POST /_matrix/client/v3/account/3pid/delete`
+///
+/// Unbinds one of the requester's identifiers (Synapse's `ThreepidDeleteRestServlet`),
+/// running `on_remove_user_third_party_identifier`. There is no identity server to unbind
+/// from: `id_server_unbind_result` is `no-support`.
+pub(super) async fn delete_threepid(
+    State(state): State<Arc<AppState>>,
+    auth: Auth,
+    JsonBody(body): JsonBody<DeleteThreepid>,
+) -> ApiResult<Json<Value>> {
+    if state.settings.mailer.is_none() {
+        return Err(ApiError::new(400, ErrCode::FORBIDDEN, "3PID changes are disabled on this server"));
+    }
+    let address = if body.medium == "email" {
+        threepids::validate_email(&body.address).map_err(ApiError::invalid_param)?
+    } else {
+        body.address
+    };
+    threepids::remove(&state, &auth.user_id, &body.medium, &address).await?;
+    Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }
 
 /// The validation mail, text and HTML (after Synapse's `registration.txt` and
@@ -222,8 +318,8 @@ pub(super) struct SubmitToken {
 /// # `GET /_matrix/client/unstable/add_threepid/email/submit_token`
 ///
 /// The link in a validation mail: validates the session (Synapse's
-/// `RegistrationSubmitTokenServlet` and `AddThreepidEmailSubmitTokenServlet`). 200 with a
-/// page saying so; 400 with a page giving the reason for an unknown session, a wrong token
+/// `RegistrationSubmitTokenServlet` and `AddThreepidEmailSubmitTokenServlet`). 302 to the
+/// session's `next_link` (with `sid`), or 200 with a page saying so; 400 with a page giving the reason for an unknown session, a wrong token
 /// or an expired one; 400 `M_MISSING_PARAM` / `M_INVALID_PARAM` for a malformed link.
 pub(super) async fn submit_token(
     State(state): State<Arc<AppState>>,
@@ -248,7 +344,12 @@ pub(super) async fn submit_token(
             .into_response()
     };
     Ok(match outcome {
-        Ok(_) => page(StatusCode::OK, "Your email has now been validated, please return to your client."),
+        Ok(validated) => match validated.next_link {
+            Some(next_link) => {
+                (StatusCode::FOUND, [(http::header::LOCATION, with_sid(&next_link, &sid))], "").into_response()
+            }
+            None => page(StatusCode::OK, "Your email has now been validated, please return to your client."),
+        },
         Err(failure) => {
             let reason = match failure {
                 ValidationFailure::UnknownSession => "Unknown session_id",
@@ -284,7 +385,12 @@ mod tests {
             parse_request(&body(json!({"client_secret": "a.b=c_d-9", "email": " Foo@Test.COM ", "send_attempt": 1})));
         assert_eq!(
             ok.unwrap(),
-            TokenRequest { client_secret: "a.b=c_d-9".to_owned(), email: "foo@test.com".to_owned(), send_attempt: 1 }
+            TokenRequest {
+                client_secret: "a.b=c_d-9".to_owned(),
+                email: "foo@test.com".to_owned(),
+                send_attempt: 1,
+                next_link: None
+            }
         );
         assert_eq!(errcode(parse_request(&body(json!({"email": "a@b.c", "send_attempt": 1})))), "M_MISSING_PARAM");
         for secret in [json!("has space"), json!(""), json!("x".repeat(256)), json!("ü"), json!(7)] {
@@ -301,6 +407,25 @@ mod tests {
             let request = body(json!({"client_secret": "s", "email": "a@b.c", "send_attempt": attempt}));
             assert_eq!(errcode(parse_request(&request)), "M_INVALID_PARAM", "{attempt}");
         }
+        let linked = |link: Value| {
+            parse_request(&body(json!({"client_secret": "s", "email": "a@b.c", "send_attempt": 1, "next_link": link})))
+        };
+        assert_eq!(
+            linked(json!("https://client.example/x?y=1")).unwrap().next_link.as_deref(),
+            Some("https://client.example/x?y=1")
+        );
+        for bad in [
+            json!("javascript:alert(1)"),
+            json!("file:///etc/passwd"),
+            json!("https://"),
+            json!("https:///x"),
+            json!("https://a b"),
+            json!(3),
+        ] {
+            assert_eq!(errcode(linked(bad.clone())), "M_INVALID_PARAM", "{bad}");
+        }
+        assert_eq!(with_sid("https://c.example/done", "S1"), "https://c.example/done?sid=S1");
+        assert_eq!(with_sid("https://c.example/done?a=1", "S1"), "https://c.example/done?a=1&sid=S1");
     }
 
     #[test]

@@ -807,6 +807,7 @@ fn validation_request(client_secret: &str, send_attempt: i64, session_id: &str, 
         send_attempt,
         session_id: session_id.to_owned(),
         token: token.to_owned(),
+        next_link: Some(format!("https://client.example/done?attempt={send_attempt}")),
         token_expires: 1000,
         now: 100,
     }
@@ -836,9 +837,17 @@ pub(crate) async fn an_email_validation_session_mails_once_per_attempt_and_valid
     assert_eq!(validate("S9", "cs", "tok3", 200).await, Err(ValidationFailure::UnknownSession));
     assert_eq!(validate("S1", "cs", "tok1", 200).await, Err(ValidationFailure::WrongToken), "replaced by tok3");
     assert_eq!(validate("S1", "cs", "tok3", 1001).await, Err(ValidationFailure::Expired));
-    let validated = ValidatedThreepid { medium: "email".to_owned(), address: "v@x.org".to_owned(), validated_at: 300 };
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), None, "not validated yet");
+    let validated = ValidatedThreepid {
+        medium: "email".to_owned(),
+        address: "v@x.org".to_owned(),
+        validated_at: 300,
+        next_link: Some("https://client.example/done?attempt=2".to_owned()),
+    };
     assert_eq!(validate("S1", "cs", "tok3", 300).await, Ok(validated.clone()));
-    assert_eq!(validate("S1", "cs", "tok3", 400).await, Ok(validated), "validated once, at 300");
+    assert_eq!(validate("S1", "cs", "tok3", 400).await, Ok(validated.clone()), "validated once, at 300");
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), Some(validated));
+    assert_eq!(storage.validated_threepid_session("S1", "other").await.unwrap(), None);
 
     // A validated session is not continued: the same triple opens a new one.
     let fresh = storage.start_threepid_validation(validation_request("cs", 1, "S5", "tok5")).await.unwrap();

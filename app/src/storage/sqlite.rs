@@ -974,7 +974,8 @@ impl Storage for SqliteStorage {
             )?
             .query_map([user_id.as_str()], |row| {
                 let added_at = row.get::<_, i64>(2)?.max(0) as u64;
-                // mxmod has no validation flow: an identifier is validated when added.
+                // Admins' identifiers need no validation, users' are validated just before they
+                // are added: `validated_at` is not kept apart from `added_at`.
                 Ok(Threepid { medium: row.get(0)?, address: row.get(1)?, validated_at: added_at, added_at })
             })?
             .collect()
@@ -1032,6 +1033,15 @@ impl Storage for SqliteStorage {
     ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>> {
         let (session_id, client_secret, token) = (session_id.to_owned(), client_secret.to_owned(), token.to_owned());
         self.write(move |c| threepid_validation::validate(c, &session_id, &client_secret, &token, now)).await
+    }
+
+    async fn validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>> {
+        let (session_id, client_secret) = (session_id.to_owned(), client_secret.to_owned());
+        self.read(move |c| threepid_validation::validated(c, &session_id, &client_secret)).await
     }
 
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {

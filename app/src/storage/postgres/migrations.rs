@@ -244,7 +244,7 @@ async fn threepid_validation(transaction: &Transaction<'_>) -> Result<(), tokio_
             "CREATE TABLE threepid_validation_sessions (
                 session_id TEXT PRIMARY KEY, medium TEXT NOT NULL, address TEXT NOT NULL, client_secret TEXT NOT NULL,
                 last_send_attempt BIGINT NOT NULL, validated_at BIGINT, token TEXT NOT NULL,
-                token_expires BIGINT NOT NULL);
+                token_expires BIGINT NOT NULL, next_link TEXT);
              CREATE UNIQUE INDEX threepid_validation_open
                 ON threepid_validation_sessions (medium, client_secret, address) WHERE validated_at IS NULL;
              CREATE INDEX threepid_validation_expiry ON threepid_validation_sessions (token_expires)
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(receipts, 1);
         client
             .batch_execute(
-                "INSERT INTO threepid_validation_sessions VALUES ('s', 'email', 'a@x', 'cs', 1, NULL, 't', 9)",
+                "INSERT INTO threepid_validation_sessions VALUES ('s', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL)",
             )
             .await
             .unwrap();

@@ -31,9 +31,16 @@ pub(super) async fn start(client: &mut Object, request: &ValidationRequest) -> S
             } else {
                 transaction
                     .execute(
-                        "UPDATE threepid_validation_sessions SET last_send_attempt = $2, token = $3, token_expires = $4
+                        "UPDATE threepid_validation_sessions
+                         SET last_send_attempt = $2, token = $3, token_expires = $4, next_link = $5
                          WHERE session_id = $1",
-                        &[&session_id, &request.send_attempt, &request.token, &request.token_expires],
+                        &[
+                            &session_id,
+                            &request.send_attempt,
+                            &request.token,
+                            &request.token_expires,
+                            &request.next_link,
+                        ],
                     )
                     .await?;
                 ValidationStarted { session_id, send: true }
@@ -43,8 +50,8 @@ pub(super) async fn start(client: &mut Object, request: &ValidationRequest) -> S
             let inserted = transaction
                 .execute(
                     "INSERT INTO threepid_validation_sessions
-                     (session_id, medium, address, client_secret, last_send_attempt, token, token_expires)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                     (session_id, medium, address, client_secret, last_send_attempt, token, token_expires, next_link)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
                     &[
                         &request.session_id,
                         &request.medium,
@@ -53,6 +60,7 @@ pub(super) async fn start(client: &mut Object, request: &ValidationRequest) -> S
                         &request.send_attempt,
                         &request.token,
                         &request.token_expires,
+                        &request.next_link,
                     ],
                 )
                 .await?;
@@ -80,6 +88,28 @@ pub(super) async fn abandon(client: &Object, session_id: &str) -> StorageResult<
     Ok(())
 }
 
+/// `Storage::validated_threepid_session`.
+pub(super) async fn validated(
+    client: &Object,
+    session_id: &str,
+    client_secret: &str,
+) -> StorageResult<Option<ValidatedThreepid>> {
+    let row = client
+        .query_opt(
+            "SELECT medium, address, validated_at, next_link FROM threepid_validation_sessions
+             WHERE session_id = $1 AND client_secret = $2 AND validated_at IS NOT NULL",
+            &[&session_id, &client_secret],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(ValidatedThreepid {
+        medium: row.try_get(0)?,
+        address: row.try_get(1)?,
+        validated_at: row.try_get(2)?,
+        next_link: row.try_get(3)?,
+    }))
+}
+
 /// `Storage::validate_threepid_session`.
 pub(super) async fn validate(
     client: &mut Object,
@@ -91,17 +121,18 @@ pub(super) async fn validate(
     let transaction = client.transaction().await?;
     let row = transaction
         .query_opt(
-            "SELECT medium, address, validated_at, token, token_expires FROM threepid_validation_sessions
+            "SELECT medium, address, validated_at, token, token_expires, next_link FROM threepid_validation_sessions
              WHERE session_id = $1 AND client_secret = $2 FOR UPDATE",
             &[&session_id, &client_secret],
         )
         .await?;
     let Some(row) = row else { return Ok(Err(ValidationFailure::UnknownSession)) };
-    let (medium, address): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (medium, address, next_link): (String, String, Option<String>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(5)?);
     let (validated_at, stored_token, token_expires): (Option<i64>, String, i64) =
         (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
     let outcome = match crate::storage::check_validation_token(validated_at, &stored_token, token_expires, token, now) {
-        Ok(Some(validated_at)) => Ok(ValidatedThreepid { medium, address, validated_at }),
+        Ok(Some(validated_at)) => Ok(ValidatedThreepid { medium, address, validated_at, next_link }),
         Ok(None) => {
             transaction
                 .execute(
@@ -109,7 +140,7 @@ pub(super) async fn validate(
                     &[&session_id, &now],
                 )
                 .await?;
-            Ok(ValidatedThreepid { medium, address, validated_at: now })
+            Ok(ValidatedThreepid { medium, address, validated_at: now, next_link })
         }
         Err(failure) => Err(failure),
     };

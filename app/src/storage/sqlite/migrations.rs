@@ -187,7 +187,8 @@ fn threepid_validation(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
 /// The DDL of step 8 (PostgreSQL's step 8 is the same text).
 const THREEPID_VALIDATION: &str = "CREATE TABLE threepid_validation_sessions (
         session_id TEXT PRIMARY KEY, medium TEXT NOT NULL, address TEXT NOT NULL, client_secret TEXT NOT NULL,
-        last_send_attempt BIGINT NOT NULL, validated_at BIGINT, token TEXT NOT NULL, token_expires BIGINT NOT NULL);
+        last_send_attempt BIGINT NOT NULL, validated_at BIGINT, token TEXT NOT NULL, token_expires BIGINT NOT NULL,
+        next_link TEXT);
      CREATE UNIQUE INDEX threepid_validation_open ON threepid_validation_sessions (medium, client_secret, address)
         WHERE validated_at IS NULL;
      CREATE INDEX threepid_validation_expiry ON threepid_validation_sessions (token_expires)
@@ -331,11 +332,11 @@ mod tests {
         migrate(&mut connection).unwrap();
         connection
             .execute_batch(
-                "INSERT INTO threepid_validation_sessions VALUES ('sid', 'email', 'a@x', 'cs', 1, NULL, 't', 9);",
+                "INSERT INTO threepid_validation_sessions VALUES ('sid', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL);",
             )
             .unwrap();
         let open_twice = connection.execute_batch(
-            "INSERT INTO threepid_validation_sessions VALUES ('sid2', 'email', 'a@x', 'cs', 1, NULL, 't', 9);",
+            "INSERT INTO threepid_validation_sessions VALUES ('sid2', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL);",
         );
         assert!(open_twice.is_err(), "one open session per medium, client secret and address");
         let kept: i64 = connection.query_row("SELECT count(*) FROM user_threepids", [], |row| row.get(0)).unwrap();

@@ -23,17 +23,23 @@ pub(super) fn start(c: &Connection, request: &ValidationRequest) -> rusqlite::Re
         Some((session_id, last)) if request.send_attempt <= last => Ok(ValidationStarted { session_id, send: false }),
         Some((session_id, _)) => {
             c.prepare_cached(
-                "UPDATE threepid_validation_sessions SET last_send_attempt = ?2, token = ?3, token_expires = ?4
-                 WHERE session_id = ?1",
+                "UPDATE threepid_validation_sessions
+                 SET last_send_attempt = ?2, token = ?3, token_expires = ?4, next_link = ?5 WHERE session_id = ?1",
             )?
-            .execute(params![session_id, request.send_attempt, request.token, request.token_expires])?;
+            .execute(params![
+                session_id,
+                request.send_attempt,
+                request.token,
+                request.token_expires,
+                request.next_link
+            ])?;
             Ok(ValidationStarted { session_id, send: true })
         }
         None => {
             c.prepare_cached(
                 "INSERT INTO threepid_validation_sessions
-                 (session_id, medium, address, client_secret, last_send_attempt, token, token_expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (session_id, medium, address, client_secret, last_send_attempt, token, token_expires, next_link)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 request.session_id,
@@ -42,7 +48,8 @@ pub(super) fn start(c: &Connection, request: &ValidationRequest) -> rusqlite::Re
                 request.client_secret,
                 request.send_attempt,
                 request.token,
-                request.token_expires
+                request.token_expires,
+                request.next_link
             ])?;
             Ok(ValidationStarted { session_id: request.session_id.clone(), send: true })
         }
@@ -54,6 +61,27 @@ pub(super) fn abandon(c: &Connection, session_id: &str) -> rusqlite::Result<()> 
     c.prepare_cached("DELETE FROM threepid_validation_sessions WHERE session_id = ?1")?.execute([session_id]).map(drop)
 }
 
+/// `Storage::validated_threepid_session`.
+pub(super) fn validated(
+    c: &Connection,
+    session_id: &str,
+    client_secret: &str,
+) -> rusqlite::Result<Option<ValidatedThreepid>> {
+    c.prepare_cached(
+        "SELECT medium, address, validated_at, next_link FROM threepid_validation_sessions
+         WHERE session_id = ?1 AND client_secret = ?2 AND validated_at IS NOT NULL",
+    )?
+    .query_row(params![session_id, client_secret], |row| {
+        Ok(ValidatedThreepid {
+            medium: row.get(0)?,
+            address: row.get(1)?,
+            validated_at: row.get(2)?,
+            next_link: row.get(3)?,
+        })
+    })
+    .optional()
+}
+
 /// `Storage::validate_threepid_session`.
 pub(super) fn validate(
     c: &Connection,
@@ -62,26 +90,26 @@ pub(super) fn validate(
     token: &str,
     now: i64,
 ) -> rusqlite::Result<Result<ValidatedThreepid, ValidationFailure>> {
-    type Row = (String, String, Option<i64>, String, i64);
+    type Row = (String, String, Option<i64>, String, i64, Option<String>);
     let row: Option<Row> = c
         .prepare_cached(
-            "SELECT medium, address, validated_at, token, token_expires FROM threepid_validation_sessions
+            "SELECT medium, address, validated_at, token, token_expires, next_link FROM threepid_validation_sessions
              WHERE session_id = ?1 AND client_secret = ?2",
         )?
         .query_row(params![session_id, client_secret], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
         })
         .optional()?;
-    let Some((medium, address, validated_at, stored_token, token_expires)) = row else {
+    let Some((medium, address, validated_at, stored_token, token_expires, next_link)) = row else {
         return Ok(Err(ValidationFailure::UnknownSession));
     };
     let checked = crate::storage::check_validation_token(validated_at, &stored_token, token_expires, token, now);
     match checked {
-        Ok(Some(validated_at)) => Ok(Ok(ValidatedThreepid { medium, address, validated_at })),
+        Ok(Some(validated_at)) => Ok(Ok(ValidatedThreepid { medium, address, validated_at, next_link })),
         Ok(None) => {
             c.prepare_cached("UPDATE threepid_validation_sessions SET validated_at = ?2 WHERE session_id = ?1")?
                 .execute(params![session_id, now])?;
-            Ok(Ok(ValidatedThreepid { medium, address, validated_at: now }))
+            Ok(Ok(ValidatedThreepid { medium, address, validated_at: now, next_link }))
         }
         Err(failure) => Ok(Err(failure)),
     }
