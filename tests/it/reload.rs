@@ -76,7 +76,8 @@ fn a_bad_config_changes_nothing_and_lists_every_problem_with_its_position() {
     for problem in problems {
         assert!(problem["line"].is_u64() && problem["column"].is_u64(), "{problem}");
     }
-    assert!(server.log().contains("reload refused"), "{}", server.log());
+    // The log is read from the server's stderr by another thread: wait for the line.
+    assert!(eventually(Duration::from_secs(10), || server.log().contains("reload refused")), "{}", server.log());
     assert_eq!(generation(&server), "one");
     assert!(!shutdowns(&server).contains(&"one".to_owned()));
     let body = json!({ "username": "denied", "password": "pw", "auth": { "type": "m.login.dummy" } });
