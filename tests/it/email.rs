@@ -230,6 +230,21 @@ fn requests_are_checked_and_rate_limited() {
 }
 
 #[test]
+fn a_mail_the_smtp_server_does_not_take_fails_the_request_and_keeps_no_session() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let email = format!("email:\n  smtp_host: 127.0.0.1\n  smtp_port: {port}\n  notif_from: n@test.local\n");
+    let server = server("      {}\n", &email);
+    for attempt in 0..2 {
+        let (status, answer) = request_token(&server, REGISTER, "a@test.com", "s", 1);
+        // The same send_attempt again: had the first session been kept, this would be 200
+        // with its sid and no mail.
+        assert_eq!((status, answer["errcode"].as_str()), (500, Some("M_UNKNOWN")), "attempt {attempt}: {answer}");
+    }
+    assert!(server.log().contains("validation mail to a@test.com failed"), "{}", server.log());
+}
+
+#[test]
 fn without_an_email_section_nothing_is_validated_and_modules_are_told() {
     let server = server("      {}\n", "");
     let (status, answer) = request_token(&server, REGISTER, "a@test.com", "s", 1);
