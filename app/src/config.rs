@@ -83,6 +83,14 @@ pub struct HomeserverConfig {
     /// `rc_media_create`: uploads per user.
     #[serde(default)]
     pub rc_media_create: RateLimitConfig,
+    /// `rc_3pid_validation`: validation mails asked for, per client address and per
+    /// email address (Synapse's defaults: 0.003/s, burst 5).
+    #[serde(default)]
+    pub rc_3pid_validation: RateLimitConfig,
+    /// `email`: the SMTP server the server (and `ModuleApi::send_mail`) sends through;
+    /// without it, no mail is sent and email validation is off.
+    #[serde(default)]
+    pub email: Option<mxmod::mail::EmailConfig>,
     /// `modules`: read by `mxmod::config::load_modules`.
     #[serde(default, rename = "modules")]
     _modules: de::IgnoredAny,
@@ -334,6 +342,11 @@ fn validate(config: &HomeserverConfig, text: &str) -> Vec<ConfigProblem> {
         }
     }
     problems.extend(rate_limits::problems(config, text));
+    if let Some(email) = &config.email {
+        for (key, message) in email.problems() {
+            problems.push(ConfigProblem::located(text, &format!("email.{key}"), &message));
+        }
+    }
     if config.listeners.is_empty() {
         problems.push(ConfigProblem::located(text, "listeners", "at least one `http` listener is required"));
     }
@@ -364,6 +377,31 @@ mod tests {
         let loaded = load_text("server_name: a.b\nreport_stats: false\n", "hs.yaml", PathBuf::new()).unwrap();
         assert_eq!(loaded.warnings.len(), 1);
         assert!(loaded.warnings[0].contains("report_stats"));
+    }
+
+    #[test]
+    fn the_email_section_reads_synapses_keys() {
+        let text = "server_name: a.b\nemail:\n  smtp_host: mail.a.b\n  smtp_port: 587\n  smtp_user: u\n  \
+                    smtp_pass: p\n  require_transport_security: true\n  notif_from: '%(app)s <n@a.b>'\n  \
+                    app_name: Acme\n";
+        let loaded = load_text(text, "hs.yaml", PathBuf::new()).unwrap();
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let email = loaded.homeserver.email.unwrap();
+        assert_eq!((email.smtp_host.as_str(), email.port(), email.app_name.as_str()), ("mail.a.b", 587, "Acme"));
+        assert!(email.require_transport_security && email.enable_tls && !email.force_tls);
+        assert_eq!(email.sender().unwrap().to_string(), "Acme <n@a.b>");
+        assert!(load_text("server_name: a.b\n", "hs.yaml", PathBuf::new()).unwrap().homeserver.email.is_none());
+    }
+
+    #[test]
+    fn email_problems_are_located() {
+        let unknown = "server_name: a.b\nemail:\n  notif_from: n@a.b\n  smtp_hots: x\n";
+        let shown = load_text(unknown, "hs.yaml", PathBuf::new()).unwrap_err().to_string();
+        assert!(shown.contains("hs.yaml:4:") && shown.contains("smtp_hots"), "{shown}");
+        let bad = "server_name: a.b\nemail:\n  smtp_host: h\n  enable_tls: false\n  force_tls: true\n";
+        let shown = load_text(bad, "hs.yaml", PathBuf::new()).unwrap_err().to_string();
+        assert!(shown.contains("`notif_from` is required"), "{shown}");
+        assert!(shown.contains("hs.yaml:5:") && shown.contains("`force_tls` requires `enable_tls`"), "{shown}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod directory;
+mod email_validation;
 mod ephemeral;
 mod filters;
 mod media;
@@ -73,6 +74,10 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/logout/all", post(account::logout_all))
         .route("/account/3pid", get(account::threepids))
         .route("/register", post(account::register))
+        .route("/register/email/requestToken", post(email_validation::register_request_token))
+        .route("/account/3pid/email/requestToken", post(email_validation::add_threepid_request_token))
+        .route("/account/3pid/add", post(email_validation::add_threepid))
+        .route("/account/3pid/delete", post(email_validation::delete_threepid))
         .route("/account/whoami", get(account::whoami))
         .route("/account/deactivate", post(account::deactivate))
         .route("/createRoom", post(room::create_room))
@@ -186,7 +191,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let counted = state.settings.enable_metrics.then(|| state.metrics.requests());
     let routes = Routes { router: Router::new(), prefix: "", metrics: counted }
         .route("/_matrix/client/versions", get(account::versions))
-        .route("/_synapse/metrics", get(metrics));
+        .route("/_synapse/metrics", get(metrics))
+        .route("/_matrix/client/unstable/registration/email/submit_token", get(email_validation::submit_token))
+        .route("/_matrix/client/unstable/add_threepid/email/submit_token", get(email_validation::submit_token));
     let routes = client_routes(routes.under("/_matrix/client/v3"));
     let routes = client_routes(routes.under("/_matrix/client/r0"));
     let routes = media_routes(routes.under("/_matrix/media/v3"));

@@ -1,5 +1,6 @@
 //! Rate limits with Synapse's config keys and defaults (`rc_message`, `rc_registration`,
-//! `rc_login.*`, `rc_joins.local`, `rc_invites.*`, `rc_media_create`), each a keyed
+//! `rc_login.*`, `rc_joins.local`, `rc_invites.*`, `rc_media_create`,
+//! `rc_3pid_validation`), each a keyed
 //! `governor` limiter. A limited request gets 429 `M_LIMIT_EXCEEDED` with `retry_after_ms`
 //! and a `Retry-After` header, as Synapse answers.
 //!
@@ -65,6 +66,8 @@ pub(crate) mod defaults {
     pub(crate) const INVITES_PER_ISSUER: RateLimit = RateLimit::new(0.3, 10);
     /// `rc_media_create`.
     pub(crate) const MEDIA_CREATE: RateLimit = RateLimit::new(10.0, 50);
+    /// `rc_3pid_validation`.
+    pub(crate) const THREEPID_VALIDATION: RateLimit = RateLimit::new(0.003, 5);
 }
 
 /// A refused action: how long until it would be allowed.
@@ -200,6 +203,9 @@ pub(crate) struct RateLimits {
     pub(crate) invites_per_issuer: Limiter,
     /// `rc_media_create`: uploads, per user.
     pub(crate) media_create: Limiter,
+    /// `rc_3pid_validation`: validation mails asked for, per client address and per
+    /// email address (two keys of one limiter, as Synapse's one `Ratelimiter`).
+    pub(crate) threepid_validation: Limiter,
 }
 
 impl RateLimits {
@@ -217,10 +223,11 @@ impl RateLimits {
             invites_per_user: limiter(config.rc_invites.per_user.resolve(defaults::INVITES_PER_USER)),
             invites_per_issuer: limiter(config.rc_invites.per_issuer.resolve(defaults::INVITES_PER_ISSUER)),
             media_create: limiter(config.rc_media_create.resolve(defaults::MEDIA_CREATE)),
+            threepid_validation: limiter(config.rc_3pid_validation.resolve(defaults::THREEPID_VALIDATION)),
         }
     }
 
-    fn all(&self) -> [&Limiter; 10] {
+    fn all(&self) -> [&Limiter; 11] {
         [
             &self.message,
             &self.registration,
@@ -232,6 +239,7 @@ impl RateLimits {
             &self.invites_per_user,
             &self.invites_per_issuer,
             &self.media_create,
+            &self.threepid_validation,
         ]
     }
 

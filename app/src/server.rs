@@ -39,6 +39,9 @@ pub enum ServeError {
     /// A module failed to start.
     #[error("{0}")]
     Modules(#[from] StartupError),
+    /// The `email:` section does not make a mailer.
+    #[error("invalid `email:` section: {0}")]
+    Email(String),
     /// The password hashing pool could not start.
     #[error("cannot start the password hashing threads: {0}")]
     Passwords(String),
@@ -144,6 +147,13 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         info.public_baseurl = if base.ends_with('/') { base.clone() } else { format!("{base}/") };
     }
     let host = Arc::new(ServerHost::default());
+    let mailer = match &config.email {
+        Some(email) => Some(Arc::new(
+            mxmod::mail::Mailer::new(email, config.server_name.as_str(), mxmod::mail::DEFAULT_SEND_TIMEOUT)
+                .map_err(|error| ServeError::Email(error.to_string()))?,
+        )),
+        None => None,
+    };
     let options = StartOptions {
         server: info,
         // Latencies feed the `/_synapse/metrics` histograms; without metrics, no clock reads.
@@ -153,6 +163,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         // Module tables live in the server's own database.
         database: Some(module_database),
         cluster: cluster.as_ref().map(|postgres| postgres.cluster()),
+        mailer: mailer.clone(),
     };
     let media_store = loaded.resolve(&config.media_store_path);
     let settings = Settings {
@@ -164,6 +175,8 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         media_store,
         limits: config.limits.clone(),
         registration_shared_secret: config.registration_shared_secret.clone(),
+        public_baseurl: options.server.public_baseurl.clone(),
+        mailer,
     };
     let listeners: Vec<(SocketAddr, bool)> = config
         .listeners

@@ -19,6 +19,10 @@ pub(crate) struct Settings {
     pub(crate) limits: crate::config::LimitsConfig,
     /// `registration_shared_secret`.
     pub(crate) registration_shared_secret: Option<String>,
+    /// `public_baseurl`, ending in `/` (links in mails).
+    pub(crate) public_baseurl: String,
+    /// The `email:` section's SMTP server; `None`: no mail, email validation off.
+    pub(crate) mailer: Option<Arc<mxmod::mail::Mailer>>,
 }
 
 /// Everything a request handler needs.

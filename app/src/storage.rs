@@ -337,6 +337,86 @@ pub struct Threepid {
     pub added_at: u64,
 }
 
+/// A request for an email validation mail (Synapse's `send_threepid_validation`): the
+/// session continues an unvalidated one of the same `(medium, client_secret, address)`,
+/// or starts as `session_id`.
+#[derive(Clone, Debug)]
+pub struct ValidationRequest {
+    /// `email`.
+    pub medium: String,
+    /// The address (canonical form).
+    pub address: String,
+    /// The client's secret.
+    pub client_secret: String,
+    /// The client's attempt counter: a mail goes out only for one higher than the last.
+    pub send_attempt: i64,
+    /// The ID a new session gets.
+    pub session_id: String,
+    /// The token the mail will carry (replaces the session's earlier one).
+    pub token: String,
+    /// Where the validation page sends the browser (replaces the session's earlier one).
+    pub next_link: Option<String>,
+    /// When the token stops working, ms since the epoch.
+    pub token_expires: i64,
+    /// Now, ms since the epoch (unvalidated sessions whose token expired before are dropped).
+    pub now: i64,
+}
+
+/// What [`Storage::start_threepid_validation`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationStarted {
+    /// The session (new or continued).
+    pub session_id: String,
+    /// Whether to send the mail: `false` for a `send_attempt` already seen.
+    pub send: bool,
+}
+
+/// A validated session's identifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedThreepid {
+    /// `email`.
+    pub medium: String,
+    /// The address.
+    pub address: String,
+    /// When it was validated, ms since the epoch.
+    pub validated_at: i64,
+    /// Where to send the browser once validated.
+    pub next_link: Option<String>,
+}
+
+/// Why a token did not validate its session (Synapse's `ThreepidValidationError`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidationFailure {
+    /// No session with this ID and client secret.
+    UnknownSession,
+    /// The token is not the session's.
+    WrongToken,
+    /// The token has expired.
+    Expired,
+}
+
+/// Checks a submitted token against a session's row, as both backends do: `Ok(Some(t))`
+/// for a session validated at `t` before, `Ok(None)` when the token validates it now.
+pub(crate) fn check_validation_token(
+    validated_at: Option<i64>,
+    stored_token: &str,
+    token_expires: i64,
+    token: &str,
+    now: i64,
+) -> Result<Option<i64>, ValidationFailure> {
+    use subtle::ConstantTimeEq;
+    if let Some(validated_at) = validated_at {
+        return Ok(Some(validated_at));
+    }
+    if !bool::from(stored_token.as_bytes().ct_eq(token.as_bytes())) {
+        return Err(ValidationFailure::WrongToken);
+    }
+    if token_expires < now {
+        return Err(ValidationFailure::Expired);
+    }
+    Ok(None)
+}
+
 /// A stored media item.
 #[derive(Clone, Debug)]
 pub struct MediaRecord {
@@ -644,6 +724,31 @@ pub trait Storage: Send + Sync {
     async fn purge_room(&self, room_id: &RoomId) -> StorageResult<()>;
     /// The user a third-party identifier is bound to.
     async fn user_by_threepid(&self, medium: &str, address: &str) -> StorageResult<Option<OwnedUserId>>;
+    /// Starts or continues an email validation session in one transaction (dropping
+    /// unvalidated sessions whose token expired): an unvalidated session of the same
+    /// medium, client secret and address is continued (with the new token when
+    /// `send_attempt` is higher than its last one), otherwise a new one is stored.
+    async fn start_threepid_validation(&self, request: ValidationRequest) -> StorageResult<ValidationStarted>;
+    /// Forgets a session whose mail could not be sent.
+    async fn abandon_threepid_validation(&self, session_id: &str) -> StorageResult<()>;
+    /// Validates a session with the token mailed for it (Synapse's
+    /// `validate_threepid_session`), in one transaction; a session validated before
+    /// stays validated.
+    async fn validate_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+        token: &str,
+        now: i64,
+    ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>>;
+    /// A session validated before, by its ID and client secret (Synapse's
+    /// `get_threepid_validation_session(..., validated=True)`); `None` for an unknown or
+    /// unvalidated one.
+    async fn validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>>;
     /// Deletes every device and access token of a user in one transaction
     /// (`/logout/all`): `(stored form, device)` of each deleted token.
     async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;

@@ -1,5 +1,7 @@
 //! Users' third-party identifiers (e-mail addresses, phone numbers), set by server admins
-//! through `PUT /_synapse/admin/v2/users/{user_id}`, with the callbacks Synapse's
+//! through `PUT /_synapse/admin/v2/users/{user_id}` or by users through
+//! `/account/3pid/add` (a validated email session) and `/account/3pid/delete`, with the
+//! callbacks Synapse's
 //! `AuthHandler` runs: adding one runs `on_add_user_third_party_identifier` then the
 //! deprecated `on_threepid_bind`; removing one — also every one at deactivation — runs
 //! `on_remove_user_third_party_identifier`. An identifier belongs to one user at most.
@@ -28,6 +30,25 @@ fn canonical(medium: &str, address: &str) -> String {
     }
 }
 
+/// Longest email address accepted (Synapse's `MAX_EMAIL_ADDRESS_LENGTH`).
+const MAX_EMAIL: usize = 500;
+
+/// An email address as a client gives it, checked and in its stored form (Synapse's
+/// `validate_email`): one `@` between a non-empty local part and domain, no spaces,
+/// controls or angle brackets, at most 500 characters; lower-cased.
+pub(crate) fn validate_email(address: &str) -> Result<String, String> {
+    let address = canonical("email", address);
+    let well_formed = address.len() <= MAX_EMAIL
+        && address.split('@').count() == 2
+        && address.split('@').all(|part| !part.is_empty())
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+    if well_formed {
+        Ok(address)
+    } else {
+        Err("Unable to parse email address".to_owned())
+    }
+}
+
 /// The `threepids` list of an admin request: `[{"medium", "address"}, ...]`.
 pub(crate) fn parse_list(value: &Value) -> ApiResult<Vec<(String, String)>> {
     let Value::Array(items) = value else {
@@ -53,7 +74,7 @@ pub(crate) fn parse_list(value: &Value) -> ApiResult<Vec<(String, String)>> {
 }
 
 /// Adds one identifier to a user (400 `M_THREEPID_IN_USE` if another user holds it).
-async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
+pub(crate) async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
     if !state.storage.add_threepid(user_id, medium, address, now_ms()).await? {
         return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_IN_USE"), "Third-party identifier already in use"));
     }
@@ -63,7 +84,8 @@ async fn add(state: &AppState, user_id: &UserId, medium: &str, address: &str) ->
     Ok(())
 }
 
-async fn remove(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
+/// Removes one identifier of a user.
+pub(crate) async fn remove(state: &AppState, user_id: &UserId, medium: &str, address: &str) -> ApiResult<()> {
     state.storage.remove_threepid(user_id, medium, address).await?;
     let rules = &state.modules.callbacks().third_party_rules;
     rules.on_remove_user_third_party_identifier(user_id, medium, address).await?;

@@ -12,6 +12,7 @@ mod client_moderation;
 mod config_load;
 mod dashboard;
 mod durability;
+mod email;
 mod ephemeral;
 mod faulty;
 mod js_sdk;

@@ -15,12 +15,15 @@
 //! | `max_upload_size: n` | `is_user_allowed_to_upload_media_of_size` | uploads above `n` bytes are refused |
 //! | `ratelimit_overrides: {user ID: [per_second, burst_count]}` | `get_ratelimit_override_for_user` | that user's rate and burst, for every limiter |
 //! | `unsigned_test_key: bool` | `add_field_to_unsigned_callback` | adds `{"test_key": event_id}` (A32) |
+//! | `denied_email_domains: [domain]` | `is_3pid_allowed` | email addresses in these domains are refused (A28) |
 //!
 //! `on_logged_out`, `on_account_data_updated` and the `on_logged_in` hook of a pin login
 //! are recorded; `GET /_synapse/client/extras/calls` answers them as `[callback,
 //! argument]` pairs. `GET /_synapse/client/extras/users?from=X&limit=N` answers
 //! `ModuleApi::local_users`, `GET /_synapse/client/extras/threepids?user=X`
-//! `ModuleApi::threepids_for_user`.
+//! `ModuleApi::threepids_for_user`. `POST /_synapse/client/extras/send_mail` with
+//! `{"recipient", "subject", "html", "text"}` calls `ModuleApi::send_mail`: `{}`, or 503
+//! with the error.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -57,6 +60,8 @@ pub struct ExtrasConfig {
     ratelimit_overrides: HashMap<String, (f64, u32)>,
     #[serde(default)]
     unsigned_test_key: bool,
+    #[serde(default)]
+    denied_email_domains: Vec<String>,
 }
 
 /// The extras module.
@@ -130,6 +135,30 @@ impl Extras {
         let prefix = self.config.displayname_prefix.as_ref()?;
         let asked = params.get("username").and_then(Value::as_str).unwrap_or_default();
         Some(format!("{prefix}{asked}"))
+    }
+
+    #[password_auth_provider]
+    async fn is_3pid_allowed(&self, medium: &str, address: &str, registration: bool) -> bool {
+        record(&self.calls, "is_3pid_allowed", json!([medium, address, registration]));
+        let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
+        !(medium == "email" && self.config.denied_email_domains.iter().any(|denied| denied == domain))
+    }
+
+    /// `POST /_synapse/client/extras/send_mail`: `ModuleApi::send_mail`.
+    #[web_resource("/_synapse/client/extras/send_mail", method = "POST")]
+    async fn send_mail(&self, request: WebRequest) -> Result<WebResponse, mxmod::MatrixError> {
+        #[derive(Deserialize)]
+        struct Mail {
+            recipient: String,
+            subject: String,
+            html: String,
+            text: String,
+        }
+        let mail: Mail = web::json_body(&request)?;
+        Ok(match self.api.send_mail(&mail.recipient, &mail.subject, &mail.html, &mail.text).await {
+            Ok(()) => web::json(200, &json!({})),
+            Err(error) => web::json(503, &json!({ "errcode": "M_UNKNOWN", "error": error.to_string() })),
+        })
     }
 
     #[media_repository]

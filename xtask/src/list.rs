@@ -30,10 +30,10 @@ impl ScannedModule {
     pub(crate) fn categories(&self) -> Vec<Category> {
         let mut categories: Vec<Category> = self.callbacks.iter().map(|(category, _)| *category).collect();
         if !self.web_paths.is_empty() {
-            categories.push(Category::WebResource);
+            categories.push(Category::WEB_RESOURCE);
         }
         if !self.caches.is_empty() {
-            categories.push(Category::Cached);
+            categories.push(Category::CACHED);
         }
         categories.sort();
         categories.dedup();
@@ -192,7 +192,7 @@ fn scan_items(items: &[Item], found: &mut Vec<ScannedModule>) {
                     let method_name = method.sig.ident.to_string();
                     for attr in &method.attrs {
                         match attr_name(attr).as_deref().and_then(Category::parse_attribute) {
-                            Some(Category::WebResource) => {
+                            Some(Category::WEB_RESOURCE) => {
                                 // `("/path")` or `("/path", method = "GET")`: the path is first.
                                 let first = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
                                     let path: syn::LitStr = input.parse()?;
@@ -203,7 +203,7 @@ fn scan_items(items: &[Item], found: &mut Vec<ScannedModule>) {
                                     module.web_paths.push(path.value());
                                 }
                             }
-                            Some(Category::Cached) => module.caches.push(method_name.clone()),
+                            Some(Category::CACHED) => module.caches.push(method_name.clone()),
                             Some(category) => module.callbacks.push((category, method_name.clone())),
                             None => {}
                         }
@@ -320,15 +320,20 @@ mod tests {
         assert_eq!(
             demo.callbacks,
             [
-                (Category::SpamChecker, "user_may_create_room".to_owned()),
-                (Category::PresenceRouter, "get_users_for_states".to_owned())
+                (Category::named("spam_checker"), "user_may_create_room".to_owned()),
+                (Category::named("presence_router"), "get_users_for_states".to_owned())
             ]
         );
         assert_eq!(demo.web_paths, ["/_synapse/client/demo/hello"]);
         assert_eq!(demo.caches, ["lookup"]);
         assert_eq!(
             demo.categories(),
-            [Category::SpamChecker, Category::PresenceRouter, Category::WebResource, Category::Cached]
+            [
+                Category::named("spam_checker"),
+                Category::named("presence_router"),
+                Category::WEB_RESOURCE,
+                Category::CACHED
+            ]
         );
     }
 

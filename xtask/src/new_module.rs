@@ -21,43 +21,52 @@ use crate::{
     Error, Result,
 };
 
-/// A callback category of `--callbacks` (the attribute a method carries).
+/// How many categories `--callbacks` offers: the callback categories the macros support,
+/// then `web_resource` and `cached`.
+const CATEGORY_COUNT: usize = mxmod_common::CATEGORIES.len() + 2;
+
+/// A category of `--callbacks` (the attribute a method carries): one of the callback
+/// categories of `mxmod_common::CATEGORIES` (the list the macros and `mxmod` use, so a
+/// category added there is offered here, and a test fails until `template.rs` has its
+/// example), then `web_resource` and `cached`. Ordered as listed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Category {
-    SpamChecker,
-    ThirdPartyRules,
-    AccountValidity,
-    PresenceRouter,
-    WebResource,
-    Cached,
-}
+pub(crate) struct Category(usize);
 
 impl Category {
+    /// `#[web_resource]`.
+    pub(crate) const WEB_RESOURCE: Category = Category(CATEGORY_COUNT - 2);
+    /// `#[cached]`.
+    pub(crate) const CACHED: Category = Category(CATEGORY_COUNT - 1);
+
     /// Every category, in the order generated code and listings use.
-    pub(crate) const ALL: [Category; 6] = [
-        Category::SpamChecker,
-        Category::ThirdPartyRules,
-        Category::AccountValidity,
-        Category::PresenceRouter,
-        Category::WebResource,
-        Category::Cached,
-    ];
+    pub(crate) const ALL: [Category; CATEGORY_COUNT] = {
+        let mut all = [Category(0); CATEGORY_COUNT];
+        let mut n = 0;
+        while n < CATEGORY_COUNT {
+            all[n] = Category(n);
+            n += 1;
+        }
+        all
+    };
 
     /// The category's name: its attribute, its `--callbacks` entry.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Category::SpamChecker => "spam_checker",
-            Category::ThirdPartyRules => "third_party_rules",
-            Category::AccountValidity => "account_validity",
-            Category::PresenceRouter => "presence_router",
-            Category::WebResource => "web_resource",
-            Category::Cached => "cached",
+            Category::WEB_RESOURCE => "web_resource",
+            Category::CACHED => "cached",
+            Category(n) => mxmod_common::CATEGORIES[n].name,
         }
     }
 
     /// The category whose attribute is named `name` (`spam_checker` → spam checker).
     pub(crate) fn parse_attribute(name: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|category| category.as_str() == name)
+    }
+
+    /// The category named `name`, for tests.
+    #[cfg(test)]
+    pub(crate) fn named(name: &str) -> Category {
+        Category::parse_attribute(name).unwrap_or_else(|| panic!("no category `{name}`"))
     }
 }
 
@@ -72,14 +81,26 @@ pub(crate) struct Args {
     /// The module's name in snake_case: its `#[module(name)]`, source file, cargo feature and
     /// web path segment (`/_synapse/client/NAME/...`).
     name: String,
-    /// The callback categories to write a working example (and its test) for, comma-separated:
-    /// spam_checker, third_party_rules, account_validity, presence_router, web_resource, cached.
-    #[arg(long, value_delimiter = ',', value_name = "CATEGORIES", default_value = "spam_checker,web_resource")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "CATEGORIES",
+        default_value = "spam_checker,web_resource",
+        help = categories_help()
+    )]
     callbacks: Vec<String>,
     /// Instead of adding the module to crates/modules, create a standalone crate in DIR (new or
     /// empty, outside this repository) with the module and a custom `mxmod` binary linking it.
     #[arg(long, value_name = "DIR")]
     out_of_tree: Option<PathBuf>,
+}
+
+/// The help of `--callbacks`, listing every category.
+fn categories_help() -> String {
+    format!(
+        "The callback categories to write a working example (and its test) for, comma-separated: {}",
+        Category::ALL.map(Category::as_str).join(", ")
+    )
 }
 
 pub(crate) fn run(workspace: &Workspace, args: &Args) -> Result<()> {
@@ -228,6 +249,11 @@ pub(crate) fn parse_categories(entries: &[String]) -> Result<Vec<Category>> {
     for entry in entries {
         let entry = entry.trim();
         match Category::parse_attribute(entry) {
+            Some(category) if !template::has_example(category) => {
+                return Err(Error::new(format!(
+                    "`{category}` has no example to scaffold yet (xtask's `EXAMPLES` table)"
+                )))
+            }
             Some(category) => categories.push(category),
             None if entry.is_empty() => {
                 return Err(Error::new(format!(
@@ -463,18 +489,20 @@ mod tests {
     #[test]
     fn callbacks_are_parsed_deduplicated_and_ordered() {
         let categories = parse_categories(&entries(&["cached", "spam_checker", " cached "])).unwrap();
-        assert_eq!(categories, [Category::SpamChecker, Category::Cached]);
+        assert_eq!(categories, [Category::named("spam_checker"), Category::CACHED]);
         assert_eq!(parse_categories(&entries(&Category::ALL.map(Category::as_str))).unwrap(), Category::ALL);
     }
 
     #[test]
-    fn an_unknown_callback_category_is_refused_listing_the_six() {
+    fn an_unknown_callback_category_is_refused_listing_every_one() {
         let error = parse_categories(&entries(&["spam"])).unwrap_err().to_string();
         assert_eq!(
             error,
             "`spam` is not a callback category (did you mean `spam_checker`?); `--callbacks` takes a comma-separated \
-             list of: spam_checker, third_party_rules, account_validity, presence_router, web_resource, cached"
+             list of: spam_checker, third_party_rules, account_validity, presence_router, password_auth_provider, \
+             media_repository, ratelimit, account_data, add_extra_fields_to_unsigned_client_event, web_resource, cached"
         );
+        assert!(categories_help().ends_with("add_extra_fields_to_unsigned_client_event, web_resource, cached"));
         let error = parse_categories(&entries(&["check_event_for_spam"])).unwrap_err().to_string();
         assert!(error.starts_with("`check_event_for_spam` is not a callback category; "), "{error}");
         assert!(parse_categories(&entries(&["", "cached"])).unwrap_err().to_string().contains("empty entry"));

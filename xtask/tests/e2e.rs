@@ -184,9 +184,10 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     }
     copy_tree(&workspace(), &copy, true);
 
-    // In the tree: one example of every category.
-    let all = "spam_checker,third_party_rules,account_validity,presence_router,web_resource,cached";
-    let created = xtask(&copy, &["new-module", "e2e_probe", "--callbacks", all]);
+    // In the tree: one example of every category the macros support, and the two others.
+    let categories: Vec<&str> = mxmod_common::CATEGORIES.iter().map(|category| category.name).collect();
+    let all = format!("{},web_resource,cached", categories.join(","));
+    let created = xtask(&copy, &["new-module", "e2e_probe", "--callbacks", &all]);
     assert!(text(&created.stdout).contains("created crates/modules/src/e2e_probe.rs"), "{}", text(&created.stdout));
     let module_file = copy.join("crates/modules/src/e2e_probe.rs");
     succeed(
@@ -207,6 +208,11 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
         "forbidden_event_types_are_refused",
         "expired_users_have_expired",
         "watchers_receive_everyones_presence",
+        "denied_email_domains_may_not_be_validated",
+        "uploads_over_the_limit_are_refused",
+        "unlimited_users_get_no_limit",
+        "changes_to_watched_types_are_counted",
+        "events_carry_their_senders_server",
         "hello_greets_by_name",
         "lookups_are_cached_until_invalidated",
         "every_enabled_module_is_in_the_registry",

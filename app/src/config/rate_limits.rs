@@ -105,6 +105,7 @@ pub(super) fn problems(config: &HomeserverConfig, text: &str) -> Vec<ConfigProbl
         ("rc_invites.per_user", &config.rc_invites.per_user),
         ("rc_invites.per_issuer", &config.rc_invites.per_issuer),
         ("rc_media_create", &config.rc_media_create),
+        ("rc_3pid_validation", &config.rc_3pid_validation),
     ]
     .into_iter()
     .flat_map(|(key, setting)| setting.problems(key, text))

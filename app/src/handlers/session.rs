@@ -51,7 +51,11 @@ fn challenge(failure: Option<&str>) -> Response {
 
 /// Checks the `auth` of a request against the requester's password: `Ok(None)` when
 /// it passed, `Ok(Some(401 answer))` when it is missing or wrong.
-async fn password_auth(state: &AppState, auth: &Auth, body_auth: Option<&Value>) -> ApiResult<Option<Response>> {
+pub(super) async fn password_auth(
+    state: &AppState,
+    auth: &Auth,
+    body_auth: Option<&Value>,
+) -> ApiResult<Option<Response>> {
     let Some(body_auth) = body_auth.filter(|a| a.get("type").and_then(Value::as_str) == Some("m.login.password"))
     else {
         return Ok(Some(challenge(None)));
@@ -210,14 +214,14 @@ pub(super) async fn change_password(
 }
 
 /// `GET /capabilities`.
-pub(super) async fn capabilities(_auth: Auth) -> Json<Value> {
+pub(super) async fn capabilities(State(state): State<Arc<AppState>>, _auth: Auth) -> Json<Value> {
     Json(json!({
         "capabilities": {
             "m.change_password": { "enabled": true },
             "m.room_versions": { "default": ROOM_VERSION, "available": { ROOM_VERSION: "stable" } },
             "m.set_displayname": { "enabled": true },
             "m.set_avatar_url": { "enabled": true },
-            "m.3pid_changes": { "enabled": false },
+            "m.3pid_changes": { "enabled": state.settings.mailer.is_some() },
         }
     }))
 }

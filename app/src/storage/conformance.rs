@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::{
     AppendError, Appended, Authorise, CreateRoomError, Forget, LogOut, NewAccount, NewRoom, Profile, Receipt, Storage,
-    Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord, ValidatedThreepid,
+    ValidationFailure, ValidationRequest, ValidationStarted,
 };
 
 /// Generates one `#[tokio::test]` per conformance case for a backend.
@@ -57,6 +58,7 @@ macro_rules! storage_conformance_suite {
             a_threepid_has_one_owner_and_is_listed_per_user,
             logging_out_everywhere_deletes_only_that_users_tokens_and_devices,
             users_are_listed_in_pages,
+            an_email_validation_session_mails_once_per_attempt_and_validates_with_its_token,
         );
     };
     (@cases (directory) $open:expr; $($case:ident),* $(,)?) => {
@@ -818,4 +820,67 @@ pub(crate) async fn users_are_listed_in_pages(storage: Arc<impl Storage>) {
     assert_eq!(page(first), [("@a:test.local".to_owned(), false), ("@b:test.local".to_owned(), true)]);
     let rest = storage.users_after(Some(&last), 2).await.unwrap();
     assert_eq!(page(rest), [("@c:test.local".to_owned(), false)]);
+}
+
+fn validation_request(client_secret: &str, send_attempt: i64, session_id: &str, token: &str) -> ValidationRequest {
+    ValidationRequest {
+        medium: "email".to_owned(),
+        address: "v@x.org".to_owned(),
+        client_secret: client_secret.to_owned(),
+        send_attempt,
+        session_id: session_id.to_owned(),
+        token: token.to_owned(),
+        next_link: Some(format!("https://client.example/done?attempt={send_attempt}")),
+        token_expires: 1000,
+        now: 100,
+    }
+}
+
+/// A session is continued (not duplicated) for the same client secret and address; a
+/// mail goes out only for a higher `send_attempt`, whose token replaces the earlier one;
+/// the token validates the session until it expires, and a validated session stays so.
+pub(crate) async fn an_email_validation_session_mails_once_per_attempt_and_validates_with_its_token(
+    storage: Arc<impl Storage>,
+) {
+    let started = |session_id: &str, send: bool| ValidationStarted { session_id: session_id.to_owned(), send };
+    let first = storage.start_threepid_validation(validation_request("cs", 1, "S1", "tok1")).await.unwrap();
+    assert_eq!(first, started("S1", true));
+    let again = storage.start_threepid_validation(validation_request("cs", 1, "S2", "tok2")).await.unwrap();
+    assert_eq!(again, started("S1", false), "the same attempt: no mail, the same session");
+    let next = storage.start_threepid_validation(validation_request("cs", 2, "S3", "tok3")).await.unwrap();
+    assert_eq!(next, started("S1", true), "a higher attempt: a mail with a new token");
+    let other = storage.start_threepid_validation(validation_request("other", 1, "S4", "tok4")).await.unwrap();
+    assert_eq!(other, started("S4", true), "another client secret is another session");
+
+    let validate = |sid: &'static str, secret: &'static str, token: &'static str, now: i64| {
+        let storage = storage.clone();
+        async move { storage.validate_threepid_session(sid, secret, token, now).await.unwrap() }
+    };
+    assert_eq!(validate("S1", "other", "tok3", 200).await, Err(ValidationFailure::UnknownSession));
+    assert_eq!(validate("S9", "cs", "tok3", 200).await, Err(ValidationFailure::UnknownSession));
+    assert_eq!(validate("S1", "cs", "tok1", 200).await, Err(ValidationFailure::WrongToken), "replaced by tok3");
+    assert_eq!(validate("S1", "cs", "tok3", 1001).await, Err(ValidationFailure::Expired));
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), None, "not validated yet");
+    let validated = ValidatedThreepid {
+        medium: "email".to_owned(),
+        address: "v@x.org".to_owned(),
+        validated_at: 300,
+        next_link: Some("https://client.example/done?attempt=2".to_owned()),
+    };
+    assert_eq!(validate("S1", "cs", "tok3", 300).await, Ok(validated.clone()));
+    assert_eq!(validate("S1", "cs", "tok3", 400).await, Ok(validated.clone()), "validated once, at 300");
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), Some(validated));
+    assert_eq!(storage.validated_threepid_session("S1", "other").await.unwrap(), None);
+
+    // A validated session is not continued: the same triple opens a new one.
+    let fresh = storage.start_threepid_validation(validation_request("cs", 1, "S5", "tok5")).await.unwrap();
+    assert_eq!(fresh, started("S5", true));
+    // Unvalidated sessions whose token expired are dropped when the next one starts.
+    let mut late = validation_request("late", 1, "S6", "tok6");
+    late.now = 2000;
+    late.token_expires = 5000;
+    storage.start_threepid_validation(late).await.unwrap();
+    assert_eq!(validate("S4", "other", "tok4", 500).await, Err(ValidationFailure::UnknownSession), "S4 expired");
+    storage.abandon_threepid_validation("S6").await.unwrap();
+    assert_eq!(validate("S6", "late", "tok6", 2100).await, Err(ValidationFailure::UnknownSession));
 }

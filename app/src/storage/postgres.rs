@@ -29,6 +29,7 @@ mod positions;
 mod room_states;
 mod rows;
 pub mod test_database;
+mod threepid_validation;
 #[cfg(test)]
 mod two_processes;
 mod wakes;
@@ -52,7 +53,8 @@ use super::{
     notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
     LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord,
     RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid,
-    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord, ValidatedThreepid, ValidationFailure,
+    ValidationRequest, ValidationStarted,
 };
 use crate::config::PostgresSettings;
 
@@ -964,6 +966,34 @@ impl Storage for PostgresStorage {
 
     async fn remove_threepid(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<()> {
         self.shared.read(async |client| admin::remove_threepid(client, user_id, medium, address).await).await
+    }
+
+    async fn start_threepid_validation(&self, request: ValidationRequest) -> StorageResult<ValidationStarted> {
+        self.shared.write(async |client, _| threepid_validation::start(client, &request).await).await
+    }
+
+    async fn abandon_threepid_validation(&self, session_id: &str) -> StorageResult<()> {
+        self.shared.read(async |client| threepid_validation::abandon(client, session_id).await).await
+    }
+
+    async fn validate_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+        token: &str,
+        now: i64,
+    ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>> {
+        self.shared
+            .write(async |client, _| threepid_validation::validate(client, session_id, client_secret, token, now).await)
+            .await
+    }
+
+    async fn validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>> {
+        self.shared.read(async |client| threepid_validation::validated(client, session_id, client_secret).await).await
     }
 
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {

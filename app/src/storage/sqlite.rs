@@ -8,6 +8,7 @@ mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
 mod rows;
+mod threepid_validation;
 mod txn_retention;
 mod writer;
 
@@ -31,6 +32,7 @@ use super::{
     EventReport, FilterError, Forget, LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
     StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    ValidatedThreepid, ValidationFailure, ValidationRequest, ValidationStarted,
 };
 
 /// The durability settings in force on the write connection, read back from SQLite.
@@ -963,7 +965,8 @@ impl Storage for SqliteStorage {
             )?
             .query_map([user_id.as_str()], |row| {
                 let added_at = row.get::<_, i64>(2)?.max(0) as u64;
-                // mxmod has no validation flow: an identifier is validated when added.
+                // Admins' identifiers need no validation, users' are validated just before they
+                // are added: `validated_at` is not kept apart from `added_at`.
                 Ok(Threepid { medium: row.get(0)?, address: row.get(1)?, validated_at: added_at, added_at })
             })?
             .collect()
@@ -1001,6 +1004,35 @@ impl Storage for SqliteStorage {
             .map(drop)
         })
         .await
+    }
+
+    async fn start_threepid_validation(&self, request: ValidationRequest) -> StorageResult<ValidationStarted> {
+        self.write(move |c| threepid_validation::start(c, &request)).await
+    }
+
+    async fn abandon_threepid_validation(&self, session_id: &str) -> StorageResult<()> {
+        let session_id = session_id.to_owned();
+        self.write(move |c| threepid_validation::abandon(c, &session_id)).await
+    }
+
+    async fn validate_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+        token: &str,
+        now: i64,
+    ) -> StorageResult<Result<ValidatedThreepid, ValidationFailure>> {
+        let (session_id, client_secret, token) = (session_id.to_owned(), client_secret.to_owned(), token.to_owned());
+        self.write(move |c| threepid_validation::validate(c, &session_id, &client_secret, &token, now)).await
+    }
+
+    async fn validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>> {
+        let (session_id, client_secret) = (session_id.to_owned(), client_secret.to_owned());
+        self.read(move |c| threepid_validation::validated(c, &session_id, &client_secret)).await
     }
 
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {

@@ -25,6 +25,7 @@
 //! | `register_web_resource` | [`ModuleApi::register_web_resource`] |
 //! | `looping_background_call`, `run_as_background_process` | [`ModuleApi::spawn_periodic`], [`ModuleApi::spawn`] |
 //! | `register_*_callbacks` | the category attributes (`#[spam_checker]`, ...) |
+//! | `send_mail`, `email_app_name` | [`ModuleApi::send_mail`], [`ModuleApi::email_app_name`] (the server's `email:` section) |
 //! | listing local users (no Synapse call: modules read the `users` table) | [`ModuleApi::local_users`] |
 //!
 //! Left out, and why:
@@ -32,8 +33,6 @@
 //! * `run_db_interaction` / `_store` on Synapse's own tables: there is no Synapse schema
 //!   to query; a module keeps its data in its own database ([`ModuleApi::db`]) and
 //!   reads the server's through the calls above.
-//! * `send_mail` and `email_app_name`: the server has no `email:` (SMTP) section yet;
-//!   `account_validity` keeps its own `smtp` settings.
 //! * `read_templates` (Jinja2 templates): modules render their own text.
 //! * `worker_name`, `should_run_background_tasks`: one process, always the main one.
 
@@ -93,6 +92,9 @@ pub(crate) struct ServerContext {
     pub(crate) database: Option<Database>,
     /// The other processes on the same database, if any ([`crate::cluster`]).
     pub(crate) cluster: Option<Arc<dyn crate::cluster::Cluster>>,
+    /// The server's SMTP settings (`email:`), if any.
+    #[cfg(feature = "mail")]
+    pub(crate) mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl ServerContext {
@@ -102,8 +104,8 @@ impl ServerContext {
         data_dir: Option<PathBuf>,
         database: Option<Database>,
         cluster: Option<Arc<dyn crate::cluster::Cluster>>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+    ) -> Self {
+        Self {
             info,
             #[cfg(feature = "http-client")]
             http: HttpClient::new(),
@@ -111,7 +113,9 @@ impl ServerContext {
             data_dir,
             database,
             cluster,
-        })
+            #[cfg(feature = "mail")]
+            mailer: None,
+        }
     }
 }
 
@@ -206,6 +210,33 @@ impl ModuleApi {
     #[cfg(feature = "http-client")]
     pub fn http_client(&self) -> &HttpClient {
         &self.inner.server.http
+    }
+
+    /// Sends an email through the server's SMTP settings (Synapse's `send_mail`): one
+    /// message from `email.notif_from` to `recipient`, with a plain-text and an HTML
+    /// part. [`MailError::NotConfigured`](crate::mail::MailError::NotConfigured) when the
+    /// server has no `email:` section, which a module can answer by logging instead; a
+    /// send that the mail server stalls fails with
+    /// [`MailError::Timeout`](crate::mail::MailError::Timeout).
+    #[cfg(feature = "mail")]
+    pub async fn send_mail(
+        &self,
+        recipient: &str,
+        subject: &str,
+        html: &str,
+        text: &str,
+    ) -> Result<(), crate::mail::MailError> {
+        match &self.inner.server.mailer {
+            Some(mailer) => mailer.send(recipient, subject, html, text).await,
+            None => Err(crate::mail::MailError::NotConfigured),
+        }
+    }
+
+    /// `email.app_name` (Synapse's `email_app_name`): `Matrix` when the server has no
+    /// `email:` section, as in Synapse.
+    #[cfg(feature = "mail")]
+    pub fn email_app_name(&self) -> &str {
+        self.inner.server.mailer.as_deref().map_or("Matrix", crate::mail::Mailer::app_name)
     }
 
     /// The instance's `#[cached]` method caches.
@@ -488,7 +519,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_periodic_task_first_runs_one_interval_after_it_is_scheduled() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None);
+        let server = Arc::new(ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None));
         let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();
@@ -505,10 +536,34 @@ mod tests {
         task.abort();
     }
 
+    #[cfg(feature = "mail")]
+    #[tokio::test]
+    async fn send_mail_goes_through_the_servers_mailer_or_says_there_is_none() {
+        let server_name = OwnedServerName::try_from("example.com").unwrap();
+        let bare =
+            Arc::new(ServerContext::new(ServerInfo::new(server_name.clone()), Arc::new(NoHost), None, None, None));
+        let api = ModuleApi::new("mailer", "mailer".into(), "mailer".into(), bare);
+        assert_eq!(api.send_mail("a@b.org", "s", "h", "t").await, Err(crate::mail::MailError::NotConfigured));
+        assert_eq!(api.email_app_name(), "Matrix");
+
+        let (port, mut mails) = crate::testing::smtp_sink().await;
+        let config: crate::mail::EmailConfig = serde_yaml::from_str(&format!(
+            "smtp_host: 127.0.0.1\nsmtp_port: {port}\nnotif_from: n@example.com\napp_name: Acme"
+        ))
+        .unwrap();
+        let mut server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None);
+        server.mailer =
+            Some(Arc::new(crate::mail::Mailer::new(&config, "example.com", Duration::from_secs(5)).unwrap()));
+        let api = ModuleApi::new("mailer", "mailer".into(), "mailer".into(), Arc::new(server));
+        api.send_mail("a@b.org", "Subject line", "<p>h</p>", "t").await.unwrap();
+        assert_eq!(mails.recv().await.unwrap().to, ["a@b.org"]);
+        assert_eq!(api.email_app_name(), "Acme");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutting_down_runs_the_hooks_then_stops_the_tasks() {
         let server_name = OwnedServerName::try_from("example.com").unwrap();
-        let server = ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None);
+        let server = Arc::new(ServerContext::new(ServerInfo::new(server_name), Arc::new(NoHost), None, None, None));
         let api = ModuleApi::new("periodic", "periodic".into(), "periodic".into(), server);
         let runs = Arc::new(AtomicUsize::new(0));
         let counter = runs.clone();

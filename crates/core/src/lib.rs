@@ -84,6 +84,8 @@ pub mod cluster;
 pub mod config;
 pub mod db;
 mod error;
+#[cfg(feature = "mail")]
+pub mod mail;
 pub mod module;
 pub mod registry;
 pub mod testing;

@@ -218,12 +218,25 @@ pub struct StartOptions {
     /// The other processes on the same database, if any: `#[cached]` invalidations are
     /// published to them and periodic tasks run on one process at a time.
     pub cluster: Option<Arc<dyn crate::cluster::Cluster>>,
+    /// The server's SMTP settings, behind [`ModuleApi::send_mail`]; `None`: it fails with
+    /// [`MailError::NotConfigured`](crate::mail::MailError::NotConfigured).
+    #[cfg(feature = "mail")]
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl StartOptions {
-    /// Options for a server with no host operations, untimed, no module database.
+    /// Options for a server with no host operations, untimed, no module database, no mail.
     pub fn new(server: ServerInfo) -> Self {
-        Self { server, timed: false, host: Arc::new(NoHost), data_dir: None, database: None, cluster: None }
+        Self {
+            server,
+            timed: false,
+            host: Arc::new(NoHost),
+            data_dir: None,
+            database: None,
+            cluster: None,
+            #[cfg(feature = "mail")]
+            mailer: None,
+        }
     }
 }
 
@@ -231,13 +244,19 @@ impl Registry {
     /// Instantiates `entries` in order and attaches what each implements.
     pub fn start(entries: Vec<ModuleEntry>, options: &StartOptions) -> Result<Registry, StartupError> {
         check_unique_names()?;
-        let server = ServerContext::new(
+        #[cfg_attr(not(feature = "mail"), allow(unused_mut, reason = "only the mailer is set afterwards"))]
+        let mut server = ServerContext::new(
             options.server.clone(),
             options.host.clone(),
             options.data_dir.clone(),
             options.database.clone(),
             options.cluster.clone(),
         );
+        #[cfg(feature = "mail")]
+        {
+            server.mailer = options.mailer.clone();
+        }
+        let server = Arc::new(server);
         // Built as it goes, so that a failure part-way shuts down (drops) what started.
         let mut registry = Registry {
             instances: Vec::with_capacity(entries.len()),

@@ -36,6 +36,8 @@ mod event;
 mod host;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "mail")]
+mod smtp;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -43,6 +45,8 @@ use bytes::Bytes;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::TestPostgres;
+#[cfg(feature = "mail")]
+pub use self::smtp::{smtp_sink, SentMail};
 pub use self::{
     event::EventBuilder,
     host::{MembershipCall, TestHost},
@@ -87,9 +91,22 @@ pub struct HarnessBuilder {
     host: Option<Arc<dyn Host>>,
     data_dir: Option<PathBuf>,
     database: Option<crate::db::Database>,
+    #[cfg(feature = "mail")]
+    mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl HarnessBuilder {
+    /// The server's SMTP settings, as its `email:` section gives them (default: none,
+    /// [`ModuleApi::send_mail`](crate::ModuleApi::send_mail) fails with
+    /// [`MailError::NotConfigured`](crate::mail::MailError::NotConfigured)). Point it at a
+    /// loopback SMTP sink to see what a module sends.
+    #[cfg(feature = "mail")]
+    pub fn email(mut self, config: &crate::mail::EmailConfig) -> Result<Self, crate::mail::MailError> {
+        let mailer = crate::mail::Mailer::new(config, &self.server_name, crate::mail::DEFAULT_SEND_TIMEOUT)?;
+        self.mailer = Some(Arc::new(mailer));
+        Ok(self)
+    }
+
     /// The server name (default `example.com`).
     pub fn server_name(mut self, server_name: &str) -> Self {
         self.server_name = server_name.to_owned();
@@ -148,6 +165,10 @@ impl HarnessBuilder {
         if let Some(host) = self.host {
             options.host = host;
         }
+        #[cfg(feature = "mail")]
+        {
+            options.mailer = self.mailer;
+        }
         let entries = config::load_modules(&self.yaml, "test.yaml")?;
         Ok(Harness { registry: Registry::start(entries, &options)? })
     }
@@ -163,6 +184,8 @@ impl Harness {
             host: None,
             data_dir: None,
             database: None,
+            #[cfg(feature = "mail")]
+            mailer: None,
         }
     }
 

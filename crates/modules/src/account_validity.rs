@@ -21,7 +21,8 @@
 //! for the current period, to each of the user's email addresses, with a link to
 //! `{public_baseurl}_synapse/client/account_validity/renew?token=<32 letters>`. Users
 //! without an address are skipped (and looked at again next time). Notices go through
-//! the SMTP server in `smtp`; without `smtp` they are written to the server log, to be
+//! the homeserver's `email:` settings (`ModuleApi::send_mail`, as the original sends
+//! through Synapse's mailer); a server without `email:` writes them to its log, to be
 //! delivered by hand.
 //!
 //! # Paths
@@ -55,7 +56,8 @@
 //!       # Subject of the notice; `%(app)s` becomes `app_name`.
 //!       # Default: "Renew your %(app)s account".
 //!       renew_email_subject: "Renew your %(app)s account"
-//!       # The application name in notices (Synapse's `email.app_name`). Default: Matrix.
+//!       # The application name in notices. Default: the server's `email.app_name`
+//!       # (Matrix without one).
 //!       app_name: Matrix
 //!       # Renewal by link (true) is the only mode: renewal by short code needs
 //!       # authenticated requests. Default: true.
@@ -64,14 +66,11 @@
 //!       admin_secret: "change me"
 //!       # How often expiring accounts are looked for. Default: 30m.
 //!       check_interval: 30m
-//!       # Where notices are sent from. Default: none (notices go to the log).
-//!       smtp:
-//!         host: 127.0.0.1        # plain SMTP, no TLS: a local relay
-//!         port: 25               # default 25
-//!         username: mxmod        # optional, with password
-//!         password: secret
-//!         notif_from: "%(app)s <noreply@example.com>"   # required
 //! ```
+//!
+//! The SMTP server and the sender are the homeserver's (`email:` in `homeserver.yaml`:
+//! `smtp_host`, `smtp_port`, `smtp_user`, `smtp_pass`, `notif_from`, ...). The module's
+//! own `smtp:` of earlier versions is refused at start-up with a pointer there.
 //!
 //! # Differences from the original
 //!
@@ -96,6 +95,7 @@ use mxmod::{
     cache::CacheHandle,
     cached,
     config::ConfigDuration,
+    mail::MailError,
     module, third_party_rules,
     types::UserId,
     web::{self, WebRequest, WebResponse},
@@ -104,11 +104,8 @@ use mxmod::{
 use rand::Rng;
 use serde::Deserialize;
 
-pub use self::notice::{format_date, SmtpConfig};
-use self::{
-    notice::{Mailer, Notice},
-    store::Store,
-};
+pub use self::notice::format_date;
+use self::{notice::Notice, store::Store};
 
 /// The `config:` of `account_validity`.
 #[derive(Debug, Deserialize)]
@@ -126,26 +123,23 @@ pub struct AccountValidityConfig {
     /// Renewal by link; must be true.
     #[serde(default = "yes")]
     pub send_links: bool,
-    /// The application name in notices.
-    #[serde(default = "default_app_name")]
-    pub app_name: String,
+    /// The application name in notices (default: the server's `email.app_name`).
+    #[serde(default)]
+    pub app_name: Option<String>,
     /// Bearer token of the admin resources.
     #[serde(default)]
     pub admin_secret: Option<String>,
     /// How often expiring accounts are looked for.
     #[serde(default = "default_check_interval")]
     pub check_interval: ConfigDuration,
-    /// The SMTP server notices go through.
+    /// The SMTP settings of earlier versions, refused: notices go through the server's
+    /// `email:` section.
     #[serde(default)]
-    pub smtp: Option<SmtpConfig>,
+    pub smtp: Option<serde_json::Value>,
 }
 
 fn yes() -> bool {
     true
-}
-
-fn default_app_name() -> String {
-    "Matrix".to_owned()
 }
 
 fn default_check_interval() -> ConfigDuration {
@@ -176,7 +170,6 @@ struct Core {
     renew_at: i64,
     subject: String,
     store: Store,
-    mailer: Mailer,
     /// Held for a whole notice run, so the periodic task and an explicit run never
     /// notify the same user twice.
     notice_run: tokio::sync::Mutex<()>,
@@ -255,12 +248,30 @@ impl Core {
         let url = format!("{}_synapse/client/account_validity/renew?token={token}", self.api.public_baseurl());
         let notice = Notice::render(&self.subject, user_id, expiration_ts, &url);
         for address in &addresses {
-            self.mailer.send(address, &notice).await.map_err(CallbackError::other)?;
+            self.deliver(address, &notice).await?;
         }
         let recorded = self.store.set_email_sent(user_id, true).await;
         cache.invalidate(&user_id.to_owned());
         recorded?;
         Ok(true)
+    }
+
+    /// Mails a notice to one address through the server's `email:` settings; without
+    /// them, writes it to the log (and it counts as sent).
+    async fn deliver(&self, address: &str, notice: &Notice) -> Result<(), CallbackError> {
+        match self.api.send_mail(address, &notice.subject, &notice.html, &notice.text).await {
+            Ok(()) => Ok(()),
+            Err(MailError::NotConfigured) => {
+                tracing::info!(
+                    module = self.api.instance_name(),
+                    "account validity notice for {address} (the server has no `email:` section): {}\n{}",
+                    notice.subject,
+                    notice.text
+                );
+                Ok(())
+            }
+            Err(error) => Err(CallbackError::other(error)),
+        }
     }
 
     /// Notifies every user due for a notice; how many were notified.
@@ -313,12 +324,12 @@ impl Module for AccountValidity {
         if config.admin_secret.as_deref() == Some("") {
             return Err(ConfigError::at(["admin_secret"], "`admin_secret` must not be empty"));
         }
-        if let Some(smtp) = &config.smtp {
-            Mailer::sender(smtp, &config.app_name)
-                .map_err(|message| ConfigError::at(["smtp", "notif_from"], message))?;
-            if smtp.username.is_some() != smtp.password.is_some() {
-                return Err(ConfigError::at(["smtp"], "`username` and `password` go together"));
-            }
+        if config.smtp.is_some() {
+            return Err(ConfigError::at(
+                ["smtp"],
+                "`smtp` moved to the homeserver's `email:` section (smtp_host, smtp_port, smtp_user, smtp_pass, \
+                 notif_from): notices go through the server's mail settings, as in Synapse",
+            ));
         }
         Ok(config)
     }
@@ -328,16 +339,14 @@ impl Module for AccountValidity {
             return Err(ModuleError::new("account_validity must start inside the server's async runtime"));
         }
         let db = api.db().map_err(|error| ModuleError::with_source("cannot open the module database", error))?;
-        let mailer = Mailer::new(config.smtp.as_ref(), &config.app_name, api.server_name().as_str())
-            .map_err(ModuleError::new)?;
+        let app_name = config.app_name.as_deref().unwrap_or_else(|| api.email_app_name()).to_owned();
         let subject = config.renew_email_subject.as_deref().unwrap_or("Renew your %(app)s account");
         let core = Arc::new(Core {
             api: api.clone(),
             period: config.period.map_or(0, ConfigDuration::as_millis_i64),
             renew_at: config.renew_at.map_or(0, ConfigDuration::as_millis_i64),
-            subject: subject.replace("%(app)s", &config.app_name),
+            subject: subject.replace("%(app)s", &app_name),
             store: Store::new(db),
-            mailer,
             notice_run: tokio::sync::Mutex::new(()),
         });
         let expirations = Self::get_expiration_ts_for_user_new_cache(&api);

@@ -45,8 +45,6 @@ pub mod user_department;
 #[cfg(all(test, any(feature = "event_censorer", feature = "http_antispam", feature = "user_department")))]
 #[allow(dead_code, reason = "shared test support: each module's tests use a part of it")]
 mod test_http;
-#[cfg(all(test, feature = "account_validity"))]
-mod test_smtp;
 
 /// Every module this crate ships, whether or not its feature is enabled.
 pub const SHIPPED: &[&str] = &[

@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "blocked rooms and users' third-party identifiers (admin API)",
         apply: |t| Box::pin(admin_api(t)),
     },
+    Migration { name: "email validation sessions", apply: |t| Box::pin(threepid_validation(t)) },
 ];
 
 /// The newest schema version this build knows (equal to the SQLite one).
@@ -234,6 +235,24 @@ async fn admin_api(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::
         .await
 }
 
+/// Step 8: email validation sessions (Synapse's `threepid_validation_session` with its
+/// latest `threepid_validation_token`); at most one unvalidated session per medium,
+/// client secret and address.
+async fn threepid_validation(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE threepid_validation_sessions (
+                session_id TEXT PRIMARY KEY, medium TEXT NOT NULL, address TEXT NOT NULL, client_secret TEXT NOT NULL,
+                last_send_attempt BIGINT NOT NULL, validated_at BIGINT, token TEXT NOT NULL,
+                token_expires BIGINT NOT NULL, next_link TEXT);
+             CREATE UNIQUE INDEX threepid_validation_open
+                ON threepid_validation_sessions (medium, client_secret, address) WHERE validated_at IS NULL;
+             CREATE INDEX threepid_validation_expiry ON threepid_validation_sessions (token_expires)
+                WHERE validated_at IS NULL;",
+        )
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +301,11 @@ mod tests {
         assert_eq!(rooms, 1);
         let receipts: i64 = client.query_one("SELECT nextval('receipts_stream')", &[]).await.unwrap().get(0);
         assert_eq!(receipts, 1);
+        client
+            .batch_execute(
+                "INSERT INTO threepid_validation_sessions VALUES ('s', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL)",
+            )
+            .await
+            .unwrap();
     }
 }

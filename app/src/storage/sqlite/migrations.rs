@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         apply: ephemeral_and_moderation,
     },
     Migration { name: "blocked rooms and users' third-party identifiers (admin API)", apply: admin_api },
+    Migration { name: "email validation sessions", apply: threepid_validation },
 ];
 
 /// The newest schema version this build knows.
@@ -176,6 +177,23 @@ fn admin_api(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Step 8: email validation sessions (Synapse's `threepid_validation_session` with its
+/// latest `threepid_validation_token`); at most one unvalidated session per medium,
+/// client secret and address.
+fn threepid_validation(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(THREEPID_VALIDATION)
+}
+
+/// The DDL of step 8 (PostgreSQL's step 8 is the same text).
+const THREEPID_VALIDATION: &str = "CREATE TABLE threepid_validation_sessions (
+        session_id TEXT PRIMARY KEY, medium TEXT NOT NULL, address TEXT NOT NULL, client_secret TEXT NOT NULL,
+        last_send_attempt BIGINT NOT NULL, validated_at BIGINT, token TEXT NOT NULL, token_expires BIGINT NOT NULL,
+        next_link TEXT);
+     CREATE UNIQUE INDEX threepid_validation_open ON threepid_validation_sessions (medium, client_secret, address)
+        WHERE validated_at IS NULL;
+     CREATE INDEX threepid_validation_expiry ON threepid_validation_sessions (token_expires)
+        WHERE validated_at IS NULL;";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +323,24 @@ mod tests {
         connection.execute_batch("INSERT INTO user_threepids VALUES ('@a:x', 'email', 'a@x', 1);").unwrap();
         let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0)).unwrap();
         assert_eq!(rooms, 1);
+    }
+
+    #[test]
+    fn step_8_adds_validation_sessions_and_keeps_threepids() {
+        let mut connection = at_version(7);
+        connection.execute_batch("INSERT INTO user_threepids VALUES ('@a:x', 'email', 'a@x', 1);").unwrap();
+        migrate(&mut connection).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO threepid_validation_sessions VALUES ('sid', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL);",
+            )
+            .unwrap();
+        let open_twice = connection.execute_batch(
+            "INSERT INTO threepid_validation_sessions VALUES ('sid2', 'email', 'a@x', 'cs', 1, NULL, 't', 9, NULL);",
+        );
+        assert!(open_twice.is_err(), "one open session per medium, client secret and address");
+        let kept: i64 = connection.query_row("SELECT count(*) FROM user_threepids", [], |row| row.get(0)).unwrap();
+        assert_eq!(kept, 1);
     }
 
     #[test]

@@ -1,15 +1,6 @@
-//! Renewal notices and pages for `account_validity`: dates,
-//! the notice's text and HTML, the renewal pages, and how notices are delivered (SMTP
-//! through `lettre`, or the log).
-
-use std::time::Duration;
-
-use lettre::{
-    message::{Mailbox, MultiPart},
-    transport::smtp::{authentication::Credentials, extension::ClientId},
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
-use serde::Deserialize;
+//! Renewal notices and pages for `account_validity`: dates, the notice's text and HTML,
+//! and the renewal pages. Notices are delivered through the server's `email:` settings
+//! (`ModuleApi::send_mail`), or written to the log when it has none.
 
 /// `DD-MM-YYYY` (UTC) of a millisecond timestamp, the templates' `format_ts("%d-%m-%Y")`.
 pub fn format_date(ts_ms: i64) -> String {
@@ -95,110 +86,6 @@ pub(super) fn previously_renewed_page(expiration_ts: i64) -> String {
 
 /// The page for an unknown token.
 pub(super) const INVALID_TOKEN_PAGE: &str = "<html><body>Invalid renewal token.</body></html>";
-
-/// The `smtp:` section.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpConfig {
-    /// The mail server (plain SMTP, no TLS: use a local relay).
-    pub host: String,
-    /// Its port.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// Login, with `password`.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Password, with `username`.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// The sender, e.g. `"%(app)s <noreply@example.com>"`; `%(app)s` becomes `app_name`.
-    pub notif_from: String,
-}
-
-fn default_port() -> u16 {
-    25
-}
-
-/// Why a notice was not delivered.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum MailError {
-    /// The recipient is not an address.
-    #[error("`{address}` is not an email address: {message}")]
-    Address {
-        /// The address.
-        address: String,
-        /// Why.
-        message: String,
-    },
-    /// The message could not be built.
-    #[error("cannot build the message: {0}")]
-    Build(#[from] lettre::error::Error),
-    /// The SMTP exchange failed.
-    #[error("SMTP delivery failed: {0}")]
-    Smtp(#[from] lettre::transport::smtp::Error),
-}
-
-/// Where notices go.
-pub(super) enum Mailer {
-    /// An SMTP server.
-    Smtp {
-        /// The transport (one connection per message).
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        /// The sender.
-        from: Mailbox,
-    },
-    /// No `smtp` configured: notices are written to the log.
-    Log,
-}
-
-impl Mailer {
-    /// The sender mailbox of an `smtp` section, `%(app)s` replaced.
-    pub(super) fn sender(config: &SmtpConfig, app_name: &str) -> Result<Mailbox, String> {
-        let from = config.notif_from.replace("%(app)s", app_name);
-        from.parse().map_err(|error| format!("`{from}` is not a mailbox such as `Name <user@example.com>`: {error}"))
-    }
-
-    /// A mailer for the config (`None`: the log).
-    pub(super) fn new(config: Option<&SmtpConfig>, app_name: &str, hello_name: &str) -> Result<Self, String> {
-        let Some(config) = config else { return Ok(Mailer::Log) };
-        let from = Self::sender(config, app_name)?;
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
-            .port(config.port)
-            .hello_name(ClientId::Domain(hello_name.to_owned()))
-            .timeout(Some(Duration::from_secs(30)));
-        if let (Some(username), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(username.clone(), password.clone()));
-        }
-        Ok(Mailer::Smtp { transport: builder.build(), from })
-    }
-
-    /// Delivers a notice to one address.
-    pub(super) async fn send(&self, to: &str, notice: &Notice) -> Result<(), MailError> {
-        match self {
-            Mailer::Smtp { transport, from } => {
-                let to: Mailbox = to.parse().map_err(|error: lettre::address::AddressError| MailError::Address {
-                    address: to.to_owned(),
-                    message: error.to_string(),
-                })?;
-                let message = Message::builder()
-                    .from(from.clone())
-                    .to(to)
-                    .subject(notice.subject.as_str())
-                    .multipart(MultiPart::alternative_plain_html(notice.text.clone(), notice.html.clone()))?;
-                transport.send(message).await?;
-                Ok(())
-            }
-            Mailer::Log => {
-                tracing::info!(
-                    "account validity notice for {to} (no `smtp` configured): {}\n{}",
-                    notice.subject,
-                    notice.text
-                );
-                Ok(())
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

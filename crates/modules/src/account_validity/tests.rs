@@ -1,5 +1,6 @@
 //! Behaviour tests of `account_validity`: expiry and its cache, the renewal and admin
-//! resources, and notices delivered to a loopback SMTP sink.
+//! resources, and notices delivered through the server's `email:` settings to a loopback
+//! SMTP sink.
 
 use std::{
     future::Future,
@@ -8,7 +9,7 @@ use std::{
 
 use bytes::Bytes;
 use mxmod::{
-    testing::Harness,
+    testing::{smtp_sink, Harness, SentMail as Mail},
     types::{OwnedUserId, UserId},
     web::WebResponse,
 };
@@ -16,7 +17,6 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::AccountValidity;
-use crate::test_smtp::{self, Mail};
 
 const WEEK: i64 = 7 * 86_400_000;
 const SECRET: &str = "s3cret";
@@ -37,8 +37,13 @@ fn yaml(extra: &str) -> String {
     )
 }
 
-fn smtp(port: u16) -> String {
-    format!("smtp:\n  host: 127.0.0.1\n  port: {port}\n  notif_from: \"%(app)s <noreply@example.com>\"")
+/// The modules of `yaml` on a server whose `email:` section points at the sink on `port`.
+fn mailing(yaml: &str, port: u16, app_name: &str) -> Harness {
+    let email: mxmod::mail::EmailConfig = serde_yaml::from_str(&format!(
+        "smtp_host: 127.0.0.1\nsmtp_port: {port}\nnotif_from: \"%(app)s <noreply@example.com>\"\napp_name: {app_name}"
+    ))
+    .unwrap();
+    Harness::builder(yaml).email(&email).unwrap().start().unwrap()
 }
 
 fn module(harness: &Harness) -> &AccountValidity {
@@ -155,8 +160,8 @@ async fn the_admin_resource_requires_the_secret() {
 
 #[tokio::test]
 async fn a_notice_is_mailed_and_its_link_renews_the_account() {
-    let (port, mut mails) = test_smtp::sink().await;
-    let harness = Harness::from_yaml(&yaml(&smtp(port))).unwrap();
+    let (port, mut mails) = smtp_sink().await;
+    let harness = mailing(&yaml(""), port, "Matrix");
     let alice = user("@alice:example.com");
     let module = module(&harness);
     harness.callbacks().account_validity.on_user_registration(&alice).await.unwrap();
@@ -223,8 +228,8 @@ async fn unknown_or_malformed_tokens_are_refused() {
 
 #[tokio::test]
 async fn the_periodic_task_sends_due_notices_by_itself() {
-    let (port, mut mails) = test_smtp::sink().await;
-    let harness = Harness::from_yaml(&yaml(&format!("check_interval: 100\n{}", smtp(port)))).unwrap();
+    let (port, mut mails) = smtp_sink().await;
+    let harness = mailing(&yaml("check_interval: 100"), port, "Matrix");
     let bob = user("@bob:example.com");
     harness.callbacks().account_validity.on_user_registration(&bob).await.unwrap();
     admin(&harness, json!({"user_id": bob, "expiration_ts": now() - 1, "emails": ["bob@example.org"]})).await;
@@ -252,7 +257,7 @@ async fn addresses_come_from_3pid_callbacks_and_users_without_one_are_retried() 
     rules.on_add_user_third_party_identifier(&carol, "msisdn", "15551234567").await.unwrap();
     rules.on_add_user_third_party_identifier(&carol, "email", "carol@example.org").await.unwrap();
     assert_eq!(module.notice_addresses(&carol).await.unwrap(), ["carol@example.org"]);
-    // Without `smtp` the notice goes to the log, and counts as sent.
+    // Without the server's `email:` the notice goes to the log, and counts as sent.
     assert_eq!(module.send_renewal_notices().await.unwrap(), 1);
     assert_eq!(module.renewal_notice_sent(&carol).await.unwrap(), Some(true));
 
@@ -262,10 +267,9 @@ async fn addresses_come_from_3pid_callbacks_and_users_without_one_are_retried() 
 
 #[tokio::test]
 async fn send_mail_notifies_a_user_on_request() {
-    let (port, mut mails) = test_smtp::sink().await;
-    let harness =
-        Harness::from_yaml(&yaml(&format!("renew_email_subject: Keep your %(app)s\napp_name: Acme\n{}", smtp(port))))
-            .unwrap();
+    let (port, mut mails) = smtp_sink().await;
+    // `app_name` from the server's `email:` section.
+    let harness = mailing(&yaml("renew_email_subject: Keep your %(app)s"), port, "Acme");
     let path = "/_synapse/client/account_validity/send_mail";
     let dave = user("@dave:example.com");
     let unknown = post(&harness, path, Some(SECRET), json!({"user_id": dave})).await;
@@ -394,10 +398,8 @@ async fn config_problems_are_reported() {
     assert!(bad.contains("modules[0].config.period") && bad.contains("unknown duration unit"), "{bad}");
     let codes = missing(&yaml("send_links: false"));
     assert!(codes.contains("modules[0].config.send_links"), "{codes}");
-    let from = missing(&yaml("smtp:\n  host: 127.0.0.1\n  notif_from: not a mailbox"));
-    assert!(from.contains("modules[0].config.smtp.notif_from"), "{from}");
-    let login = missing(&yaml("smtp:\n  host: h\n  username: u\n  notif_from: a@b.org"));
-    assert!(login.contains("`username` and `password` go together"), "{login}");
+    let moved = missing(&yaml("smtp:\n  host: 127.0.0.1\n  notif_from: a@b.org"));
+    assert!(moved.contains("modules[0].config.smtp") && moved.contains("homeserver's `email:` section"), "{moved}");
     let ms = Harness::from_yaml(
         "modules:\n  - module: account_validity\n    config: {period: 3600000, renew_at: '60000'}\n",
     );

@@ -1,4 +1,6 @@
-//! A loopback SMTP sink for module tests: speaks just enough SMTP to accept messages and
+//! [`smtp_sink`]: a loopback SMTP server for tests of mail a module (or the server) sends
+//! through [`ModuleApi::send_mail`](crate::ModuleApi::send_mail): it speaks just enough
+//! SMTP to accept messages (no `STARTTLS`, so the default `enable_tls` sends in plain) and
 //! hands each one over a channel.
 
 use std::net::SocketAddr;
@@ -11,27 +13,30 @@ use tokio::{
 
 /// One message the sink accepted.
 #[derive(Clone, Debug)]
-pub(crate) struct Mail {
+pub struct SentMail {
     /// `MAIL FROM` address.
-    pub(crate) from: String,
+    pub from: String,
     /// `RCPT TO` addresses.
-    pub(crate) to: Vec<String>,
+    pub to: Vec<String>,
     /// The message (headers and body), dot-unstuffed, CRLF line ends.
-    pub(crate) data: String,
+    pub data: String,
 }
 
-impl Mail {
+impl SentMail {
     /// The message with quoted-printable soft breaks and `=3D` undone, enough to read
     /// URLs back.
-    pub(crate) fn readable(&self) -> String {
+    pub fn readable(&self) -> String {
         self.data.replace("=\r\n", "").replace("=3D", "=")
     }
 }
 
-/// Starts a sink on 127.0.0.1 (free port); returns the port and the accepted messages.
-pub(crate) async fn sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// Starts a sink on 127.0.0.1 (a free port) inside the current runtime; returns the port
+/// and the accepted messages. Give the port to an `email:` section (`smtp_host:
+/// 127.0.0.1`) or [`HarnessBuilder::email`](crate::testing::HarnessBuilder::email).
+pub async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<SentMail>) {
+    // A test helper: no loopback port is a broken test machine, reported as an assertion would.
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("a loopback port");
+    let port = listener.local_addr().expect("the bound address").port();
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
@@ -52,7 +57,7 @@ fn address(argument: &str) -> String {
     argument[start..end.max(start)].to_owned()
 }
 
-async fn session(stream: TcpStream, sender: mpsc::UnboundedSender<Mail>) -> std::io::Result<()> {
+async fn session(stream: TcpStream, sender: mpsc::UnboundedSender<SentMail>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink ESMTP test sink\r\n").await?;
@@ -86,7 +91,7 @@ async fn session(stream: TcpStream, sender: mpsc::UnboundedSender<Mail>) -> std:
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            let _ = sender.send(Mail { from: std::mem::take(&mut from), to: std::mem::take(&mut to), data });
+            let _ = sender.send(SentMail { from: std::mem::take(&mut from), to: std::mem::take(&mut to), data });
             b"250 OK queued\r\n"
         } else if upper == "RSET" || upper == "NOOP" {
             b"250 OK\r\n"
