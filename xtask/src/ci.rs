@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure: the
+//! formatting and lint steps, then the test suite as `cargo xtask test` runs it.
 
 use std::{path::Path, process::Command};
 
@@ -7,12 +8,9 @@ use crate::{
     Result,
 };
 
-/// The steps, as `cargo` arguments: formatting, lints as errors, the test suite.
-pub(crate) const STEPS: &[&[&str]] = &[
-    &["fmt", "--all", "--check"],
-    &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-    &["test", "--workspace"],
-];
+/// The steps before the tests, as `cargo` arguments: formatting, lints as errors.
+pub(crate) const STEPS: &[&[&str]] =
+    &[&["fmt", "--all", "--check"], &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]];
 
 /// Runs every step from the workspace root with streamed output.
 pub(crate) fn run(workspace: &Workspace) -> Result<()> {
@@ -21,11 +19,14 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
 
 /// Runs the steps with `cargo()` as the cargo command, in `root`; the first failure ends it.
 fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
+    let total = STEPS.len() + 1;
     for (n, step) in STEPS.iter().enumerate() {
-        eprintln!("xtask ci: step {} of {}", n + 1, STEPS.len());
+        eprintln!("xtask ci: step {} of {total}", n + 1);
         workspace::run(cargo().args(*step).current_dir(root))?;
     }
-    eprintln!("xtask ci: all {} steps passed", STEPS.len());
+    eprintln!("xtask ci: step {total} of {total}: the tests");
+    crate::test::run_with(&cargo, root)?;
+    eprintln!("xtask ci: all {total} steps passed");
     Ok(())
 }
 
@@ -34,9 +35,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ci_checks_formatting_then_lints_then_tests() {
+    fn ci_checks_formatting_then_lints_before_the_tests() {
         let lines: Vec<String> = STEPS.iter().map(|step| step.join(" ")).collect();
-        assert_eq!(lines, ["fmt --all --check", "clippy --workspace --all-targets -- -D warnings", "test --workspace"]);
+        assert_eq!(lines, ["fmt --all --check", "clippy --workspace --all-targets -- -D warnings"]);
     }
 
     /// With a stand-in for cargo (a `sh` script, so nothing freshly written is executed)
@@ -64,6 +65,15 @@ mod tests {
         std::fs::write(&fake, format!("echo \"$@\" >> '{}'\n", log.display())).unwrap();
         std::fs::remove_file(&log).unwrap();
         run_with(fake_cargo, dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
+        let ran = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            ran.lines().collect::<Vec<_>>(),
+            [
+                "fmt --all --check",
+                "clippy --workspace --all-targets -- -D warnings",
+                "test --workspace --no-run --message-format=json-render-diagnostics",
+                "test --workspace --doc"
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the repository's own tooling. One file per subcommand: scaffold a module
 //! (`new_module.rs`), build a binary with chosen modules (`build.rs`), list the modules
-//! (`list.rs`), run what CI runs (`ci.rs`), measure the request hot path against bare hyper
+//! (`list.rs`), run the test suite with its binaries side by side (`test.rs`), run what CI
+//! runs (`ci.rs`), measure the request hot path against bare hyper
 //! (`bench_http.rs`). Shared helpers live in `workspace.rs`.
 
 mod bench_http;
@@ -9,6 +10,7 @@ mod ci;
 mod codegen;
 mod list;
 mod new_module;
+mod test;
 mod workspace;
 
 use std::{fmt, process::ExitCode};
@@ -25,13 +27,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole test suite (`cargo test --workspace`), its test binaries side by side.
+    Test,
     /// Scaffold a module: in crates/modules behind its own cargo feature, or as a standalone crate.
     NewModule(new_module::Args),
     /// Build the `mxmod` binary with exactly the chosen modules (no default set).
     Build(build::Args),
     /// List every module in crates/modules: feature, callback categories, web paths.
     List,
-    /// Run what CI runs: `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test`.
+    /// Run what CI runs: `cargo fmt --check`, `cargo clippy -D warnings`, then the tests as `test` runs them.
     Ci,
     /// Generate the callback signature reference (crates/core/docs/callbacks.md) from the callback tables.
     Codegen(codegen::Args),
@@ -42,6 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = workspace::Workspace::find().and_then(|workspace| match cli.command {
+        Command::Test => test::run(&workspace),
         Command::NewModule(args) => new_module::run(&workspace, &args),
         Command::Build(args) => build::run(&workspace, &args),
         Command::List => list::run(&workspace),
@@ -90,7 +95,7 @@ mod tests {
     fn the_cli_is_well_formed_and_lists_every_subcommand() {
         Cli::command().debug_assert();
         let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-        assert_eq!(names, ["new-module", "build", "list", "ci", "codegen", "bench-http"]);
+        assert_eq!(names, ["test", "new-module", "build", "list", "ci", "codegen", "bench-http"]);
         for mut subcommand in Cli::command().get_subcommands().cloned() {
             let help = subcommand.render_long_help().to_string();
             assert!(help.contains("Usage:"), "{help}");
