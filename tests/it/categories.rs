@@ -36,7 +36,7 @@ fn login(server: &Server, body: Value) -> (u16, Value) {
 
 /// What a client of matrix-synapse-shared-secret-auth computes (its README's
 /// `obtain_access_token`): the hex HMAC-SHA512 of the full user ID under the secret.
-fn devture_token(secret: &str, user_id: &str) -> String {
+pub(crate) fn devture_token(secret: &str, user_id: &str) -> String {
     let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(user_id.as_bytes());
     mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
