@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{enc, Server};
+use crate::support::{config_with_modules, enc, Server};
 
 fn errcode(answer: &Value) -> Option<&str> {
     answer["errcode"].as_str()
@@ -74,7 +74,9 @@ fn an_expired_account_is_refused_everywhere_but_logout() {
 
 #[test]
 fn media_deny_is_400_bad_content() {
-    let server = Server::start_policy("      deny_media_containing: evil\n");
+    let modules = "  - module: policy\n    config:\n      deny_media_containing: evil\n";
+    let config = config_with_modules(modules).replace("max_upload_size: 64K", "max_upload_size: 2M");
+    let server = Server::start_policy_with_config(&config);
     let (_, token) = server.register("uploader");
     let upload = |bytes: &[u8]| {
         server.call_raw("POST", "/_matrix/media/v3/upload", Some(&token), Some(bytes.to_vec()), Some("image/png"))
@@ -89,6 +91,15 @@ fn media_deny_is_400_bad_content() {
     let (status, bytes) =
         server.call_raw("GET", &format!("/_matrix/client/v1/media/download/{media}"), Some(&token), None, None);
     assert_eq!((status, bytes.as_slice()), (200, b"a fine picture".as_slice()));
+
+    // A 1 MiB upload reaches the module in 64 KiB chunks, read from the stored file: the
+    // word across the boundary of the 9th chunk is found; the same file without it passes.
+    let mut big = vec![b'.'; 1 << 20];
+    let boundary = 9 * (1 << 16);
+    big[boundary - 2..boundary + 2].copy_from_slice(b"evil");
+    assert_eq!(upload(&big).0, 400, "a word split across two chunks is seen");
+    big[boundary - 2..boundary + 2].copy_from_slice(b"good");
+    assert_eq!(upload(&big).0, 200);
 }
 
 #[test]

@@ -217,12 +217,21 @@ impl Policy {
 
     #[spam_checker]
     async fn check_media_file_for_spam(&self, file: &MediaFile, _info: &FileInfo) -> SpamCheck {
-        let evil = self
-            .config
-            .deny_media_containing
-            .as_deref()
-            .is_some_and(|needle| file.bytes.windows(needle.len().max(1)).any(|w| w == needle.as_bytes()));
-        deny_if(evil, ErrCode::FORBIDDEN)
+        let Some(needle) = self.config.deny_media_containing.as_deref().filter(|needle| !needle.is_empty()) else {
+            return SpamCheck::NOT_SPAM;
+        };
+        // Chunk by chunk, keeping the needle's length minus one byte of the previous chunk
+        // so a needle across a chunk boundary is found too.
+        let (needle, mut tail, mut evil) = (needle.as_bytes(), Vec::new(), false);
+        let scanned = file
+            .write_chunks_to(|chunk| {
+                tail.extend_from_slice(chunk);
+                evil |= tail.windows(needle.len()).any(|window| window == needle);
+                let keep = tail.len().min(needle.len() - 1);
+                tail.drain(..tail.len() - keep);
+            })
+            .await;
+        deny_if(scanned.is_err() || evil, ErrCode::FORBIDDEN)
     }
 
     #[spam_checker]

@@ -158,17 +158,10 @@ async fn receive(body: Body, path: &Path, limit: u64) -> Result<u64, Received> {
     Ok(size)
 }
 
-/// `check_media_file_for_spam`, when a module implements it: only then is the file read
-/// back (bounded by `max_upload_size`) for the module to see.
+/// `check_media_file_for_spam` on the file as written to disk: a module reads it in
+/// chunks ([`MediaFile::write_chunks_to`]), so nothing holds the whole upload in memory.
 async fn check_for_spam(state: &AppState, path: &Path, info: &FileInfo) -> ApiResult<()> {
-    let spam_checker = &state.modules.callbacks().spam_checker;
-    if !spam_checker.stats().iter().any(|(name, _, _)| *name == "check_media_file_for_spam") {
-        return Ok(());
-    }
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|error| ApiError::new(500, ErrCode::UNKNOWN, format!("cannot read media back: {error}")))?;
-    spam_checker.check_media_file_for_spam(&MediaFile { bytes: bytes.into() }, info).await?;
+    state.modules.callbacks().spam_checker.check_media_file_for_spam(&MediaFile::from_path(path), info).await?;
     Ok(())
 }
 

@@ -9,6 +9,10 @@ pub use ruma_common::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod media_file;
+
+pub use media_file::MediaFile;
+
 /// A JSON object, as Synapse's `JsonDict`.
 pub type JsonObject = Map<String, Value>;
 
@@ -369,13 +373,6 @@ pub struct RequestInfo {
     pub user_agent: String,
     /// The client's IP address.
     pub ip: IpAddr,
-}
-
-/// The bytes of a media file being stored (Synapse's `ReadableFileWrapper`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MediaFile {
-    /// The file content.
-    pub bytes: bytes::Bytes,
 }
 
 /// What is known of a media file being stored (Synapse's `FileInfo`).

@@ -332,7 +332,7 @@ async fn unforwarded_callbacks_are_not_implemented() {
     let spam = &harness.callbacks().spam_checker;
     let file =
         FileInfo { server_name: None, file_id: "f".into(), upload_name: None, media_type: None, media_length: 1 };
-    spam.check_media_file_for_spam(&mxmod::types::MediaFile { bytes: bytes::Bytes::from_static(b"x") }, &file)
+    spam.check_media_file_for_spam(&mxmod::types::MediaFile::from_bytes(bytes::Bytes::from_static(b"x")), &file)
         .await
         .unwrap();
     assert!(!spam.should_drop_federated_event(&message()).await.unwrap());
