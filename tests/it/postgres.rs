@@ -1,7 +1,9 @@
 //! Two `mxmod` processes on one fresh PostgreSQL database serve the same users: an account
 //! made on one logs in on the other, a send through one wakes a `/sync` parked on the
 //! other, and after `kill -9` of one during a send load the other serves every event that
-//! was answered 200, exactly once. Skipped (with a note) without `MXMOD_TEST_POSTGRES_URL`.
+//! was answered 200, exactly once; a module's table written through one process is read
+//! (and its cache invalidated) through the other. Skipped (with a note) without
+//! `MXMOD_TEST_POSTGRES_URL`.
 
 use std::{
     collections::HashMap,
@@ -110,6 +112,55 @@ fn a_cache_invalidation_on_one_process_reaches_the_same_module_on_the_other() {
         eventually(Duration::from_secs(10), || invite_on_b(&mover) == 403),
         "B looks mover up again and refuses the invite across departments"
     );
+}
+
+/// `account_validity` with its admin resource, as in `module_storage.rs`.
+const ACCOUNT_VALIDITY: &str = "  - module: account_validity
+    config:
+      period: 6w
+      renew_at: 1w
+      admin_secret: hunter2
+";
+
+/// Sets `user`'s expiry through `server`'s `account_validity` admin resource.
+fn set_expiry(server: &Server, user: &str, expiration_ts: i64) {
+    let body = json!({ "user_id": user, "expiration_ts": expiration_ts });
+    let (status, answer) = server.call("POST", "/_synapse/client/account_validity/admin", Some("hunter2"), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `whoami`'s status and errcode on `server`.
+fn whoami(server: &Server, token: &str) -> (u16, Option<String>) {
+    let (status, answer) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(token), None);
+    (status, answer["errcode"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn a_module_table_written_through_one_process_is_read_through_the_other() {
+    let Some((a, b, _database)) = two_processes(ACCOUNT_VALIDITY) else { return };
+    let expired = (403, Some("ORG_MATRIX_EXPIRED_ACCOUNT".to_owned()));
+    // Registered on A: A's `account_validity` starts tracking the user in its table.
+    let (fresh, fresh_token) = a.register("fresh");
+    let (watched, watched_token) = a.register("watched");
+    assert_eq!(whoami(&b, &watched_token), (200, None), "B reads the row A wrote (and caches it)");
+
+    // An expiry set through A for a user B never looked up: B's first read is the table.
+    set_expiry(&a, &fresh, 1);
+    assert_eq!(whoami(&b, &fresh_token), expired, "B enforces the expiry A stored");
+
+    // A user B has cached: A's write invalidates B's cache entry too.
+    set_expiry(&a, &watched, 1);
+    let enforced = eventually(Duration::from_secs(10), || whoami(&b, &watched_token) == expired);
+    assert!(enforced, "B enforces the new expiry; B's log:\n{}", b.log());
+
+    // And the other way round: a renewal through B lets the user in on A.
+    let later = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis())
+        .unwrap()
+        + 86_400_000;
+    assert_eq!(whoami(&a, &fresh_token), expired);
+    set_expiry(&b, &fresh, later);
+    let renewed = eventually(Duration::from_secs(10), || whoami(&a, &fresh_token) == (200, None));
+    assert!(renewed, "A sees the renewal made through B; A's log:\n{}", a.log());
 }
 
 #[test]

@@ -199,7 +199,7 @@ fn print_table(rows: &[Row], args: &Args) {
 }
 
 /// The median (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -210,7 +210,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// A child process killed when dropped.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -220,7 +220,7 @@ impl Drop for Running {
 }
 
 /// `wrk` on `PATH`, installed with apt-get when missing.
-fn ensure_wrk() -> Result<()> {
+pub(crate) fn ensure_wrk() -> Result<()> {
     if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
         return Ok(());
     }
@@ -293,12 +293,12 @@ fn start_bare(binary: &Path, body: &str) -> Result<(Running, String)> {
     Ok((running, base))
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::new(format!("no free port: {e}")))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| Error::new(format!("no free port: {e}")))
 }
 
-fn wait_until_serving(base: &str) -> Result<()> {
+pub(crate) fn wait_until_serving(base: &str) -> Result<()> {
     let started = Instant::now();
     loop {
         match get(base, VERSIONS_PATH) {
@@ -343,7 +343,7 @@ struct WrkRun {
 /// CPU time (user + system) a process has used so far, in seconds, from
 /// `/proc/PID/stat`; 0 where that cannot be read. On a machine shared with other work
 /// this is steadier than throughput: it is what each request cost the server.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every architecture.
     const TICKS_PER_SECOND: f64 = 100.0;
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };

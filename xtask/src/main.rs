@@ -1,10 +1,12 @@
 //! `cargo xtask`: the repository's own tooling. One file per subcommand: scaffold a module
 //! (`new_module.rs`), build a binary with chosen modules (`build.rs`), list the modules
 //! (`list.rs`), run the test suite with its binaries side by side (`test.rs`), run what CI
-//! runs (`ci.rs`), measure the request hot path against bare hyper
-//! (`bench_http.rs`). Shared helpers live in `workspace.rs`.
+//! runs (`ci.rs`), measure the request hot path against bare hyper (`bench_http.rs`),
+//! measure PostgreSQL against SQLite and two processes against one (`bench_pg.rs`).
+//! Shared helpers live in `workspace.rs`.
 
 mod bench_http;
+mod bench_pg;
 mod build;
 mod ci;
 mod codegen;
@@ -41,6 +43,8 @@ enum Command {
     Codegen(codegen::Args),
     /// Compare the release server with a bare hyper server under `wrk` (median ratios).
     BenchHttp(bench_http::Args),
+    /// Durable sends on PostgreSQL (one and two processes) beside SQLite, and the cross-process wake-up and invalidation latencies.
+    BenchPg(bench_pg::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(&workspace),
         Command::Codegen(args) => codegen::run(&workspace, &args),
         Command::BenchHttp(args) => bench_http::run(&workspace, &args),
+        Command::BenchPg(args) => bench_pg::run(&workspace, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,7 +100,7 @@ mod tests {
     fn the_cli_is_well_formed_and_lists_every_subcommand() {
         Cli::command().debug_assert();
         let names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
-        assert_eq!(names, ["test", "new-module", "build", "list", "ci", "codegen", "bench-http"]);
+        assert_eq!(names, ["test", "new-module", "build", "list", "ci", "codegen", "bench-http", "bench-pg"]);
         for mut subcommand in Cli::command().get_subcommands().cloned() {
             let help = subcommand.render_long_help().to_string();
             assert!(help.contains("Usage:"), "{help}");
