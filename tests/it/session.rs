@@ -224,3 +224,36 @@ fn filters_are_stored_per_user_and_shape_sync() {
     assert_eq!(bodies, ["alice 7", "alice 8", "alice 9"]);
     assert_eq!(next["rooms"]["join"][&room]["timeline"]["limited"], true);
 }
+
+/// Sessions are cached in memory (SQLite): every way a token or its user changes must
+/// reach the next request at once. Each token is used first, so it is in the cache.
+#[test]
+fn a_token_stops_working_the_moment_it_is_logged_out_or_its_user_changes() {
+    let server = Server::start(&config_with_modules("  []\n"));
+    let (user_id, first) = server.register("cached");
+    let whoami = |token: &str| server.call("GET", &format!("{CLIENT}/account/whoami"), Some(token), None);
+    let errcode = |answer: &Value| answer["errcode"].as_str().map(str::to_owned);
+
+    assert_eq!(whoami(&first).0, 200);
+    assert_eq!(server.call("POST", &format!("{CLIENT}/logout"), Some(&first), Some(&json!({}))).0, 200);
+    let (status, answer) = whoami(&first);
+    assert_eq!((status, errcode(&answer).as_deref()), (401, Some("M_UNKNOWN_TOKEN")), "after /logout");
+
+    let (_, second) = login(&server, &user_id, "secret-pw", "SECOND");
+    let (_, third) = login(&server, &user_id, "secret-pw", "THIRD");
+    let (second, third) = (second["access_token"].as_str().unwrap(), third["access_token"].as_str().unwrap());
+    assert_eq!((whoami(second).0, whoami(third).0), (200, 200));
+    assert_eq!(server.call("POST", &format!("{CLIENT}/logout/all"), Some(second), Some(&json!({}))).0, 200);
+    assert_eq!((whoami(second).0, whoami(third).0), (401, 401), "after /logout/all");
+
+    // A change to the user row (here a password change logging the other devices out)
+    // reaches the cached session of the device that stays logged in too.
+    let (_, kept) = login(&server, &user_id, "secret-pw", "KEPT");
+    let (_, other) = login(&server, &user_id, "secret-pw", "OTHER");
+    let (kept, other) = (kept["access_token"].as_str().unwrap(), other["access_token"].as_str().unwrap());
+    assert_eq!((whoami(kept).0, whoami(other).0), (200, 200));
+    let body =
+        json!({ "new_password": "another-pw", "logout_devices": true, "auth": password_auth(&user_id, "secret-pw") });
+    assert_eq!(server.call("POST", &format!("{CLIENT}/account/password"), Some(kept), Some(&body)).0, 200);
+    assert_eq!((whoami(kept).0, whoami(other).0), (200, 401), "after a password change");
+}

@@ -8,6 +8,7 @@ mod hash_plain_access_tokens;
 mod migrations;
 mod readers;
 mod rows;
+mod session_cache;
 mod threepid_validation;
 mod txn_retention;
 mod writer;
@@ -47,6 +48,7 @@ pub struct Durability {
 /// SQLite storage.
 pub struct SqliteStorage {
     writer: Writer,
+    sessions: Arc<session_cache::SessionCache>,
     readers: Arc<Readers>,
     cache: Arc<StateCache>,
     notifier: Arc<Notifier>,
@@ -79,8 +81,10 @@ impl SqliteStorage {
         };
         let cache = Arc::new(StateCache::default());
         let notifier = Arc::new(Notifier::default());
-        let writer = Writer::start(connection, cache.clone(), notifier.clone())?;
-        Ok(Self { writer, readers: Readers::new(path.to_path_buf()), cache, notifier, durability })
+        let sessions = Arc::new(session_cache::SessionCache::default());
+        sessions.watch(&connection).map_err(open_error(path))?;
+        let writer = Writer::start(connection, cache.clone(), notifier.clone(), sessions.clone())?;
+        Ok(Self { writer, sessions, readers: Readers::new(path.to_path_buf()), cache, notifier, durability })
     }
 
     /// The durability settings in force (for the start-up log and the crash test).
@@ -444,16 +448,24 @@ impl Storage for SqliteStorage {
     }
 
     async fn session(&self, token: &str) -> StorageResult<Option<Session>> {
-        let token = token.to_owned();
-        self.read(move |c| {
+        if let Some(session) = self.sessions.get(token) {
+            return Ok(Some(session));
+        }
+        let generation = self.sessions.generation();
+        let read_token = token.to_owned();
+        let session = self.read(move |c| {
             c.prepare_cached(
                 "SELECT t.device_id, u.user_id, u.password_hash, u.is_admin, u.shadow_banned, u.deactivated, u.creation_ts
                  FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token = ?1",
             )?
-            .query_row([token], |row| Ok(Session { device_id: row.get(0)?, user: user_row(row, 1)? }))
+            .query_row([read_token], |row| Ok(Session { device_id: row.get(0)?, user: user_row(row, 1)? }))
             .optional()
         })
-        .await
+        .await?;
+        if let Some(session) = &session {
+            self.sessions.insert(token.to_owned(), generation, session.clone());
+        }
+        Ok(session)
     }
 
     async fn delete_token(&self, token: &str) -> StorageResult<()> {

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 
 use super::{
     rows::load_room_state,
+    session_cache::SessionCache,
     txn_retention::{prune_expired_txns, PRUNE_EVERY},
 };
 use crate::storage::{notifier::Notifier, state_cache::StateCache, StorageError, StorageResult};
@@ -117,11 +118,12 @@ impl Writer {
         connection: Connection,
         cache: Arc<StateCache>,
         notifier: Arc<Notifier>,
+        sessions: Arc<SessionCache>,
     ) -> StorageResult<Self> {
         let (queue, jobs) = mpsc::channel();
         std::thread::Builder::new()
             .name("mxmod-db-writer".to_owned())
-            .spawn(move || write_loop(&connection, &jobs, &cache, &notifier))
+            .spawn(move || write_loop(&connection, &jobs, &cache, &notifier, &sessions))
             .map_err(|error| StorageError::Database(Box::new(error)))?;
         Ok(Self { queue })
     }
@@ -181,7 +183,13 @@ fn prune(connection: &Connection) -> Instant {
     }
 }
 
-fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &StateCache, notifier: &Notifier) {
+fn write_loop(
+    connection: &Connection,
+    jobs: &mpsc::Receiver<Job>,
+    cache: &StateCache,
+    notifier: &Notifier,
+    sessions: &SessionCache,
+) {
     let mut next_prune = Instant::now();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -220,6 +228,8 @@ fn write_loop(connection: &Connection, jobs: &mpsc::Receiver<Job>, cache: &State
                 error.to_string()
             })
         };
+        // Before anyone is answered: a logged-out token must fail from the logout's answer on.
+        sessions.after_transaction();
         if committed.is_ok() {
             for (room_id, state) in context.changed_rooms {
                 cache.set(room_id, state);
