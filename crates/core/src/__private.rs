@@ -78,6 +78,50 @@ impl<X> CallbackReturn<NotAnAnswer<X>> for X {
     }
 }
 
+/// Passes one argument of a callback to the module's method: the identity, when the
+/// method's parameter type `Self` is the callback's argument type `Expected`.
+///
+/// The shim calls `Type::method(object, callback_arg(arg)..)`, each call spanned on the
+/// author's parameter type. A parameter of another type is then an unmet bound on that
+/// type, read the right way round (expected: what the callback passes; found: what the
+/// author wrote), instead of a type mismatch naming the two the other way round.
+#[diagnostic::on_unimplemented(
+    message = "mismatched callback argument: expected `{Expected}`, found `{Self}`",
+    label = "the callback passes `{Expected}` here",
+    note = "every callback's signature is in `mxmod::callbacks::reference`; a web resource takes `WebRequest`"
+)]
+pub trait CallbackArg<Expected> {
+    /// The argument, as the method's parameter.
+    fn from_expected(argument: Expected) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> CallbackArg<T> for T {
+    #[inline(always)]
+    fn from_expected(argument: T) -> T {
+        argument
+    }
+}
+
+/// No method takes this. Its impl makes `P: CallbackArg<E>` ambiguous while the
+/// parameter type `P` is unknown, so rustc takes `P` from the method's signature rather
+/// than from the callback's argument; a parameter of another type then fails the bound
+/// (with its message) rather than as a mismatch the wrong way round.
+pub struct NotAnArgument<T>(std::marker::PhantomData<T>);
+
+#[diagnostic::do_not_recommend]
+impl<T> CallbackArg<T> for NotAnArgument<T> {
+    fn from_expected(_: T) -> Self {
+        NotAnArgument(std::marker::PhantomData)
+    }
+}
+
+/// One argument of a callback, passed to the module's method (see [`CallbackArg`]).
+#[inline(always)]
+pub fn callback_arg<E, P: CallbackArg<E>>(argument: E) -> P {
+    P::from_expected(argument)
+}
+
 /// The module instance behind a shim's object pointer.
 #[inline(always)]
 pub fn downcast<T: Any>(object: &ModuleObject) -> &T {
