@@ -67,12 +67,19 @@ pub struct CallbackDescriptor<C: 'static> {
     pub module: &'static str,
     /// The Rust method name (the Synapse callback name).
     pub method: &'static str,
-    /// Where the method is, `file:line`.
+    /// The source file of the method.
     pub file: &'static str,
     /// Line of the method.
     pub line: u32,
     /// The typed shim.
     pub callback: C,
+}
+
+impl<C> CallbackDescriptor<C> {
+    /// `file:line` of the method.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
 }
 
 /// Declares one callback category from its table of rows. See the category files. Only
