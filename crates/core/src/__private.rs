@@ -6,6 +6,9 @@ pub use futures_util::{future::Either, FutureExt};
 pub use linkme;
 pub use tracing;
 
+/// The shim constructors of every category, as `#[module]` names them:
+/// `callbacks::spam_checker::user_may_create_room(shim)`.
+pub use crate::callbacks::constructors as callbacks;
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,

@@ -406,9 +406,12 @@ fn check_presence_router_pair(module: &'static str) -> Result<(), StartupError> 
 }
 
 /// Checks that no two `#[web_resource]` methods of `module` serve the same path and HTTP
-/// method (the second would never be called); the error names both methods' `file:line`.
+/// method (one would never be called); the error names both methods' `file:line`, in
+/// source order (the slice's order is the linker's).
 fn check_web_resources(module: &'static str) -> Result<(), StartupError> {
-    let resources: Vec<&WebResourceDescriptor> = MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == module).collect();
+    let mut resources: Vec<&WebResourceDescriptor> =
+        MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == module).collect();
+    resources.sort_by_key(|w| (w.file, w.line));
     for (n, second) in resources.iter().enumerate() {
         let same =
             |first: &&&WebResourceDescriptor| first.path == second.path && first.http_method == second.http_method;

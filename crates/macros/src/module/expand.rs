@@ -121,10 +121,11 @@ fn callback_entry(
     let shim = shim(ty, sig, paths);
     let static_name = format_ident!("__MXMOD_CALLBACK_{}", n);
     let (file, line) = location(sig);
-    // The constructor named after the method, in the category's module: a name that is no
-    // callback of the category is rustc's "cannot find function `x` in module
-    // `spam_checker`", with its similar-name suggestion, on the method's name.
+    // The constructor named after the method, in the category's module of constructors:
+    // a name that is no callback of the category is rustc's "cannot find function `x` in
+    // module `spam_checker`", with its similar-name suggestion, on the method's name.
     let constructor = quote_spanned!(sig.ident.span()=> #module_path::#callback);
+    let private = paths.private();
     quote! {
         #[#linkme::distributed_slice(#root::callbacks::#module_path::#slice)]
         #[linkme(crate = #linkme)]
@@ -135,7 +136,7 @@ fn callback_entry(
                 file: #file,
                 line: #line,
                 callback: {
-                    use #root::callbacks::#module_path;
+                    use #private::callbacks::#module_path;
                     #constructor(#shim)
                 },
             };
