@@ -106,19 +106,6 @@ impl<T> CallbackArg<T> for T {
     }
 }
 
-/// No method takes this. Its impl makes `P: CallbackArg<E>` ambiguous while the
-/// parameter type `P` is unknown, so rustc takes `P` from the method's signature rather
-/// than from the callback's argument; a parameter of another type then fails the bound
-/// (with its message) rather than as a mismatch the wrong way round.
-pub struct NotAnArgument<T>(std::marker::PhantomData<T>);
-
-#[diagnostic::do_not_recommend]
-impl<T> CallbackArg<T> for NotAnArgument<T> {
-    fn from_expected(_: T) -> Self {
-        NotAnArgument(std::marker::PhantomData)
-    }
-}
-
 /// One argument of a callback, passed to the module's method (see [`CallbackArg`]).
 #[inline(always)]
 pub fn callback_arg<E, P: CallbackArg<E>>(argument: E) -> P {
