@@ -111,6 +111,23 @@ pub const CATEGORIES: [Category; 9] = [
     },
 ];
 
+/// A callback's signature as an author writes it (from `signatures.rs`, generated from
+/// `mxmod`'s tables by `cargo xtask codegen`).
+#[derive(Debug)]
+pub struct Signature {
+    /// The Synapse name.
+    pub callback: &'static str,
+    /// How many arguments it takes after `&self`.
+    pub arguments: usize,
+    /// `async fn name(&self, ...) -> Answer`.
+    pub text: &'static str,
+}
+
+/// The signature of a callback, if it is one.
+pub fn signature_of(callback: &str) -> Option<&'static Signature> {
+    crate::signatures::SIGNATURES.iter().find(|signature| signature.callback == callback)
+}
+
 /// The category a callback name belongs to, if any.
 pub fn category_of(callback: &str) -> Option<&'static Category> {
     CATEGORIES.iter().find(|category| category.callbacks.contains(&callback))
@@ -118,7 +135,7 @@ pub fn category_of(callback: &str) -> Option<&'static Category> {
 
 #[cfg(test)]
 mod tests {
-    use super::{category_of, CATEGORIES};
+    use super::{category_of, signature_of, CATEGORIES};
 
     #[test]
     fn every_callback_belongs_to_exactly_one_category() {
@@ -128,5 +145,19 @@ mod tests {
             }
         }
         assert!(category_of("user_may_fly").is_none());
+    }
+
+    #[test]
+    fn every_callback_has_one_signature_in_table_order() {
+        let listed: Vec<&str> = CATEGORIES.iter().flat_map(|category| category.callbacks.iter().copied()).collect();
+        let signed: Vec<&str> = crate::signatures::SIGNATURES.iter().map(|signature| signature.callback).collect();
+        assert_eq!(signed, listed);
+        let signature = signature_of("user_may_create_room").unwrap();
+        assert_eq!(signature.arguments, 2);
+        assert_eq!(
+            signature.text,
+            "async fn user_may_create_room(&self, user_id: &UserId, room_config: &JsonObject) -> SpamCheck"
+        );
+        assert!(signature_of("user_may_fly").is_none());
     }
 }

@@ -6,6 +6,9 @@ pub use futures_util::{future::Either, FutureExt};
 pub use linkme;
 pub use tracing;
 
+/// The shim constructors of every category, as `#[module]` names them:
+/// `callbacks::spam_checker::user_may_create_room(shim)`.
+pub use crate::callbacks::constructors as callbacks;
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,
@@ -76,6 +79,37 @@ impl<X> CallbackReturn<NotAnAnswer<X>> for X {
     fn into_answer(self) -> Result<NotAnAnswer<X>, CallbackError> {
         Err(CallbackError::other("`NotAnAnswer` is never a callback's answer"))
     }
+}
+
+/// Passes one argument of a callback to the module's method: the identity, when the
+/// method's parameter type `Self` is the callback's argument type `Expected`.
+///
+/// The shim calls `Type::method(object, callback_arg(arg)..)`, each call spanned on the
+/// author's parameter type. A parameter of another type is then an unmet bound on that
+/// type, read the right way round (expected: what the callback passes; found: what the
+/// author wrote), instead of a type mismatch naming the two the other way round.
+#[diagnostic::on_unimplemented(
+    message = "mismatched callback argument: expected `{Expected}`, found `{Self}`",
+    label = "the callback passes `{Expected}` here",
+    note = "every callback's signature is in `mxmod::callbacks::reference`; a web resource takes `WebRequest`"
+)]
+pub trait CallbackArg<Expected> {
+    /// The argument, as the method's parameter.
+    fn from_expected(argument: Expected) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> CallbackArg<T> for T {
+    #[inline(always)]
+    fn from_expected(argument: T) -> T {
+        argument
+    }
+}
+
+/// One argument of a callback, passed to the module's method (see [`CallbackArg`]).
+#[inline(always)]
+pub fn callback_arg<E, P: CallbackArg<E>>(argument: E) -> P {
+    P::from_expected(argument)
 }
 
 /// The module instance behind a shim's object pointer.

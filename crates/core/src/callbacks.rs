@@ -67,12 +67,19 @@ pub struct CallbackDescriptor<C: 'static> {
     pub module: &'static str,
     /// The Rust method name (the Synapse callback name).
     pub method: &'static str,
-    /// Where the method is, `file:line`.
+    /// The source file of the method.
     pub file: &'static str,
     /// Line of the method.
     pub line: u32,
     /// The typed shim.
     pub callback: C,
+}
+
+impl<C> CallbackDescriptor<C> {
+    /// `file:line` of the method.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
 }
 
 /// Declares one callback category from its table of rows. See the category files. Only
@@ -138,12 +145,19 @@ macro_rules! define_category {
                 }
             }
 
-            #[doc = concat!("Wraps a shim for `", stringify!($name), "`; named by `#[module]`-generated code.")]
-            #[doc(hidden)]
-            pub const fn $name(shim: $name::Shim) -> $enum {
-                $enum::$name(shim)
-            }
         )*
+
+        /// The shim constructors, one per callback: `#[module]`-generated code names them
+        /// through `mxmod::__private::callbacks::<category>::<callback>`. Not API.
+        #[doc(hidden)]
+        pub mod constructors {
+            $(
+                #[doc = concat!("Wraps a shim for `", stringify!($name), "`.")]
+                pub const fn $name(shim: super::$name::Shim) -> super::$enum {
+                    super::$enum::$name(shim)
+                }
+            )*
+        }
 
         $(#[$category_doc])*
         #[derive(Default)]
@@ -312,6 +326,12 @@ macro_rules! categories {
                 }
                 out
             }
+        }
+
+        /// Every category's shim constructors, by category: `mxmod::__private::callbacks`.
+        #[doc(hidden)]
+        pub mod constructors {
+            $(pub use super::$field::constructors as $field;)*
         }
 
         /// The callbacks a module implements, as (category, callback), from the link-time slices.

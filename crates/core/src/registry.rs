@@ -143,15 +143,35 @@ pub enum StartupError {
     Database(#[from] crate::db::DbError),
     /// A presence router implements one of its two callbacks only.
     #[error(
-        "module `{module}` implements presence router callback `{present}` but not `{missing}`; Synapse requires both"
+        "module `{module}` implements presence router callback `{present}` (at {at}) but not `{missing}`; \
+         Synapse requires both"
     )]
     PresenceRouterIncomplete {
         /// Module name.
         module: &'static str,
         /// The one it has.
         present: &'static str,
+        /// `file:line` of the method implementing it.
+        at: String,
         /// The one it lacks.
         missing: &'static str,
+    },
+    /// Two `#[web_resource]` methods of one module serve the same path and HTTP method.
+    #[error(
+        "module `{module}` serves {method} of web resource `{path}` twice: {first} and {second}; \
+         remove one, or give each its own `method = \"...\"`"
+    )]
+    DuplicateWebResource {
+        /// Module name.
+        module: &'static str,
+        /// The mount path.
+        path: &'static str,
+        /// The HTTP method (`GET`), or `every method`.
+        method: String,
+        /// The first method serving it, with its `file:line`.
+        first: String,
+        /// The second.
+        second: String,
     },
 }
 
@@ -268,6 +288,7 @@ impl Registry {
         for entry in entries {
             let descriptor = entry.descriptor;
             check_presence_router_pair(descriptor.name)?;
+            check_web_resources(descriptor.name)?;
             let count = listed.entry(descriptor.name).or_default();
             *count += 1;
             let label: Arc<str> =
@@ -362,10 +383,48 @@ impl Registry {
 
 fn check_presence_router_pair(module: &'static str) -> Result<(), StartupError> {
     const PAIR: [&str; 2] = ["get_users_for_states", "get_interested_users"];
-    let has = callbacks::presence_router::PresenceRouterCallbacks::implemented_by(module);
-    match (has.contains(&PAIR[0]), has.contains(&PAIR[1])) {
-        (true, false) => Err(StartupError::PresenceRouterIncomplete { module, present: PAIR[0], missing: PAIR[1] }),
-        (false, true) => Err(StartupError::PresenceRouterIncomplete { module, present: PAIR[1], missing: PAIR[0] }),
+    let has = |name: &str| {
+        callbacks::presence_router::MXMOD_PRESENCE_ROUTER_CALLBACKS
+            .iter()
+            .find(|descriptor| descriptor.module == module && descriptor.callback.name() == name)
+    };
+    match (has(PAIR[0]), has(PAIR[1])) {
+        (Some(present), None) => Err(StartupError::PresenceRouterIncomplete {
+            module,
+            present: PAIR[0],
+            at: present.location(),
+            missing: PAIR[1],
+        }),
+        (None, Some(present)) => Err(StartupError::PresenceRouterIncomplete {
+            module,
+            present: PAIR[1],
+            at: present.location(),
+            missing: PAIR[0],
+        }),
         _ => Ok(()),
     }
+}
+
+/// Checks that no two `#[web_resource]` methods of `module` serve the same path and HTTP
+/// method (one would never be called); the error names both methods' `file:line`, in
+/// source order (the slice's order is the linker's).
+fn check_web_resources(module: &'static str) -> Result<(), StartupError> {
+    let mut resources: Vec<&WebResourceDescriptor> =
+        MXMOD_WEB_RESOURCES.iter().filter(|w| w.module == module).collect();
+    resources.sort_by_key(|w| (w.file, w.line));
+    for (n, second) in resources.iter().enumerate() {
+        let same =
+            |first: &&&WebResourceDescriptor| first.path == second.path && first.http_method == second.http_method;
+        if let Some(first) = resources[..n].iter().find(same) {
+            let described = |w: &WebResourceDescriptor| format!("`{}` at {}", w.method, w.location());
+            return Err(StartupError::DuplicateWebResource {
+                module,
+                path: second.path,
+                method: second.http_method.map_or_else(|| "every method".to_owned(), str::to_owned),
+                first: described(first),
+                second: described(second),
+            });
+        }
+    }
+    Ok(())
 }

@@ -57,6 +57,13 @@ pub struct WebResourceDescriptor {
     pub handler: WebShim,
 }
 
+impl WebResourceDescriptor {
+    /// `file:line` of the method.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
 /// A valid mount path: absolute, no empty segment, no trailing `/`, nothing under
 /// `/_matrix/`, no query or fragment.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

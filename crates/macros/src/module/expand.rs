@@ -1,8 +1,8 @@
 //! `#[module]`, stage 3: pure and infallible. From a [`ModuleDef`], the slice entries of
 //! the module and of each marked method, every path rooted at [`CorePaths`].
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{spanned::Spanned, ReturnType};
 
 use crate::{
@@ -64,16 +64,32 @@ fn shim_args(sig: &syn::Signature) -> Vec<syn::Ident> {
 
 /// The shim closure: `|object, args..| callback_future(Type::method(object, args..))`.
 ///
-/// Spanned so that errors land on the user's signature: a wrong argument count on the
-/// parameter list (the closure has as many parameters as the method), a wrong argument
-/// type on the argument, a wrong return type (an unmet `CallbackReturn` bound) on the
-/// return type.
+/// Spanned so that errors land on the user's signature: a wrong argument type (an unmet
+/// `CallbackArg` bound) on the parameter's type, a wrong return type (an unmet
+/// `CallbackReturn` bound) on the return type. (A wrong argument count is validate's
+/// error, with the callback's signature; for a web resource, the closure's own.)
 fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream {
     let private = paths.private_at(sig.ident.span());
     let method = &sig.ident;
     let args = shim_args(sig);
+    // Each argument goes through `callback_arg`, spanned on the parameter's type: a wrong
+    // type is "expected <the callback's type>, found <the author's>", on the author's.
+    let passed = sig.inputs.iter().skip(1).zip(&args).map(|(input, arg)| {
+        let ty = match input {
+            syn::FnArg::Typed(typed) => typed.ty.to_token_stream(),
+            syn::FnArg::Receiver(receiver) => receiver.to_token_stream(),
+        };
+        // The call runs from the type's first token to its last (its parentheses), so the
+        // error underlines the whole type.
+        let first = ty.clone().into_iter().next().map_or_else(|| input.span(), |token| token.span());
+        let last = ty.into_iter().last().map_or(first, |token| token.span());
+        let private = paths.private_at(first);
+        let mut parens = Group::new(Delimiter::Parenthesis, quote!(#arg));
+        parens.set_span(last);
+        quote_spanned!(first=> #private::callback_arg #parens)
+    });
     let call = quote_spanned! {sig.ident.span()=>
-        <#ty>::#method(#private::downcast::<#ty>(__mxmod_object), #(#args),*)
+        <#ty>::#method(#private::downcast::<#ty>(__mxmod_object), #(#passed),*)
     };
     let output_span = match &sig.output {
         ReturnType::Default => sig.ident.span(),
@@ -105,10 +121,11 @@ fn callback_entry(
     let shim = shim(ty, sig, paths);
     let static_name = format_ident!("__MXMOD_CALLBACK_{}", n);
     let (file, line) = location(sig);
-    // The constructor named after the method, in the category's module: a name that is no
-    // callback of the category is rustc's "cannot find function `x` in module
-    // `spam_checker`", with its similar-name suggestion, on the method's name.
+    // The constructor named after the method, in the category's module of constructors:
+    // a name that is no callback of the category is rustc's "cannot find function `x` in
+    // module `spam_checker`", with its similar-name suggestion, on the method's name.
     let constructor = quote_spanned!(sig.ident.span()=> #module_path::#callback);
+    let private = paths.private();
     quote! {
         #[#linkme::distributed_slice(#root::callbacks::#module_path::#slice)]
         #[linkme(crate = #linkme)]
@@ -119,7 +136,7 @@ fn callback_entry(
                 file: #file,
                 line: #line,
                 callback: {
-                    use #root::callbacks::#module_path;
+                    use #private::callbacks::#module_path;
                     #constructor(#shim)
                 },
             };

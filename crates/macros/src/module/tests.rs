@@ -183,7 +183,8 @@ fn every_error_of_a_block_is_reported_in_one_pass_and_the_block_is_kept() {
         }),
     );
     let errors = compile_errors(&out);
-    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert_eq!(errors.len(), 5, "{errors:#?}");
+    assert!(errors.iter().any(|e| e.starts_with("`user_may_invite` takes 3 arguments")), "{errors:#?}");
     let text = out.to_string();
     assert!(text.contains("impl Demo"), "the user's item is kept: {text}");
     assert!(text.contains("use spam_checker as _"), "imports stay used on error too: {text}");
@@ -266,6 +267,56 @@ fn a_callback_under_the_wrong_category_names_its_category() {
         error,
         "`on_new_event` is a `third_party_rules` callback, not a `spam_checker` one: mark it `#[third_party_rules]`"
     );
+}
+
+#[test]
+fn a_wrong_argument_count_quotes_the_callbacks_signature() {
+    let error = only_error(
+        name(),
+        module_with(quote! {
+            #[spam_checker]
+            async fn user_may_create_room(&self, user: &UserId) -> SpamCheck { body() }
+        }),
+    );
+    assert_eq!(
+        error,
+        "`user_may_create_room` takes 2 arguments after `&self`, found 1: write \
+         `async fn user_may_create_room(&self, user_id: &UserId, room_config: &JsonObject) -> SpamCheck`"
+    );
+    let error = only_error(
+        name(),
+        module_with(quote! {
+            #[account_validity]
+            async fn is_user_expired(&self, user: &UserId, now: u64) -> Option<bool> { body() }
+        }),
+    );
+    assert_eq!(
+        error,
+        "`is_user_expired` takes 1 argument after `&self`, found 2: write \
+         `async fn is_user_expired(&self, user_id: &UserId) -> Option<bool>`"
+    );
+    // A name of no callback has no count to check: rustc names the missing function.
+    let out = expand(
+        name(),
+        module_with(quote! {
+            #[spam_checker]
+            async fn user_may_fly(&self) -> SpamCheck { body() }
+        }),
+    );
+    assert!(compile_errors(&out).is_empty());
+}
+
+#[test]
+fn each_argument_is_passed_through_callback_arg() {
+    let out = expand(
+        name(),
+        module_with(quote! {
+            #[spam_checker]
+            async fn user_may_invite(&self, a: &UserId, b: &UserId, r: &RoomId) -> SpamCheck { body() }
+        }),
+    );
+    let text = out.to_string();
+    assert_eq!(text.matches("__private :: callback_arg (__mxmod_arg").count(), 3, "{text}");
 }
 
 #[test]

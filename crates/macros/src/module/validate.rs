@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{FnArg, ItemImpl};
 
-use mxmod_common::{category_of, web_path};
+use mxmod_common::{category_of, signature_of, web_path};
 
 use crate::{
     cached,
@@ -116,7 +116,7 @@ fn method(marked: MarkedMethod, cx: &mut Ctxt) -> Option<MethodDef> {
         }
         MethodKind::Callback(category) => {
             check_callback_shape(&sig, category.name, cx);
-            if !check_category(&sig, category.name, &attr, cx) {
+            if !check_category(&sig, category.name, &attr, cx) || !check_argument_count(&sig, cx) {
                 return None;
             }
             Some(MethodDef { kind, web_path: None, max_size: 0, sig, cfgs })
@@ -159,6 +159,32 @@ fn check_category(sig: &syn::Signature, marked: &str, attr: &syn::Attribute, cx:
         }
         _ => true,
     }
+}
+
+/// Rule: a callback takes the arguments its table row lists, after `&self`. A wrong
+/// count quotes the callback's signature (a name of no callback is left to rustc; a
+/// missing `&self` is `check_callback_shape`'s error).
+fn check_argument_count(sig: &syn::Signature, cx: &mut Ctxt) -> bool {
+    let Some(signature) = signature_of(&sig.ident.to_string()) else { return true };
+    if !matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) {
+        return true;
+    }
+    let found = sig.inputs.len() - 1;
+    if found == signature.arguments {
+        return true;
+    }
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    cx.error_spanned(
+        &sig.inputs,
+        format!(
+            "`{}` takes {} {} after `&self`, found {found}: write `{}`",
+            sig.ident,
+            signature.arguments,
+            plural(signature.arguments),
+            signature.text
+        ),
+    );
+    false
 }
 
 /// Rule: callbacks and web resources are non-generic `async fn`s taking `&self` first.
