@@ -106,6 +106,16 @@ impl<T> CallbackArg<T> for T {
     }
 }
 
+/// A parameter written `&T` where the callback passes `&mut T` (a reader that changes
+/// nothing), as the coercion from `&mut` to `&` allows.
+#[diagnostic::do_not_recommend]
+impl<'a, T: ?Sized> CallbackArg<&'a mut T> for &'a T {
+    #[inline(always)]
+    fn from_expected(argument: &'a mut T) -> &'a T {
+        argument
+    }
+}
+
 /// One argument of a callback, passed to the module's method (see [`CallbackArg`]).
 #[inline(always)]
 pub fn callback_arg<E, P: CallbackArg<E>>(argument: E) -> P {

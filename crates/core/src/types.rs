@@ -72,6 +72,15 @@ macro_rules! string_newtype {
             }
         }
 
+        /// A callback parameter written `&str` where the callback passes this type, as
+        /// deref coercion would allow.
+        impl<'a> crate::__private::CallbackArg<&'a $name> for &'a str {
+            #[inline(always)]
+            fn from_expected(argument: &'a $name) -> &'a str {
+                argument
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0

@@ -245,3 +245,72 @@ mod cfg_and_crate_override {
         assert!(mxmod::registry::find_module("ui_cfg_never_built").is_none());
     }
 }
+
+mod coerced_parameters {
+    // A parameter may be written as what the callback's argument coerces to, as a plain
+    // method call allows: `&str` for an `&EventType` or `&StateKey`, and `&T` for an `&mut T`
+    // the callback lends (a reader).
+
+    use mxmod::{
+        module, spam_checker, third_party_rules,
+        types::{JsonObject, Requester, RoomId, StateKey, UserId},
+        CallbackError, ErrCode, Module, ModuleApi, ModuleError, SpamCheck,
+    };
+
+    struct Coerced;
+
+    impl Module for Coerced {
+        type Config = serde_json::Value;
+
+        fn new(_config: serde_json::Value, _api: ModuleApi) -> Result<Self, ModuleError> {
+            Ok(Coerced)
+        }
+    }
+
+    #[module(name = "coerced_parameters")]
+    impl Coerced {
+        #[spam_checker]
+        async fn user_may_send_state_event(
+            &self,
+            _user_id: &UserId,
+            _room_id: &RoomId,
+            event_type: &str,
+            state_key: &str,
+            _content: &JsonObject,
+        ) -> SpamCheck {
+            if event_type == "org.example.denied" && state_key.is_empty() {
+                SpamCheck::Deny(ErrCode::FORBIDDEN)
+            } else {
+                SpamCheck::NOT_SPAM
+            }
+        }
+
+        #[third_party_rules]
+        async fn on_create_room(
+            &self,
+            _requester: &Requester,
+            request_content: &JsonObject,
+            _is_requester_admin: bool,
+        ) -> Result<(), CallbackError> {
+            match request_content.contains_key("forbidden") {
+                true => Err(CallbackError::other("forbidden")),
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn str_for_string_newtypes_and_shared_for_lent_mutable_arguments() {
+        let harness = mxmod::testing::Harness::from_yaml("modules:\n  - module: coerced_parameters\n").unwrap();
+        let spam = &harness.callbacks().spam_checker;
+        let (alice, room) = (UserId::parse("@alice:example.com").unwrap(), RoomId::parse("!r:example.com").unwrap());
+        let denied = spam
+            .user_may_send_state_event(&alice, &room, &"org.example.denied".into(), &StateKey::from(""), &JsonObject::new())
+            .await;
+        assert!(denied.is_err());
+        let allowed = spam
+            .user_may_send_state_event(&alice, &room, &"org.example.fine".into(), &StateKey::from(""), &JsonObject::new())
+            .await;
+        assert!(allowed.is_ok());
+    }
+}
