@@ -9,10 +9,18 @@
 //!   flight when `wrk` stopped (committed, but never answered to `wrk`);
 //! - `GET /account/whoami` p99 at one connection, idle and under a 16-connection send load.
 //!
-//! `cargo bench -p mxmod-tests --bench sends` (installs `wrk` with `apt-get` if missing;
-//! every `wrk` run is bounded in time).
+//! `cargo bench -p mxmod-app --bench sends` (installs `wrk` with `apt-get` if missing;
+//! every `wrk` run is bounded in time). It lives in `mxmod-app`, whose only
+//! dev-dependencies are small, so the release build it needs is the server's and no more
+//! (from `mxmod-tests` it also compiled `matrix-sdk` in release); it shares the black-box
+//! harness with `tests/it`.
 
-#[path = "../it/support.rs"]
+/// The binary `support` starts: this package's own `mxmod`.
+pub(crate) const STOCK_BINARY: &str = env!("CARGO_BIN_EXE_mxmod");
+/// This bench starts only the stock binary; the custom one is `mxmod-tests`'.
+pub(crate) const POLICY_BINARY: &str = "mxmod-policy-server is not built by mxmod-app";
+
+#[path = "../../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
 

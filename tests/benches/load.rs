@@ -12,6 +12,10 @@
 //!
 //! `cargo bench -p mxmod-tests --bench load` (the server is built in release mode).
 
+/// The binaries `support` starts: the stock `mxmod` and the custom one with the test modules.
+pub(crate) const STOCK_BINARY: &str = env!("CARGO_BIN_EXE_mxmod-stock");
+pub(crate) const POLICY_BINARY: &str = env!("CARGO_BIN_EXE_mxmod-policy-server");
+
 #[path = "../it/support.rs"]
 #[allow(dead_code)]
 mod support;

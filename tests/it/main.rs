@@ -2,6 +2,10 @@
 
 mod support;
 
+/// The binaries `support` starts: the stock `mxmod` and the custom one with the test modules.
+pub(crate) const STOCK_BINARY: &str = env!("CARGO_BIN_EXE_mxmod-stock");
+pub(crate) const POLICY_BINARY: &str = env!("CARGO_BIN_EXE_mxmod-policy-server");
+
 mod abuse;
 mod admin;
 mod callbacks;

@@ -1,4 +1,6 @@
-//! The black-box harness: starts the real `mxmod` binary on a free loopback
+//! The black-box harness (shared by `tests/it`, `tests/benches/load.rs` and
+//! `app/benches/sends.rs`, each naming its binaries as `crate::STOCK_BINARY` and
+//! `crate::POLICY_BINARY`): starts the real `mxmod` binary on a free loopback
 //! port with a temporary data directory and a config of the test's choosing, and talks
 //! HTTP to it.
 
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 /// The `mxmod` binary with its default modules, from this test's own build (in its profile:
 /// debug for tests, release for the load benchmarks).
 pub(crate) fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_mxmod-stock"))
+    Path::new(crate::STOCK_BINARY)
 }
 
 /// The workspace root.
@@ -124,12 +126,12 @@ impl Server {
     /// binary built from `mxmod_app` with a module crate from outside `mxmod-modules`.
     pub(crate) fn start_policy(policy_config: &str) -> Server {
         let modules = format!("  - module: policy\n    config:\n{policy_config}");
-        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), &config_with_modules(&modules))
+        Self::start_binary(Path::new(crate::POLICY_BINARY), &config_with_modules(&modules))
     }
 
     /// Starts `mxmod-policy-server` on a whole config of the test's choosing.
     pub(crate) fn start_policy_with_config(config: &str) -> Server {
-        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_mxmod-policy-server")), config)
+        Self::start_binary(Path::new(crate::POLICY_BINARY), config)
     }
 
     /// The server's process ID (tests read its memory, benchmarks its CPU time).
