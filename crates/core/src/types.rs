@@ -74,6 +74,7 @@ macro_rules! string_newtype {
 
         /// A callback parameter written `&str` where the callback passes this type, as
         /// deref coercion would allow.
+        #[diagnostic::do_not_recommend]
         impl<'a> crate::__private::CallbackArg<&'a $name> for &'a str {
             #[inline(always)]
             fn from_expected(argument: &'a $name) -> &'a str {
