@@ -305,11 +305,23 @@ mod coerced_parameters {
         let spam = &harness.callbacks().spam_checker;
         let (alice, room) = (UserId::parse("@alice:example.com").unwrap(), RoomId::parse("!r:example.com").unwrap());
         let denied = spam
-            .user_may_send_state_event(&alice, &room, &"org.example.denied".into(), &StateKey::from(""), &JsonObject::new())
+            .user_may_send_state_event(
+                &alice,
+                &room,
+                &"org.example.denied".into(),
+                &StateKey::from(""),
+                &JsonObject::new(),
+            )
             .await;
         assert!(denied.is_err());
         let allowed = spam
-            .user_may_send_state_event(&alice, &room, &"org.example.fine".into(), &StateKey::from(""), &JsonObject::new())
+            .user_may_send_state_event(
+                &alice,
+                &room,
+                &"org.example.fine".into(),
+                &StateKey::from(""),
+                &JsonObject::new(),
+            )
             .await;
         assert!(allowed.is_ok());
     }
