@@ -10,6 +10,7 @@ mod readers;
 mod rows;
 mod session_cache;
 mod threepid_validation;
+mod txn_filter;
 mod txn_retention;
 mod writer;
 
@@ -49,6 +50,7 @@ pub struct Durability {
 pub struct SqliteStorage {
     writer: Writer,
     sessions: Arc<session_cache::SessionCache>,
+    txns: Arc<txn_filter::TxnFilter>,
     readers: Arc<Readers>,
     cache: Arc<StateCache>,
     notifier: Arc<Notifier>,
@@ -83,8 +85,9 @@ impl SqliteStorage {
         let notifier = Arc::new(Notifier::default());
         let sessions = Arc::new(session_cache::SessionCache::default());
         sessions.watch(&connection).map_err(open_error(path))?;
+        let txns = Arc::new(txn_filter::TxnFilter::load(&connection).map_err(open_error(path))?);
         let writer = Writer::start(connection, cache.clone(), notifier.clone(), sessions.clone())?;
-        Ok(Self { writer, sessions, readers: Readers::new(path.to_path_buf()), cache, notifier, durability })
+        Ok(Self { writer, sessions, txns, readers: Readers::new(path.to_path_buf()), cache, notifier, durability })
     }
 
     /// The durability settings in force (for the start-up log and the crash test).
@@ -217,6 +220,7 @@ fn append(
     event: Event,
     txn: Option<TxnKey>,
     authorise: Authorise,
+    txns: &txn_filter::TxnFilter,
 ) -> Result<Appended, AppendError> {
     if let Some(key) = &txn {
         if let Some(existing) = find_txn(context.connection, key)? {
@@ -239,6 +243,8 @@ fn append(
                 event.event_id.as_str(),
                 event.origin_server_ts as i64
             ])?;
+        // Before the send is answered, so a retry of it always reads the table.
+        txns.insert(key.user_id.as_str(), &txn_client(&key.client), &key.path);
     }
     let state_after = after_append(context, &event, before);
     let state_after = apply_redaction(context, &event, state_after)?;
@@ -529,10 +535,14 @@ impl Storage for SqliteStorage {
         txn: Option<TxnKey>,
         authorise: Authorise,
     ) -> Result<Appended, AppendError> {
-        self.writer.write(move |context| append(context, event, txn, authorise)).await
+        let txns = self.txns.clone();
+        self.writer.write(move |context| append(context, event, txn, authorise, &txns)).await
     }
 
     async fn txn_event(&self, key: &TxnKey) -> StorageResult<Option<OwnedEventId>> {
+        if !self.txns.may_contain(key.user_id.as_str(), &txn_client(&key.client), &key.path) {
+            return Ok(None);
+        }
         let key = key.clone();
         self.read(move |c| find_txn(c, &key)).await
     }
