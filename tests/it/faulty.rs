@@ -36,6 +36,22 @@ fn exercise(server: &Server) -> Vec<(&'static str, u16, Option<String>)> {
     answers.push(("check_visibility_can_be_modified", status, errcode(&answer)));
     let (status, answer) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&expired), None);
     answers.push(("is_user_expired", status, errcode(&answer)));
+    let (status, body) =
+        server.call_raw("POST", "/_matrix/media/v3/upload", Some(&faulty), Some(b"bytes".to_vec()), Some("text/plain"));
+    let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
+    answers.push(("is_user_allowed_to_upload_media_of_size", status, errcode(&answer)));
+    let body = json!({ "username": "faultyreg1", "password": "secret-pw", "auth": { "type": "m.login.dummy" } });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/register", None, Some(&body));
+    answers.push(("get_username_for_registration", status, errcode(&answer)));
+    let faulty_id = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&faulty), None).1["user_id"].clone();
+    let path = format!("/_matrix/client/v3/user/{}/account_data/org.example.fault", enc(faulty_id.as_str().unwrap()));
+    let (status, answer) = server.call("PUT", &path, Some(&faulty), Some(&json!({ "a": 1 })));
+    answers.push(("on_account_data_updated", status, errcode(&answer)));
+    let (status, sent) = server.send_text(&alice, &room, "a3", "fault-unsigned");
+    assert_eq!(status, 200, "{sent}");
+    let path = format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(sent["event_id"].as_str().unwrap()));
+    let (status, answer) = server.call("GET", &path, Some(&alice), None);
+    answers.push(("add_field_to_unsigned_callback", status, errcode(&answer)));
     answers
 }
 
@@ -47,7 +63,11 @@ fn policy_answers() -> Vec<(&'static str, u16, Option<String>)> {
         ("check_event_allowed", 500, unknown.clone()),
         ("on_new_event", 200, None),
         ("check_visibility_can_be_modified", 200, None),
-        ("is_user_expired", 500, unknown),
+        ("is_user_expired", 500, unknown.clone()),
+        ("is_user_allowed_to_upload_media_of_size", 500, unknown.clone()),
+        ("get_username_for_registration", 500, unknown.clone()),
+        ("on_account_data_updated", 200, None),
+        ("add_field_to_unsigned_callback", 500, unknown),
     ]
 }
 
@@ -70,7 +90,7 @@ fn a_hanging_callback_cut_by_the_timeout_answers_what_an_error_answers() {
     let server = start("hang", "    timeout: 1500ms\n");
     let started = Instant::now();
     assert_eq!(exercise(&server), policy_answers());
-    // Five calls hang until the timeout; none waits for more than it.
+    // Eight calls hang until the timeout; none waits for more than it.
     assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     // While one request hangs, others are served at once.
     let (_, alice) = server.register("bystander");

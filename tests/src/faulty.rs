@@ -13,9 +13,14 @@
 //! | `on_new_event` | third-party rules | `content.body` is `fault-new` | ignored |
 //! | `check_visibility_can_be_modified` | third-party rules | the new visibility is `public` | fail open |
 //! | `is_user_expired` | account validity | the localpart starts with `expiredfault` | 500 `M_UNKNOWN` |
+//! | `is_user_allowed_to_upload_media_of_size` | media repository | the localpart starts with `faulty` | 500 `M_UNKNOWN` |
+//! | `get_username_for_registration` | password auth provider | the requested username starts with `faultyreg` | 500 `M_UNKNOWN` |
+//! | `on_account_data_updated` | account data | the type is `org.example.fault` | ignored |
+//! | `add_field_to_unsigned_callback` | unsigned fields | `content.body` is `fault-unsigned` | 500 `M_UNKNOWN` |
 
 use mxmod::{
-    account_validity, module, spam_checker, third_party_rules,
+    account_data, account_validity, add_extra_fields_to_unsigned_client_event, media_repository, module,
+    password_auth_provider, spam_checker, third_party_rules,
     types::{Event, JsonObject, Requester, RoomId, StateMap, UserId},
     CallbackError, EventAllowed, Module, ModuleApi, ModuleError, SpamCheck,
 };
@@ -121,5 +126,36 @@ impl Faulty {
     #[account_validity]
     async fn is_user_expired(&self, user: &UserId) -> Result<Option<bool>, CallbackError> {
         self.fail_if(local_starts(user, "expiredfault"), None).await
+    }
+
+    #[media_repository]
+    async fn is_user_allowed_to_upload_media_of_size(&self, user: &UserId, _size: u64) -> Result<bool, CallbackError> {
+        self.fail_if(local_starts(user, "faulty"), true).await
+    }
+
+    #[password_auth_provider]
+    async fn get_username_for_registration(
+        &self,
+        _uia_results: &JsonObject,
+        params: &JsonObject,
+    ) -> Result<Option<String>, CallbackError> {
+        let requested = params.get("username").and_then(Value::as_str).unwrap_or_default();
+        self.fail_if(requested.starts_with("faultyreg"), None).await
+    }
+
+    #[account_data]
+    async fn on_account_data_updated(
+        &self,
+        _user: &UserId,
+        _room: Option<&RoomId>,
+        kind: &str,
+        _content: &JsonObject,
+    ) -> Result<(), CallbackError> {
+        self.fail_if(kind == "org.example.fault", ()).await
+    }
+
+    #[add_extra_fields_to_unsigned_client_event]
+    async fn add_field_to_unsigned_callback(&self, event: &Event) -> Result<JsonObject, CallbackError> {
+        self.fail_if(body_is(event, "fault-unsigned"), JsonObject::new()).await
     }
 }
