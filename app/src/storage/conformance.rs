@@ -577,6 +577,17 @@ pub(crate) async fn a_redaction_prunes_its_target_in_the_same_append(storage: Ar
     assert_eq!(kept.content["body"], "kept");
 }
 
+/// Returns once `user` has had no wake-up for 300 ms (at most 5 s of wake-ups).
+async fn settle(storage: &impl Storage, user: &UserId) {
+    for _ in 0..16 {
+        let mut waiter = storage.sync_waiter(user, false);
+        if tokio::time::timeout(Duration::from_millis(300), waiter.changed()).await.is_err() {
+            return;
+        }
+    }
+    panic!("{user} kept being woken for 5 s with nothing written");
+}
+
 fn receipt(room: &RoomId, reader: &UserId, receipt_type: &str, event: &Event) -> Receipt {
     Receipt {
         room_id: room.to_owned(),
@@ -594,12 +605,15 @@ pub(crate) async fn receipts_only_move_forward_and_private_ones_wake_only_their_
     let room = room_with_members(&*storage, 1, true).await;
     let (alice, bob) = (user("alice"), user("bob"));
     let (first_position, first) = stored(&*storage, message(&room, &alice, "one")).await;
-    // A backend may deliver a send's wake-up after the send returned (PostgreSQL wakes
-    // once the position is persisted): wait for the last one, so a waiter made below
-    // sees only the receipts' wake-ups.
-    let mut settled = storage.sync_waiter(&alice, false);
+    let mut woken = storage.sync_waiter(&alice, false);
     let (second_position, second) = stored(&*storage, message(&room, &alice, "two")).await;
-    tokio::time::timeout(Duration::from_secs(5), settled.changed()).await.expect("alice is woken by her message");
+    tokio::time::timeout(Duration::from_secs(5), woken.changed()).await.expect("alice is woken by her message");
+    // A backend may deliver a send's wake-ups after the send returned (PostgreSQL wakes
+    // once the position is persisted), and the first message's may come after the second
+    // one's waiter was made: wait until both users' wake-ups go quiet, so the waiters made
+    // below see only the receipts'.
+    settle(&*storage, &alice).await;
+    settle(&*storage, &bob).await;
     assert_eq!(storage.read_up_to(&bob, &room).await.unwrap(), None);
     let start = storage.stream_positions().await.unwrap().receipts;
 
