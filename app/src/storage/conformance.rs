@@ -152,7 +152,7 @@ pub(crate) async fn room_with_members(storage: &dyn Storage, n: u32, with_bob: b
     room
 }
 
-fn txn(sender: &UserId, device: &str, room: &RoomId, txn_id: &str) -> TxnKey {
+pub(crate) fn txn(sender: &UserId, device: &str, room: &RoomId, txn_id: &str) -> TxnKey {
     TxnKey::send(sender.to_owned(), TxnClient::Device(device.to_owned()), room, "m.room.message", txn_id)
 }
 

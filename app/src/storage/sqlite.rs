@@ -1286,4 +1286,26 @@ mod tests {
         let storage = SqliteStorage::open(&dir.path().join("homeserver.db")).unwrap();
         assert_eq!(storage.durability(), &Durability { journal_mode: "wal".to_owned(), synchronous: 2 });
     }
+
+    /// The transaction-key filter starts from the keys already stored: a retry after a
+    /// restart still finds its event (the append's own check would hide a filter that
+    /// forgot them, at the cost of running the module callbacks again).
+    #[tokio::test]
+    async fn a_transaction_stored_before_a_restart_is_found_after_it() {
+        use crate::storage::conformance::{allow, message, room_with_members, txn, user};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("homeserver.db");
+        let alice = user("alice");
+        let (room, key, event) = {
+            let storage = SqliteStorage::open(&path).unwrap();
+            let room = room_with_members(&storage, 1, false).await;
+            let key = txn(&alice, "DEV", &room, "t1");
+            let event = message(&room, &alice, "one");
+            storage.append_local_event(event.clone(), Some(key.clone()), allow()).await.unwrap();
+            (room, key, event)
+        };
+        let storage = SqliteStorage::open(&path).unwrap();
+        assert_eq!(storage.txn_event(&key).await.unwrap(), Some(event.event_id));
+        assert_eq!(storage.txn_event(&txn(&alice, "DEV", &room, "t2")).await.unwrap(), None);
+    }
 }

@@ -302,27 +302,18 @@ mod coerced_parameters {
     #[tokio::test]
     async fn str_for_string_newtypes_and_shared_for_lent_mutable_arguments() {
         let harness = mxmod::testing::Harness::from_yaml("modules:\n  - module: coerced_parameters\n").unwrap();
-        let spam = &harness.callbacks().spam_checker;
         let (alice, room) = (UserId::parse("@alice:example.com").unwrap(), RoomId::parse("!r:example.com").unwrap());
-        let denied = spam
-            .user_may_send_state_event(
-                &alice,
-                &room,
-                &"org.example.denied".into(),
-                &StateKey::from(""),
-                &JsonObject::new(),
-            )
-            .await;
-        assert!(denied.is_err());
-        let allowed = spam
-            .user_may_send_state_event(
-                &alice,
-                &room,
-                &"org.example.fine".into(),
-                &StateKey::from(""),
-                &JsonObject::new(),
-            )
-            .await;
-        assert!(allowed.is_ok());
+        let send_state = |event_type: &'static str| {
+            let (harness, alice, room) = (&harness, &alice, &room);
+            async move {
+                harness
+                    .callbacks()
+                    .spam_checker
+                    .user_may_send_state_event(alice, room, &event_type.into(), &StateKey::from(""), &JsonObject::new())
+                    .await
+            }
+        };
+        assert!(send_state("org.example.denied").await.is_err());
+        assert!(send_state("org.example.fine").await.is_ok());
     }
 }
