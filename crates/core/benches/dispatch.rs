@@ -13,7 +13,6 @@
 use std::{
     future::Future,
     hint::black_box,
-    ops::ControlFlow,
     panic::AssertUnwindSafe,
     pin::{pin, Pin},
     task::{Context, Poll, Waker},
@@ -24,8 +23,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use mxmod::{
     callbacks::{
-        hook::{CallbackFuture, ModuleObject},
-        rules::{FirstDeny, Rule},
+        hook::ModuleObject,
+        rules::FirstDeny,
+        slot::{CallSlot, FirstPoll, Fold, Step},
         spam_checker::{user_may_invite, SpamCheckerCallback, MXMOD_SPAM_CHECKER_CALLBACKS},
     },
     module, spam_checker,
@@ -217,63 +217,70 @@ fn cost_ladder(c: &mut Criterion) {
     let module: std::sync::Arc<ModuleObject> = std::sync::Arc::new(Trivial);
     let shim = trivial_shim();
     let mut group = c.benchmark_group("cost_ladder");
-    // 1. The method's future in a `StackFuture`, polled and dropped: no indirect call to
-    //    make it.
-    group.bench_function("1_stack_future", |b| {
+    // 1. The method's future built and polled in a `CallSlot`, as the shim does it, but
+    //    called directly: no indirect call, no downcast.
+    group.bench_function("1_slot_in_place", |b| {
         b.iter(|| {
-            let future: CallbackFuture<'_, SpamCheck> =
-                CallbackFuture::from(Trivial.user_may_invite(black_box(inviter), invitee, room));
-            allowed(ready(future))
+            let mut slot = pin!(CallSlot::new());
+            let future = Trivial.user_may_invite(black_box(inviter), invitee, room);
+            match slot.as_mut().start(future, &mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(answer) => allowed(answer),
+                Poll::Pending => unreachable!(),
+            }
         });
     });
     // 2. The generated shim through its fn pointer: the downcast of the instance, the
-    //    answer normalised to `Result<SpamCheck, CallbackError>`.
+    //    answer normalised to `Result<SpamCheck, CallbackError>` and folded by the
+    //    FIRST-DENY rule inside the shim, as the chain calls it.
     group.bench_function("2_shim_fn_pointer", |b| {
         b.iter(|| {
             let shim = black_box(shim);
-            matches!(ready(shim(&*module, inviter, invitee, room)), Ok(SpamCheck::NotSpam))
+            let mut slot = pin!(CallSlot::new());
+            let mut fold = Fold::<FirstDeny>::new(&user_may_invite::SPEC);
+            let first = FirstPoll::new(slot.as_mut(), &mut fold);
+            matches!(
+                shim(&*module, inviter, invitee, room, first, &mut Context::from_waker(Waker::noop())),
+                Step::Continue
+            )
         });
     });
-    // 3. The FIRST-DENY rule folds the answer.
-    group.bench_function("3_rule_fold", |b| {
+    // 3. One `catch_unwind` around the chain.
+    group.bench_function("3_catch_unwind", |b| {
         b.iter(|| {
-            let shim = black_box(shim);
-            let value = ready(shim(&*module, inviter, invitee, room)).unwrap();
-            matches!(FirstDeny::fold(&mut (), value, &user_may_invite::SPEC), ControlFlow::Continue(()))
-        });
-    });
-    // 4. One `catch_unwind` around the chain.
-    group.bench_function("4_catch_unwind", |b| {
-        b.iter(|| {
-            let shim = black_box(shim);
             ready(
                 AssertUnwindSafe(async {
-                    let value = shim(&*module, inviter, invitee, room).await.unwrap();
-                    matches!(FirstDeny::fold(&mut (), value, &user_may_invite::SPEC), ControlFlow::Continue(()))
+                    let shim = black_box(shim);
+                    let mut slot = pin!(CallSlot::new());
+                    let mut fold = Fold::<FirstDeny>::new(&user_may_invite::SPEC);
+                    let first = FirstPoll::new(slot.as_mut(), &mut fold);
+                    matches!(
+                        shim(&*module, inviter, invitee, room, first, &mut Context::from_waker(Waker::noop())),
+                        Step::Continue
+                    )
                 })
                 .catch_unwind(),
             )
             .unwrap_or(false)
         });
     });
-    // 5. The hook itself (plain plan): adds the empty check, the sharded dispatch count,
+    // 4. The hook itself (plain plan): adds the empty check, the sharded dispatch count,
     //    the span check, the entry loop.
     let plain = harness(1);
     let plain_callbacks = plain.callbacks();
-    group.bench_function("5_hook_plain", |b| {
+    group.bench_function("4_hook_plain", |b| {
         b.iter(|| ready(plain_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
     });
-    // 6. The guarded plan (the entry has a `timeout`): polled once, no timer armed.
+    // 5. The guarded plan (the entry has a `timeout`): polled once, no timer armed.
     let guarded = Harness::from_yaml("modules:\n  - module: bench_trivial\n    timeout: 1s\n")
         .unwrap_or_else(|error| panic!("{error}"));
     let guarded_callbacks = guarded.callbacks();
-    group.bench_function("6_hook_guarded", |b| {
+    group.bench_function("5_hook_guarded", |b| {
         b.iter(|| ready(guarded_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
     });
-    // 7. The timed plan (metrics on): two clock reads and the sharded histogram.
+    // 6. The timed plan (metrics on): two clock reads and the sharded histogram.
     let timed = timed_harness(1);
     let timed_callbacks = timed.callbacks();
-    group.bench_function("7_hook_timed", |b| {
+    group.bench_function("6_hook_timed", |b| {
         b.iter(|| ready(timed_callbacks.spam_checker.user_may_invite(inviter, invitee, room)).is_ok());
     });
     group.finish();

@@ -1,8 +1,15 @@
 //! What `#[module]`-generated code names. Not a stable API: module authors never use it.
 
-use std::{any::Any, future::Future, sync::Arc};
+use std::{
+    any::Any,
+    future::Future,
+    marker::PhantomData,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
-pub use futures_util::{future::Either, FutureExt};
+pub use futures_util::FutureExt;
 pub use linkme;
 pub use tracing;
 
@@ -12,7 +19,11 @@ pub use crate::callbacks::constructors as callbacks;
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,
-    callbacks::hook::{CallbackFuture, ModuleObject},
+    callbacks::{
+        hook::{CallbackFuture, ModuleObject},
+        rules::Rule,
+        slot::{FirstPoll, Step},
+    },
     error::{CallbackError, ModuleError},
     module::{InstantiateFn, Module, ParseConfigFn},
 };
@@ -33,6 +44,44 @@ where
     T: 'a,
 {
     CallbackFuture::from_or_box(FutureExt::map(future, R::into_answer))
+}
+
+/// Builds a callback method's future in the call's slot, polls it once there and folds
+/// an answer into the chain (the body of every category callback's shim), its output
+/// normalised by [`CallbackReturn`]. As with [`callback_future`], the answer type `T`
+/// comes from the shim's type (the rule's `Value`).
+#[inline(always)]
+pub fn callback_start<'a, T, R, F, Ru>(future: F, first: FirstPoll<'_, 'a, Ru>, cx: &mut Context<'_>) -> Step
+where
+    F: Future<Output = R> + Send + 'a,
+    R: CallbackReturn<T> + 'a,
+    T: 'a,
+    Ru: Rule<Value = T>,
+{
+    first.start(AnswerOf { future, answer: PhantomData }, cx)
+}
+
+pin_project_lite::pin_project! {
+    /// A callback method's future with its output normalised by [`CallbackReturn`],
+    /// polled inline (so that, in the shim, the answer goes from the method's poll to the
+    /// rule's fold without a stop in memory).
+    struct AnswerOf<F, T> {
+        #[pin]
+        future: F,
+        answer: PhantomData<fn() -> T>,
+    }
+}
+
+impl<F: Future, T> Future for AnswerOf<F, T>
+where
+    F::Output: CallbackReturn<T>,
+{
+    type Output = Result<T, CallbackError>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().future.poll(cx).map(CallbackReturn::into_answer)
+    }
 }
 
 /// What a callback method may return when its callback answers `T`: `T`, or

@@ -10,6 +10,7 @@
 pub mod account_data;
 pub mod account_validity;
 pub mod add_extra_fields_to_unsigned_client_event;
+pub mod dispatch;
 pub mod hook;
 mod invoke;
 pub mod media_repository;
@@ -19,6 +20,7 @@ pub mod presence_router;
 pub mod ratelimit;
 pub mod reference;
 pub mod rules;
+pub mod slot;
 pub mod spam_checker;
 mod stats;
 pub mod third_party_rules;
@@ -124,11 +126,18 @@ macro_rules! define_category {
                 #[allow(unused_imports)]
                 use super::*;
 
-                /// The generated shim: calls the module's method on its instance.
+                /// The generated shim: calls the module's method on its instance, builds
+                /// the method's future in the call's slot, polls it once there and folds
+                /// an answer into the chain.
                 pub type Shim = for<'a> fn(
                     &'a $crate::callbacks::hook::ModuleObject,
-                    $($ty),*
-                ) -> $crate::callbacks::hook::CallbackFuture<'a, Result<$value, $crate::CallbackError>>;
+                    $($ty,)*
+                    $crate::callbacks::slot::FirstPoll<'_, 'a, $rule>,
+                    &mut ::core::task::Context<'_>,
+                ) -> $crate::callbacks::slot::Step;
+
+                /// The row's answer type is what its rule folds.
+                const _: fn(<$rule as $crate::callbacks::rules::Rule>::Value) -> $value = |value| value;
 
                 /// What the table says of this callback.
                 pub static SPEC: $crate::callbacks::CallbackSpec = $crate::callbacks::CallbackSpec {
@@ -220,13 +229,13 @@ macro_rules! define_category {
                 pub fn $name<'a>(
                     &'a self,
                     $(mut $arg: $ty),*
-                ) -> $crate::__private::Either<
-                    ::core::future::Ready<Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>>,
+                ) -> $crate::callbacks::dispatch::Dispatch<
+                    impl FnOnce() -> Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>,
                     impl ::core::future::Future<Output = Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>> + 'a,
                 > {
                     #[allow(unused_imports)]
                     use $crate::callbacks::hook::Reborrow;
-                    use $crate::callbacks::{hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule};
+                    use $crate::callbacks::{dispatch::Dispatch, hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule, slot::{CallSlot, FirstPoll, Fold, Step}};
                     use $crate::__private::FutureExt as _;
 
                     /// The chain from entry `*at` on; `*at` is the entry being called,
@@ -235,7 +244,7 @@ macro_rules! define_category {
                     async fn chain<'a>(
                         hook: &'a Hook<$name::Shim>,
                         at: &'a mut usize,
-                        state: &'a mut <$rule as Rule>::State,
+                        fold: &'a mut Fold<$rule>,
                         plan: Plan,
                         traced: bool,
                         $(mut $arg: $ty),*
@@ -243,46 +252,58 @@ macro_rules! define_category {
                         for index in *at..hook.len() {
                             *at = index;
                             let entry = hook.hot(index);
-                            // Pinned where it is made: the future is never moved again.
-                            let future =
-                                ::core::pin::pin!((entry.call)(&*entry.object, $(Reborrow::reborrow(&mut $arg)),*));
-                            let call = Call { cold: hook.cold(index), callback: stringify!($name), plan, traced };
-                            let value = match Invoke::new(call, future).await {
-                                Ok(value) => value,
-                                Err(failure) => match hook.failed::<$rule>(index, failure, &$name::SPEC) {
-                                    FailureStep::Continue => continue,
-                                    FailureStep::Answer(value) => value,
-                                    FailureStep::Fail(error) => return Err(error),
-                                },
+                            let (object, shim) = (&*entry.object, entry.call);
+                            $(let $arg = Reborrow::reborrow(&mut $arg);)*
+                            // The call's future is built, first polled and its answer
+                            // folded inside the shim, in this slot; it is never moved.
+                            let slot = ::core::pin::pin!(CallSlot::new());
+                            let call = Call { cold: hook.cold(index), spec: &$name::SPEC, plan, traced };
+                            let step = Invoke::new(call, slot, &mut *fold, move |slot, fold, cx| {
+                                shim(object, $($arg,)* FirstPoll::new(slot, fold), cx)
+                            }).await;
+                            let value = match step {
+                                Step::Continue | Step::Pending => continue,
+                                Step::Stop => {
+                                    hook.stopped_at(index);
+                                    return fold.take_end();
+                                }
+                                Step::Failed => {
+                                    let failure = fold.take_failure();
+                                    match hook.failed::<$rule>(index, failure, &$name::SPEC) {
+                                        FailureStep::Continue => continue,
+                                        FailureStep::Answer(value) => value,
+                                        FailureStep::Fail(error) => return Err(error),
+                                    }
+                                }
                             };
-                            if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(state, value, &$name::SPEC) {
+                            if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut fold.state, value, &$name::SPEC) {
                                 hook.stopped_at(index);
                                 return end;
                             }
                         }
-                        Ok(<$rule>::finish(::core::mem::take(state)))
+                        Ok(<$rule>::finish(::core::mem::take(&mut fold.state)))
                     }
 
                     let hook = &self.$name;
                     if hook.is_empty() {
-                        return $crate::__private::Either::Left(::core::future::ready(Ok(<$rule>::finish(Default::default()))));
+                        return Dispatch::ready(|| Ok(<$rule>::finish(Default::default())));
                     }
-                    $crate::__private::Either::Right(async move {
+                    Dispatch::chain(async move {
                         hook.count_dispatch();
                         let traced = $crate::__private::tracing::enabled!(target: "mxmod::callback", $crate::__private::tracing::Level::DEBUG);
                         let plan = hook.plan();
-                        let mut state = <<$rule as Rule>::State as Default>::default();
+                        let mut fold = Fold::<$rule>::new(&$name::SPEC);
                         let mut at = 0;
                         loop {
                             let outcome = ::core::panic::AssertUnwindSafe(chain(
-                                hook, &mut at, &mut state, plan, traced, $(Reborrow::reborrow(&mut $arg)),*
+                                hook, &mut at, &mut fold, plan, traced, $(Reborrow::reborrow(&mut $arg)),*
                             )).catch_unwind().await;
                             match outcome {
                                 Ok(result) => return result,
                                 Err(panic) => match hook.panicked::<$rule>(at, panic, &$name::SPEC) {
                                     FailureStep::Continue => {}
                                     FailureStep::Answer(value) => {
-                                        if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut state, value, &$name::SPEC) {
+                                        if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut fold.state, value, &$name::SPEC) {
                                             hook.stopped_at(at);
                                             return end;
                                         }

@@ -20,11 +20,9 @@ use crate::{
 /// A module instance as the registry holds it.
 pub type ModuleObject = dyn Any + Send + Sync;
 
-/// Bytes a callback's future may take inline; a larger one is boxed (a callback that
-/// really awaits I/O can afford one allocation).
-pub const INLINE_FUTURE_BYTES: usize = 128;
+pub use crate::callbacks::slot::INLINE_FUTURE_BYTES;
 
-/// The future a callback shim returns: stored inline (no heap allocation) when it fits
+/// The future a web resource's shim returns: stored inline (no heap allocation) when it fits
 /// in [`INLINE_FUTURE_BYTES`], boxed otherwise.
 pub type CallbackFuture<'a, T> = stackfuture::StackFuture<'a, T, INLINE_FUTURE_BYTES>;
 

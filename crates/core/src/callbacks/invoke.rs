@@ -1,5 +1,6 @@
 //! How one call of a chain runs, by the hook's [`Plan`] (read once per dispatch): plain
-//! (the callback's future, polled), timed (its latency recorded in the entry's sharded
+//! (the shim builds and polls the callback's future in the call's [`CallSlot`] and folds
+//! its answer; the slot polls it again if it had to wait), timed (its latency recorded in the entry's sharded
 //! histogram) or guarded (polled once; a timer is armed only if it returns `Pending` and
 //! the entry has a `timeout`, inline, so arming it allocates nothing). The call future is
 //! a plain struct (no opaque type), so a dispatch future stays `Send` wherever the server
@@ -14,7 +15,12 @@ use std::{
 };
 
 use crate::{
-    callbacks::hook::{CallbackFuture, ColdEntry, Failure, Plan},
+    callbacks::{
+        hook::{ColdEntry, Failure, Plan},
+        rules::Rule,
+        slot::{CallSlot, Fold, Step},
+        CallbackSpec,
+    },
     error::CallbackError,
 };
 
@@ -24,25 +30,54 @@ use crate::{
 pub(crate) struct Call<'h> {
     /// The entry's cold data.
     pub(crate) cold: &'h ColdEntry,
-    /// The callback's Synapse name.
-    pub(crate) callback: &'static str,
+    /// The callback's table row.
+    pub(crate) spec: &'static CallbackSpec,
     /// How calls of this hook run.
     pub(crate) plan: Plan,
     /// Whether each poll runs inside the `module_callback` debug span.
     pub(crate) traced: bool,
 }
 
-/// Polls once, inside the debug span if it is on.
+/// The slot of one call, typed by the callback's rule.
+type RuleSlot<'f, 'c, R> = Pin<&'f mut CallSlot<'c, Result<<R as Rule>::Value, CallbackError>>>;
+
+/// Polls once: the first time through the shim (which builds the future in the slot,
+/// polls it and folds an answer), after that the slot; inside the debug span if it is
+/// on. Never `Step::Pending` when ready.
 #[inline(always)]
-fn poll_call<T>(
+fn poll_call<'c, R: Rule, S>(
     call: Call<'_>,
-    future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
+    start: &mut Option<S>,
+    slot: RuleSlot<'_, 'c, R>,
+    fold: &mut Fold<R>,
     cx: &mut Context<'_>,
-) -> Poll<Result<T, CallbackError>> {
-    if call.traced {
-        poll_traced(call, future, cx)
-    } else {
-        future.poll(cx)
+) -> Poll<Step>
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
+    let step = if call.traced { step_traced(call, start, slot, fold, cx) } else { step(start, slot, fold, cx) };
+    match step {
+        Step::Pending => Poll::Pending,
+        step => Poll::Ready(step),
+    }
+}
+
+#[inline(always)]
+fn step<'c, R: Rule, S>(
+    start: &mut Option<S>,
+    slot: RuleSlot<'_, 'c, R>,
+    fold: &mut Fold<R>,
+    cx: &mut Context<'_>,
+) -> Step
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
+    match start.take() {
+        Some(start) => start(slot, fold, cx),
+        None => match slot.poll(cx) {
+            Poll::Pending => Step::Pending,
+            Poll::Ready(answer) => fold.answer(answer),
+        },
     }
 }
 
@@ -50,75 +85,97 @@ fn poll_call<T>(
 /// the callback logs carries them.
 #[cold]
 #[inline(never)]
-fn poll_traced<T>(
+fn step_traced<'c, R: Rule, S>(
     call: Call<'_>,
-    future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
+    start: &mut Option<S>,
+    slot: RuleSlot<'_, 'c, R>,
+    fold: &mut Fold<R>,
     cx: &mut Context<'_>,
-) -> Poll<Result<T, CallbackError>> {
-    let span = tracing::debug_span!("module_callback", module = &*call.cold.module, callback = call.callback);
+) -> Step
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
+    let span = tracing::debug_span!("module_callback", module = &*call.cold.module, callback = call.spec.name);
     let _entered = span.enter();
-    future.poll(cx)
+    step(start, slot, fold, cx)
 }
 
 pin_project_lite::pin_project! {
-    /// One call of a chain: the pinned callback future, run by the plan.
-    pub(crate) struct Invoke<'f, 'c, T> {
+    /// One call of a chain: its slot, the chain's fold, and the shim's first poll, run by
+    /// the plan. Its output is `Continue`, `Stop` or `Failed` (with the fold's end or
+    /// failure).
+    pub(crate) struct Invoke<'f, 'c, R: Rule, S> {
         call: Call<'f>,
-        future: Pin<&'f mut CallbackFuture<'c, Result<T, CallbackError>>>,
+        start: Option<S>,
+        slot: RuleSlot<'f, 'c, R>,
+        fold: &'f mut Fold<R>,
         started: Option<Instant>,
         #[pin]
         timer: Option<tokio::time::Sleep>,
     }
 }
 
-impl<'f, 'c, T> Invoke<'f, 'c, T> {
-    /// Runs `future` to its answer or its failure.
+impl<'f, 'c, R: Rule, S> Invoke<'f, 'c, R, S>
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
+    /// Runs the call to its outcome: `start` is the shim's first poll.
     #[inline(always)]
-    pub(crate) fn new(call: Call<'f>, future: Pin<&'f mut CallbackFuture<'c, Result<T, CallbackError>>>) -> Self {
-        Self { call, future, started: None, timer: None }
+    pub(crate) fn new(call: Call<'f>, slot: RuleSlot<'f, 'c, R>, fold: &'f mut Fold<R>, start: S) -> Self {
+        Self { call, start: Some(start), slot, fold, started: None, timer: None }
     }
 }
 
-impl<T> Future for Invoke<'_, '_, T> {
-    type Output = Result<T, Failure>;
+impl<'c, R: Rule, S> Future for Invoke<'_, 'c, R, S>
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
+    type Output = Step;
 
     #[inline(always)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Step> {
         let this = self.project();
         match this.call.plan {
-            Plan::Plain => poll_call(*this.call, this.future.as_mut(), cx).map(|result| result.map_err(Failure::Error)),
+            Plan::Plain => poll_call(*this.call, this.start, this.slot.as_mut(), this.fold, cx),
             Plan::Timed => {
                 let started = *this.started.get_or_insert_with(Instant::now);
-                let result = std::task::ready!(poll_call(*this.call, this.future.as_mut(), cx));
+                let step = std::task::ready!(poll_call(*this.call, this.start, this.slot.as_mut(), this.fold, cx));
                 this.call.cold.counters.record_latency(started.elapsed());
-                Poll::Ready(result.map_err(Failure::Error))
+                Poll::Ready(step)
             }
-            Plan::Guarded => poll_guarded(*this.call, this.future.as_mut(), this.started, this.timer, cx),
+            Plan::Guarded => {
+                poll_guarded(*this.call, this.start, this.slot.as_mut(), this.fold, this.started, this.timer, cx)
+            }
         }
     }
 }
 
 /// The guarded plan: the first poll arms nothing; a `Pending` answer with a `timeout`
 /// arms the timer once.
-fn poll_guarded<T>(
+fn poll_guarded<'c, R: Rule, S>(
     call: Call<'_>,
-    future: Pin<&mut CallbackFuture<'_, Result<T, CallbackError>>>,
+    start: &mut Option<S>,
+    slot: RuleSlot<'_, 'c, R>,
+    fold: &mut Fold<R>,
     started: &mut Option<Instant>,
     mut timer: Pin<&mut Option<tokio::time::Sleep>>,
     cx: &mut Context<'_>,
-) -> Poll<Result<T, Failure>> {
+) -> Poll<Step>
+where
+    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
+{
     if call.cold.timed && started.is_none() {
         *started = Some(Instant::now());
     }
-    let result = match poll_call(call, future, cx) {
-        Poll::Ready(result) => result.map_err(Failure::Error),
+    let step = match poll_call(call, start, slot, fold, cx) {
+        Poll::Ready(step) => step,
         Poll::Pending => {
             let Some(limit) = call.cold.timeout else { return Poll::Pending };
             if timer.is_none() {
                 timer.set(Some(tokio::time::sleep(limit)));
             }
             match timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-                Some(Poll::Ready(())) => Err(Failure::Timeout(limit)),
+                Some(Poll::Ready(())) => fold.fail(Failure::Timeout(limit)),
                 _ => return Poll::Pending,
             }
         }
@@ -126,5 +183,5 @@ fn poll_guarded<T>(
     if let Some(started) = started {
         call.cold.counters.record_latency(started.elapsed());
     }
-    Poll::Ready(result)
+    Poll::Ready(step)
 }

@@ -62,13 +62,26 @@ fn shim_args(sig: &syn::Signature) -> Vec<syn::Ident> {
         .collect()
 }
 
-/// The shim closure: `|object, args..| callback_future(Type::method(object, args..))`.
+/// How a shim hands over the method's future.
+#[derive(Clone, Copy)]
+enum ShimForm {
+    /// A category callback: `|object, args.., first, cx| callback_start(Type::method(..), first, cx)`,
+    /// the future built and polled in the chain's slot, its answer folded there.
+    Slot,
+    /// A web resource: `|object, request| callback_future(Type::method(..))`, the future
+    /// returned.
+    Future,
+}
+
+/// The shim closure: `|object, args.., first, cx| callback_start(Type::method(object, args..), first, cx)`
+/// for a callback, `|object, request| callback_future(Type::method(object, request))` for
+/// a web resource.
 ///
 /// Spanned so that errors land on the user's signature: a wrong argument type (an unmet
 /// `CallbackArg` bound) on the parameter's type, a wrong return type (an unmet
 /// `CallbackReturn` bound) on the return type. (A wrong argument count is validate's
 /// error, with the callback's signature; for a web resource, the closure's own.)
-fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream {
+fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths, form: ShimForm) -> TokenStream {
     let private = paths.private_at(sig.ident.span());
     let method = &sig.ident;
     let args = shim_args(sig);
@@ -96,11 +109,17 @@ fn shim(ty: &syn::Type, sig: &syn::Signature, paths: &CorePaths) -> TokenStream 
         ReturnType::Type(_, ty) => ty.span(),
     };
     let private = paths.private_at(output_span);
-    let body = quote_spanned! {output_span=>
-        #private::callback_future(#call)
-    };
     let params_span = sig.paren_token.span.join();
-    let params = quote_spanned!(params_span=> |__mxmod_object, #(#args),*|);
+    let (params, body) = match form {
+        ShimForm::Slot => (
+            quote_spanned!(params_span=> |__mxmod_object, #(#args,)* __mxmod_first, __mxmod_cx|),
+            quote_spanned!(output_span=> #private::callback_start(#call, __mxmod_first, __mxmod_cx)),
+        ),
+        ShimForm::Future => (
+            quote_spanned!(params_span=> |__mxmod_object, #(#args),*|),
+            quote_spanned!(output_span=> #private::callback_future(#call)),
+        ),
+    };
     quote! { #params #body }
 }
 
@@ -118,7 +137,7 @@ fn callback_entry(
     let slice = format_ident!("{}", category.slice);
     let shim_enum = format_ident!("{}", category.shim_enum);
     let callback = &sig.ident;
-    let shim = shim(ty, sig, paths);
+    let shim = shim(ty, sig, paths, ShimForm::Slot);
     let static_name = format_ident!("__MXMOD_CALLBACK_{}", n);
     let (file, line) = location(sig);
     // The constructor named after the method, in the category's module of constructors:
@@ -152,7 +171,7 @@ fn web_entry(ty: &syn::Type, name: &syn::LitStr, method: &MethodDef, n: usize, p
         None => quote!(::core::option::Option::None),
     };
     let callback = &sig.ident;
-    let shim = shim(ty, sig, paths);
+    let shim = shim(ty, sig, paths, ShimForm::Future);
     let static_name = format_ident!("__MXMOD_WEB_{}", n);
     let (file, line) = location(sig);
     quote! {
