@@ -7,6 +7,7 @@ mod directory;
 mod email_validation;
 mod ephemeral;
 mod filters;
+mod front;
 mod media;
 mod moderation;
 mod presence;
@@ -31,6 +32,7 @@ use mxmod::ErrCode;
 use tower_layer::Layer;
 
 pub(crate) use self::admin::DeleteTasks;
+pub(crate) use self::front::FrontDoor;
 use crate::{
     http::{ApiError, ApiResult},
     metrics::{CountLayer, RequestMetrics, CONTENT_TYPE as METRICS_CONTENT_TYPE},
@@ -42,6 +44,8 @@ use crate::{
 /// so a request never looks its label up).
 struct Routes<'m> {
     router: Router<Arc<AppState>>,
+    /// Every path added, for the front door (`front.rs`).
+    paths: matchit::Router<()>,
     prefix: &'static str,
     metrics: Option<&'m RequestMetrics>,
 }
@@ -56,6 +60,10 @@ impl Routes<'_> {
             None => methods,
         };
         self.router = self.router.route(&path, methods);
+        // axum has just accepted the same path (it panics on a conflict, as this does).
+        if let Err(error) = self.paths.insert(path.as_str(), ()) {
+            panic!("route `{path}` conflicts with another: {error}");
+        }
         self
     }
 
@@ -186,11 +194,21 @@ fn admin_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/v1/mxmod/reload", post(admin::reload_modules))
 }
 
-/// The whole router.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// What serves requests: axum's router, and the front door that answers some of them
+/// before it (`front.rs`).
+#[derive(Clone)]
+pub(crate) struct App {
+    /// Every route, and the module fallback.
+    pub(crate) router: Router,
+    /// The requests answered without the router.
+    pub(crate) front: Arc<FrontDoor>,
+}
+
+/// The whole router, and its front door.
+pub(crate) fn router(state: Arc<AppState>) -> App {
     let counted = state.settings.enable_metrics.then(|| state.metrics.requests());
-    let routes = Routes { router: Router::new(), prefix: "", metrics: counted }
-        .route("/_matrix/client/versions", get(account::versions))
+    let routes = Routes { router: Router::new(), paths: matchit::Router::new(), prefix: "", metrics: counted }
+        .route(front::VERSIONS_PATH, get(account::versions))
         .route("/_synapse/metrics", get(metrics))
         .route("/_matrix/client/unstable/registration/email/submit_token", get(email_validation::submit_token))
         .route("/_matrix/client/unstable/add_threepid/email/submit_token", get(email_validation::submit_token));
@@ -201,20 +219,26 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let routes = authenticated_media_routes(routes.under("/_matrix/client/v1/media"));
     let routes = admin_routes(routes.under("/_synapse/admin"));
     // The fallback is a service built once, not a handler turned into one per request.
-    let fallback = module_resources.with_state(state.clone());
+    let fallback = module_fallback.with_state(state.clone());
     let router = match counted {
         Some(metrics) => routes.router.fallback_service(CountLayer::fallback(metrics).layer(fallback)),
         None => routes.router.fallback_service(fallback),
     };
+    let front = Arc::new(FrontDoor::new(routes.paths, &state));
     // CORS is answered by the connection layer (`http/cors.rs`), around this router.
-    router.with_state(state)
+    App { router: router.with_state(state), front }
 }
 
-/// Everything outside the Matrix routes: a module's web resource, or 404 `M_UNRECOGNIZED`.
-async fn module_resources(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// Everything outside the app's routes: a module's web resource, or 404 `M_UNRECOGNIZED`.
+async fn module_fallback(State(state): State<Arc<AppState>>, request: Request) -> Response {
     if request.uri().path().starts_with("/_matrix/") {
         return ApiError::unrecognized().into_response();
     }
+    module_resources(state, request).await
+}
+
+/// A module's web resource, or 404 `M_UNRECOGNIZED` if no module mounted the path.
+async fn module_resources(state: Arc<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 1024 * 1024).await else {
         return ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response();

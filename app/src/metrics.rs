@@ -13,7 +13,7 @@ mod requests;
 use mxmod::registry::Registry;
 use prometheus_client::{encoding::prometheus_text, metrics::counter::Counter};
 
-pub(crate) use self::requests::{CountLayer, RequestMetrics};
+pub(crate) use self::requests::{CountLayer, FallbackCounters, RequestMetrics, RouteCounters};
 
 /// The `Content-Type` of the exposition.
 pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;

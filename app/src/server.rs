@@ -225,7 +225,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         let weak = Arc::downgrade(&state);
         postgres.on_remote_reload(move || crate::reload::reload_on_request(&weak));
     }
-    let router = crate::handlers::router(state.clone());
+    let app = crate::handlers::router(state.clone());
     let mut addresses = Vec::new();
     let mut tasks = Vec::new();
     for (address, x_forwarded) in listeners {
@@ -234,10 +234,10 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
                 tokio::net::TcpListener::bind(address).await.map_err(|source| ServeError::Bind { address, source })?;
             let bound = socket.local_addr().map_err(|source| ServeError::Bind { address, source })?;
             addresses.push(bound);
-            let router = router.clone();
+            let app = app.clone();
             let limits = state.settings.limits.clone();
             let serving =
-                crate::http::connections::serve(socket, router, state.clone(), limits, x_forwarded, shutdown_signal());
+                crate::http::connections::serve(socket, app, state.clone(), limits, x_forwarded, shutdown_signal());
             tasks.push(tokio::spawn(serving));
         }
     }

@@ -23,7 +23,6 @@ use std::{
 use axum::{
     body::{Body, HttpBody},
     extract::ConnectInfo,
-    Router,
 };
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -34,6 +33,7 @@ use tower_service::Service;
 
 use crate::{
     config::LimitsConfig,
+    handlers::App,
     http::{cors, Peer},
     state::AppState,
 };
@@ -184,11 +184,11 @@ impl HttpBody for TimedBody {
     }
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown` completes; then stops
+/// Serves `app` on `listener` under `limits` until `shutdown` completes; then stops
 /// accepting, lets in-flight requests finish and returns.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     state: Arc<AppState>,
     limits: LimitsConfig,
     x_forwarded: bool,
@@ -231,7 +231,7 @@ pub(crate) async fn serve(
         tasks.spawn(serve_connection(
             stream,
             Peer::new(peer, x_forwarded),
-            router.clone(),
+            app.clone(),
             state.clone(),
             builder.clone(),
             ConnectionScope { table: table.clone(), connection, limits: limits.clone(), stop: stop.clone() },
@@ -253,7 +253,7 @@ struct ConnectionScope {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: Peer,
-    router: Router,
+    app: App,
     state: Arc<AppState>,
     builder: http1::Builder,
     mut scope: ConnectionScope,
@@ -265,15 +265,19 @@ async fn serve_connection(
             let in_flight = InFlight::start(&connection, &table);
             let cors = cors::applies(request.uri().path());
             let preflight = cors && request.method() == http::Method::OPTIONS;
-            let mut request =
-                request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let mut router = router.clone();
+            let request = request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
+            let (mut router, front, request_state) = (app.router.clone(), app.front.clone(), state.clone());
             // The request is served by the module registry current now, to its end.
             state.modules.pin(async move {
                 let mut response = if preflight {
                     cors::preflight()
+                } else if let Some(answer) = front.route(&request, &request_state) {
+                    front.serve(answer, request, request_state).await
                 } else {
+                    // The client's address, for the router's handlers (the rate limiter keys
+                    // on it); the front door's answers do not read it.
+                    let mut request = request;
+                    request.extensions_mut().insert(ConnectInfo(peer));
                     match router.call(request).await {
                         Ok(response) => response,
                         Err(never) => match never {},
@@ -290,11 +294,17 @@ async fn serve_connection(
     let mut connection = std::pin::pin!(connection);
     let idle_timeout = scope.limits.idle_timeout();
     let mut idle_check = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
+    // Made once and polled in place: a `Notified` or `changed()` made anew on every wake-up
+    // (that is, every request) would join and leave its waiter list each time.
+    let mut close = std::pin::pin!(scope.connection.close.notified());
+    let mut stop = std::pin::pin!(scope.stop.changed());
     loop {
         tokio::select! {
+            // The connection first: it is what wakes the task, request after request.
+            biased;
             _ = connection.as_mut() => break,
-            () = scope.connection.close.notified() => break,
-            _ = scope.stop.changed() => {
+            () = close.as_mut() => break,
+            _ = stop.as_mut() => {
                 connection.as_mut().graceful_shutdown();
                 let _ = connection.as_mut().await;
                 break;

@@ -76,6 +76,11 @@ impl RouteCounters {
         Self { route: route.into(), slots: Default::default(), overflow: AtomicU64::new(0) }
     }
 
+    /// Counts one answered request of `method`.
+    pub(crate) fn count_answer(&self, method: &Method, status: StatusCode) {
+        self.count(method_index(method), status);
+    }
+
     /// Counts one answered request.
     pub(crate) fn count(&self, method: u32, status: StatusCode) {
         let key = (method << 16) | u32::from(status.as_u16());
@@ -189,13 +194,38 @@ impl Collector for RequestCollector {
     }
 }
 
+/// The counters of requests no app route matched: [`MODULE_ROUTE`] under
+/// `/_synapse/client/`, else [`UNMATCHED_ROUTE`]. The router's fallback counts into them,
+/// and so does the front door (`handlers/front.rs`) for the module resources it serves.
+#[derive(Clone, Debug)]
+pub(crate) struct FallbackCounters {
+    module: Arc<RouteCounters>,
+    unmatched: Arc<RouteCounters>,
+}
+
+impl FallbackCounters {
+    /// The fallback's counters (the same ones on every call).
+    pub(crate) fn new(metrics: &RequestMetrics) -> Self {
+        Self { module: metrics.register(MODULE_ROUTE), unmatched: metrics.register(UNMATCHED_ROUTE) }
+    }
+
+    /// The counters a request for `path` counts into.
+    pub(crate) fn for_path(&self, path: &str) -> &Arc<RouteCounters> {
+        if path.starts_with("/_synapse/client/") {
+            &self.module
+        } else {
+            &self.unmatched
+        }
+    }
+}
+
 /// Which counters a [`CountLayer`] counts into.
 #[derive(Clone, Debug)]
 enum Target {
     /// A route's own.
     Route(Arc<RouteCounters>),
-    /// The fallback's: [`MODULE_ROUTE`] under `/_synapse/client/`, else [`UNMATCHED_ROUTE`].
-    Fallback { module: Arc<RouteCounters>, unmatched: Arc<RouteCounters> },
+    /// The fallback's.
+    Fallback(FallbackCounters),
 }
 
 /// Counts each request its service answers, by method and status.
@@ -210,7 +240,7 @@ impl CountLayer {
 
     /// Counts the router's fallback: module web resources and unmatched paths.
     pub(crate) fn fallback(metrics: &RequestMetrics) -> Self {
-        Self(Target::Fallback { module: metrics.register(MODULE_ROUTE), unmatched: metrics.register(UNMATCHED_ROUTE) })
+        Self(Target::Fallback(FallbackCounters::new(metrics)))
     }
 }
 
@@ -244,9 +274,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let counters = match &self.target {
             Target::Route(counters) => counters.clone(),
-            Target::Fallback { module, unmatched } => {
-                if request.uri().path().starts_with("/_synapse/client/") { module } else { unmatched }.clone()
-            }
+            Target::Fallback(fallback) => fallback.for_path(request.uri().path()).clone(),
         };
         let method = method_index(request.method());
         CountFuture { inner: self.inner.call(request), counters, method }

@@ -1,0 +1,83 @@
+//! Requests answered in front of axum's router: a module's web resource on a path no app
+//! route takes, and `GET /_matrix/client/versions` (a fixed answer). They skip the router's
+//! table walk, its boxed service clone and boxed future, and the URL-parameter extension
+//! map; they are counted in the same request metrics. Everything else goes to the router,
+//! so an app route keeps its priority over a module mount on the same path.
+
+use std::sync::Arc;
+
+use axum::{extract::Request, response::Response};
+use http::Method;
+
+use crate::{
+    handlers::{account, module_resources},
+    metrics::{FallbackCounters, RouteCounters},
+    state::AppState,
+};
+
+/// The path of the one fixed answer served here.
+pub(super) const VERSIONS_PATH: &str = "/_matrix/client/versions";
+
+/// What the front door knows: every app route's path, and the counters it counts into.
+#[derive(Debug)]
+pub(crate) struct FrontDoor {
+    /// Every path the router has a route for, in the router's own syntax.
+    app_paths: matchit::Router<()>,
+    /// `Some` when metrics are on.
+    counters: Option<Counters>,
+}
+
+#[derive(Debug)]
+struct Counters {
+    versions: Arc<RouteCounters>,
+    fallback: FallbackCounters,
+}
+
+/// What the front door answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Front {
+    /// `GET /_matrix/client/versions`.
+    Versions,
+    /// A module's web resource.
+    Module,
+}
+
+impl FrontDoor {
+    /// A front door for a router whose routes are `app_paths`.
+    pub(super) fn new(app_paths: matchit::Router<()>, state: &AppState) -> Self {
+        let counters = state.settings.enable_metrics.then(|| {
+            let metrics = state.metrics.requests();
+            Counters { versions: metrics.register(VERSIONS_PATH), fallback: FallbackCounters::new(metrics) }
+        });
+        Self { app_paths, counters }
+    }
+
+    /// Whether the request is answered here, and how; `None` sends it to the router.
+    pub(crate) fn route(&self, request: &Request, state: &AppState) -> Option<Front> {
+        let path = request.uri().path();
+        if path == VERSIONS_PATH {
+            return (request.method() == Method::GET).then_some(Front::Versions);
+        }
+        if path.starts_with("/_matrix/") || self.app_paths.at(path).is_ok() {
+            return None;
+        }
+        state.modules.current().routes().find(path).map(|_| Front::Module)
+    }
+
+    /// Answers a request [`route`](Self::route) took, and counts it.
+    pub(crate) async fn serve(&self, front: Front, request: Request, state: Arc<AppState>) -> Response {
+        let method = request.method().clone();
+        let counters = self.counters.as_ref().map(|counters| match front {
+            Front::Versions => &counters.versions,
+            Front::Module => counters.fallback.for_path(request.uri().path()),
+        });
+        let response = match front {
+            Front::Versions => account::versions().await,
+            Front::Module => module_resources(state, request).await,
+        };
+        if let Some(counters) = counters {
+            counters.count_answer(&method, response.status());
+        }
+        response
+    }
+}
