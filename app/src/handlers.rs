@@ -240,8 +240,14 @@ async fn module_fallback(State(state): State<Arc<AppState>>, request: Request) -
 /// A module's web resource, or 404 `M_UNRECOGNIZED` if no module mounted the path.
 async fn module_resources(state: Arc<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 1024 * 1024).await else {
-        return ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response();
+    // A request without a body (every GET) skips the collector.
+    let body = if axum::body::HttpBody::is_end_stream(&body) {
+        bytes::Bytes::new()
+    } else {
+        match axum::body::to_bytes(body, 1024 * 1024).await {
+            Ok(body) => body,
+            Err(_) => return ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response(),
+        }
     };
     let modules = state.modules.current();
     match modules.routes().handle(http::Request::from_parts(parts, body)).await {

@@ -38,7 +38,7 @@ struct Counters {
 pub(crate) enum Front {
     /// `GET /_matrix/client/versions`.
     Versions,
-    /// A module's web resource.
+    /// A module's web resource (or the 404 of a path no module mounted).
     Module,
 }
 
@@ -53,7 +53,10 @@ impl FrontDoor {
     }
 
     /// Whether the request is answered here, and how; `None` sends it to the router.
-    pub(crate) fn route(&self, request: &Request, state: &AppState) -> Option<Front> {
+    /// Every path outside `/_matrix/` that no app route takes is the module resources'
+    /// (a module's, or their 404, exactly as the router's fallback would answer it), so
+    /// the module routes are looked up once, when the request is served.
+    pub(crate) fn route(&self, request: &Request) -> Option<Front> {
         let path = request.uri().path();
         if path == VERSIONS_PATH {
             return (request.method() == Method::GET).then_some(Front::Versions);
@@ -61,7 +64,7 @@ impl FrontDoor {
         if path.starts_with("/_matrix/") || self.app_paths.at(path).is_ok() {
             return None;
         }
-        state.modules.current().routes().find(path).map(|_| Front::Module)
+        Some(Front::Module)
     }
 
     /// Answers a request [`route`](Self::route) took, and counts it.
@@ -79,5 +82,41 @@ impl FrontDoor {
             counters.count_answer(&method, response.status());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A front door for a router with these routes, metrics off.
+    fn front_door(paths: &[&str]) -> FrontDoor {
+        let mut app_paths = matchit::Router::new();
+        for path in paths {
+            app_paths.insert(*path, ()).unwrap();
+        }
+        FrontDoor { app_paths, counters: None }
+    }
+
+    fn route(front: &FrontDoor, method: Method, path: &str) -> Option<Front> {
+        let request = Request::builder().method(method).uri(path).body(axum::body::Body::empty()).unwrap();
+        front.route(&request)
+    }
+
+    #[test]
+    fn app_routes_keep_their_priority_and_everything_else_outside_matrix_is_the_modules() {
+        let front = front_door(&[VERSIONS_PATH, "/_synapse/admin/v2/users/{user_id}", "/_synapse/metrics"]);
+        assert_eq!(route(&front, Method::GET, VERSIONS_PATH), Some(Front::Versions));
+        // Every other method of `/versions` is the router's (its HEAD and its 405).
+        assert_eq!(route(&front, Method::HEAD, VERSIONS_PATH), None);
+        assert_eq!(route(&front, Method::POST, VERSIONS_PATH), None);
+        // An app route wins over any module mount on its path.
+        assert_eq!(route(&front, Method::GET, "/_synapse/admin/v2/users/@a:x"), None);
+        assert_eq!(route(&front, Method::GET, "/_synapse/metrics"), None);
+        // `/_matrix/` is never a module's: the router answers it (404 M_UNRECOGNIZED).
+        assert_eq!(route(&front, Method::GET, "/_matrix/client/v3/nonexistent"), None);
+        assert_eq!(route(&front, Method::GET, "/_synapse/client/demo/hello?name=x"), Some(Front::Module));
+        assert_eq!(route(&front, Method::PUT, "/_synapse/admin/v2/other"), Some(Front::Module));
+        assert_eq!(route(&front, Method::GET, "/custom"), Some(Front::Module));
     }
 }

@@ -337,7 +337,7 @@ async fn serve_connection(
             state.modules.pin(async move {
                 let mut response = if preflight {
                     cors::preflight()
-                } else if let Some(answer) = front.route(&request, &request_state) {
+                } else if let Some(answer) = front.route(&request) {
                     front.serve(answer, request, request_state).await
                 } else {
                     // The client's address, for the router's handlers (the rate limiter keys
