@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mxmod::{
     cache::CacheStats,
-    callbacks::hook::{CallStats, LATENCY_BUCKETS_US},
+    callbacks::{CallStats, LATENCY_BUCKETS_US},
     registry::Registry,
 };
 use prometheus_client::{

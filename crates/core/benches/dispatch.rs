@@ -22,10 +22,12 @@ use std::{
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use mxmod::{
-    callbacks::{
+    __private::{
         hook::ModuleObject,
-        rules::FirstDeny,
         slot::{CallSlot, FirstPoll, Fold, Step},
+    },
+    callbacks::{
+        rules::FirstDeny,
         spam_checker::{user_may_invite, SpamCheckerCallback, MXMOD_SPAM_CHECKER_CALLBACKS},
     },
     module, spam_checker,

@@ -16,6 +16,9 @@ pub use tracing;
 /// The shim constructors of every category, as `#[module]` names them:
 /// `callbacks::spam_checker::user_may_create_room(shim)`.
 pub use crate::callbacks::constructors as callbacks;
+/// The hook's internals, the call slot and the dispatch future: what generated code and
+/// the shim types name, and what the dispatch benchmark and size test reach for.
+pub use crate::callbacks::{dispatch, hook, slot};
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,

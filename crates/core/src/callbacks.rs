@@ -10,7 +10,12 @@
 pub mod account_data;
 pub mod account_validity;
 pub mod add_extra_fields_to_unsigned_client_event;
+// The hook's internals, the call slot and the dispatch future are named by generated
+// code and by the shim types; they are not API: hidden here, and reached through
+// `mxmod::__private`.
+#[doc(hidden)]
 pub mod dispatch;
+#[doc(hidden)]
 pub mod hook;
 mod invoke;
 pub mod media_repository;
@@ -20,12 +25,14 @@ pub mod presence_router;
 pub mod ratelimit;
 pub mod reference;
 pub mod rules;
+#[doc(hidden)]
 pub mod slot;
 pub mod spam_checker;
 mod stats;
 pub mod third_party_rules;
 
 use crate::error::ErrCode;
+pub use hook::{CallStats, OnError, LATENCY_BUCKETS_US};
 pub use outcome::DenySpec;
 
 /// Static facts about one callback, from its table row.

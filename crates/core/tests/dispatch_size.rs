@@ -11,7 +11,7 @@
 use std::mem::size_of_val;
 
 use mxmod::{
-    callbacks::hook::{CallbackFuture, INLINE_FUTURE_BYTES},
+    __private::hook::{CallbackFuture, INLINE_FUTURE_BYTES},
     module, spam_checker,
     testing::Harness,
     types::{JsonObject, RoomId, UserId},

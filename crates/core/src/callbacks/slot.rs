@@ -165,7 +165,7 @@ type ErasedFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// ```
 /// use std::{pin::pin, task::{Context, Poll, Waker}};
-/// use mxmod::callbacks::slot::CallSlot;
+/// use mxmod::__private::slot::CallSlot;
 ///
 /// let mut slot = pin!(CallSlot::new());
 /// let mut cx = Context::from_waker(Waker::noop());
