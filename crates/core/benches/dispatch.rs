@@ -23,8 +23,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures_util::FutureExt;
 use mxmod::{
     __private::{
+        fold::{FirstPoll, Fold, Step},
         hook::ModuleObject,
-        slot::{CallSlot, FirstPoll, Fold, Step},
+        slot::CallSlot,
     },
     callbacks::{
         rules::FirstDeny,

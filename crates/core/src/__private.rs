@@ -18,14 +18,14 @@ pub use tracing;
 pub use crate::callbacks::constructors as callbacks;
 /// The hook's internals, the call slot and the dispatch future: what generated code and
 /// the shim types name, and what the dispatch benchmark and size test reach for.
-pub use crate::callbacks::{dispatch, hook, slot};
+pub use crate::callbacks::{dispatch, fold, hook, slot};
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,
     callbacks::{
+        fold::{FirstPoll, Step},
         hook::{CallbackFuture, ModuleObject},
         rules::Rule,
-        slot::{FirstPoll, Step},
     },
     error::{CallbackError, ModuleError},
     module::{InstantiateFn, Module, ParseConfigFn},

@@ -16,6 +16,8 @@ pub mod add_extra_fields_to_unsigned_client_event;
 #[doc(hidden)]
 pub mod dispatch;
 #[doc(hidden)]
+pub mod fold;
+#[doc(hidden)]
 pub mod hook;
 mod invoke;
 pub mod media_repository;
@@ -139,9 +141,9 @@ macro_rules! define_category {
                 pub type Shim = for<'a> fn(
                     &'a $crate::callbacks::hook::ModuleObject,
                     $($ty,)*
-                    $crate::callbacks::slot::FirstPoll<'_, 'a, $rule>,
+                    $crate::callbacks::fold::FirstPoll<'_, 'a, $rule>,
                     &mut ::core::task::Context<'_>,
-                ) -> $crate::callbacks::slot::Step;
+                ) -> $crate::callbacks::fold::Step;
 
                 /// The row's answer type is what its rule folds.
                 const _: fn(<$rule as $crate::callbacks::rules::Rule>::Value) -> $value = |value| value;
@@ -242,7 +244,7 @@ macro_rules! define_category {
                 > {
                     #[allow(unused_imports)]
                     use $crate::callbacks::hook::Reborrow;
-                    use $crate::callbacks::{dispatch::Dispatch, hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule, slot::{CallSlot, FirstPoll, Fold, Step}};
+                    use $crate::callbacks::{dispatch::Dispatch, hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule, fold::{FirstPoll, Fold, Step}, slot::CallSlot};
                     use $crate::__private::FutureExt as _;
 
                     /// The chain from entry `*at` on; `*at` is the entry being called,

@@ -16,9 +16,10 @@ use std::{
 
 use crate::{
     callbacks::{
+        fold::{Fold, Step},
         hook::{ColdEntry, Failure, Plan},
         rules::Rule,
-        slot::{CallSlot, Fold, Step},
+        slot::CallSlot,
         CallbackSpec,
     },
     error::CallbackError,
