@@ -62,9 +62,11 @@ struct Connection {
     in_flight: AtomicUsize,
     /// Milliseconds since the table's start when the connection last became idle.
     idle_since_ms: AtomicU64,
-    /// Milliseconds since the table's start when the first byte of a request head arrived
-    /// with no request in flight; [`NO_HEAD`] once the head is complete (hyper called
-    /// the service) or before any byte. The header read timeout is judged on it.
+    /// Milliseconds since the table's start when the connection was accepted (for its
+    /// first request) or when the first byte of a later request head arrived with no
+    /// request in flight; [`NO_HEAD`] once the head is complete (hyper called the
+    /// service) and until the next head's first byte. The header read timeout is judged
+    /// on it.
     head_started_ms: AtomicU64,
     /// Told when the connection is shed.
     close: Notify,
@@ -100,7 +102,9 @@ impl Table {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             in_flight: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(self.now_ms()),
-            head_started_ms: AtomicU64::new(NO_HEAD),
+            // A new connection's first head is timed from the accept: one that sends
+            // nothing at all is cut after the header timeout too.
+            head_started_ms: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
         });
         open.insert(connection.id, connection.clone());
