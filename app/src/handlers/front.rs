@@ -69,17 +69,21 @@ impl FrontDoor {
 
     /// Answers a request [`route`](Self::route) took, and counts it.
     pub(crate) async fn serve(&self, front: Front, request: Request, state: Arc<AppState>) -> Response {
-        let method = request.method().clone();
-        let counters = self.counters.as_ref().map(|counters| match front {
-            Front::Versions => &counters.versions,
-            Front::Module => counters.fallback.for_path(request.uri().path()),
+        // What the answer is counted into, taken before the request is consumed (nothing
+        // when metrics are off).
+        let counted = self.counters.as_ref().map(|counters| {
+            let route = match front {
+                Front::Versions => &counters.versions,
+                Front::Module => counters.fallback.for_path(request.uri().path()),
+            };
+            (route, request.method().clone())
         });
         let response = match front {
             Front::Versions => account::versions().await,
             Front::Module => module_resources(state, request).await,
         };
-        if let Some(counters) = counters {
-            counters.count_answer(&method, response.status());
+        if let Some((route, method)) = counted {
+            route.count_answer(&method, response.status());
         }
         response
     }

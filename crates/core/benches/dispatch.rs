@@ -235,36 +235,17 @@ fn cost_ladder(c: &mut Criterion) {
     // 2. The generated shim through its fn pointer: the downcast of the instance, the
     //    answer normalised to `Result<SpamCheck, CallbackError>` and folded by the
     //    FIRST-DENY rule inside the shim, as the chain calls it.
-    group.bench_function("2_shim_fn_pointer", |b| {
-        b.iter(|| {
-            let shim = black_box(shim);
-            let mut slot = pin!(CallSlot::new());
-            let mut fold = Fold::<FirstDeny>::new(&user_may_invite::SPEC);
-            let first = FirstPoll::new(slot.as_mut(), &mut fold);
-            matches!(
-                shim(&*module, inviter, invitee, room, first, &mut Context::from_waker(Waker::noop())),
-                Step::Continue
-            )
-        });
-    });
+    let call_shim = || {
+        let shim = black_box(shim);
+        let mut slot = pin!(CallSlot::new());
+        let mut fold = Fold::<FirstDeny>::new(&user_may_invite::SPEC);
+        let first = FirstPoll::new(slot.as_mut(), &mut fold);
+        matches!(shim(&*module, inviter, invitee, room, first, &mut Context::from_waker(Waker::noop())), Step::Continue)
+    };
+    group.bench_function("2_shim_fn_pointer", |b| b.iter(call_shim));
     // 3. One `catch_unwind` around the chain.
     group.bench_function("3_catch_unwind", |b| {
-        b.iter(|| {
-            ready(
-                AssertUnwindSafe(async {
-                    let shim = black_box(shim);
-                    let mut slot = pin!(CallSlot::new());
-                    let mut fold = Fold::<FirstDeny>::new(&user_may_invite::SPEC);
-                    let first = FirstPoll::new(slot.as_mut(), &mut fold);
-                    matches!(
-                        shim(&*module, inviter, invitee, room, first, &mut Context::from_waker(Waker::noop())),
-                        Step::Continue
-                    )
-                })
-                .catch_unwind(),
-            )
-            .unwrap_or(false)
-        });
+        b.iter(|| ready(AssertUnwindSafe(async { call_shim() }).catch_unwind()).unwrap_or(false));
     });
     // 4. The hook itself (plain plan): adds the empty check, the sharded dispatch count,
     //    the span check, the entry loop.

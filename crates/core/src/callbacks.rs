@@ -266,7 +266,7 @@ macro_rules! define_category {
                             // The call's future is built, first polled and its answer
                             // folded inside the shim, in this slot; it is never moved.
                             let slot = ::core::pin::pin!(CallSlot::new());
-                            let call = Call { cold: hook.cold(index), spec: &$name::SPEC, plan, traced };
+                            let call = Call { cold: hook.cold(index), plan, traced };
                             let step = Invoke::new(call, slot, &mut *fold, move |slot, fold, cx| {
                                 shim(object, $($arg,)* FirstPoll::new(slot, fold), cx)
                             }).await;

@@ -20,19 +20,17 @@ use crate::{
         hook::{ColdEntry, Failure, Plan},
         rules::Rule,
         slot::CallSlot,
-        CallbackSpec,
     },
     error::CallbackError,
 };
 
-/// One call's context: the entry's cold data, the callback's name, the hook's plan, and
-/// whether the `module_callback` debug span is on (checked once per dispatch).
+/// One call's context: the entry's cold data, the hook's plan, and whether the
+/// `module_callback` debug span is on (checked once per dispatch). The callback's row is
+/// the fold's.
 #[derive(Clone, Copy)]
 pub(crate) struct Call<'h> {
     /// The entry's cold data.
     pub(crate) cold: &'h ColdEntry,
-    /// The callback's table row.
-    pub(crate) spec: &'static CallbackSpec,
     /// How calls of this hook run.
     pub(crate) plan: Plan,
     /// Whether each poll runs inside the `module_callback` debug span.
@@ -42,20 +40,27 @@ pub(crate) struct Call<'h> {
 /// The slot of one call, typed by the callback's rule.
 type RuleSlot<'f, 'c, R> = Pin<&'f mut CallSlot<'c, Result<<R as Rule>::Value, CallbackError>>>;
 
+/// A call's first poll: the shim, called with the call's arguments, builds the future in
+/// the slot, polls it and folds an answer. (`Invoke::new` spells the bound out, so that a
+/// closure's argument types are inferred from it.)
+pub(crate) trait Start<'c, R: Rule>:
+    FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step
+{
+}
+
+impl<'c, R: Rule, S> Start<'c, R> for S where S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step {}
+
 /// Polls once: the first time through the shim (which builds the future in the slot,
 /// polls it and folds an answer), after that the slot; inside the debug span if it is
 /// on. Never `Step::Pending` when ready.
 #[inline(always)]
-fn poll_call<'c, R: Rule, S>(
+fn poll_call<'c, R: Rule, S: Start<'c, R>>(
     call: Call<'_>,
     start: &mut Option<S>,
     slot: RuleSlot<'_, 'c, R>,
     fold: &mut Fold<R>,
     cx: &mut Context<'_>,
-) -> Poll<Step>
-where
-    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
-{
+) -> Poll<Step> {
     let step = if call.traced { step_traced(call, start, slot, fold, cx) } else { step(start, slot, fold, cx) };
     match step {
         Step::Pending => Poll::Pending,
@@ -64,15 +69,12 @@ where
 }
 
 #[inline(always)]
-fn step<'c, R: Rule, S>(
+fn step<'c, R: Rule, S: Start<'c, R>>(
     start: &mut Option<S>,
     slot: RuleSlot<'_, 'c, R>,
     fold: &mut Fold<R>,
     cx: &mut Context<'_>,
-) -> Step
-where
-    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
-{
+) -> Step {
     match start.take() {
         Some(start) => start(slot, fold, cx),
         None => match slot.poll(cx) {
@@ -86,17 +88,14 @@ where
 /// the callback logs carries them.
 #[cold]
 #[inline(never)]
-fn step_traced<'c, R: Rule, S>(
+fn step_traced<'c, R: Rule, S: Start<'c, R>>(
     call: Call<'_>,
     start: &mut Option<S>,
     slot: RuleSlot<'_, 'c, R>,
     fold: &mut Fold<R>,
     cx: &mut Context<'_>,
-) -> Step
-where
-    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
-{
-    let span = tracing::debug_span!("module_callback", module = &*call.cold.module, callback = call.spec.name);
+) -> Step {
+    let span = tracing::debug_span!("module_callback", module = &*call.cold.module, callback = fold.spec.name);
     let _entered = span.enter();
     step(start, slot, fold, cx)
 }
@@ -127,10 +126,7 @@ where
     }
 }
 
-impl<'c, R: Rule, S> Future for Invoke<'_, 'c, R, S>
-where
-    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
-{
+impl<'c, R: Rule, S: Start<'c, R>> Future for Invoke<'_, 'c, R, S> {
     type Output = Step;
 
     #[inline(always)]
@@ -153,7 +149,7 @@ where
 
 /// The guarded plan: the first poll arms nothing; a `Pending` answer with a `timeout`
 /// arms the timer once.
-fn poll_guarded<'c, R: Rule, S>(
+fn poll_guarded<'c, R: Rule, S: Start<'c, R>>(
     call: Call<'_>,
     start: &mut Option<S>,
     slot: RuleSlot<'_, 'c, R>,
@@ -161,10 +157,7 @@ fn poll_guarded<'c, R: Rule, S>(
     started: &mut Option<Instant>,
     mut timer: Pin<&mut Option<tokio::time::Sleep>>,
     cx: &mut Context<'_>,
-) -> Poll<Step>
-where
-    S: FnOnce(RuleSlot<'_, 'c, R>, &mut Fold<R>, &mut Context<'_>) -> Step,
-{
+) -> Poll<Step> {
     if call.cold.timed && started.is_none() {
         *started = Some(Instant::now());
     }
