@@ -69,18 +69,7 @@ struct Row {
 pub(crate) fn run(workspace: &Workspace, args: &Args) -> Result<()> {
     ensure_wrk()?;
     if !args.no_build {
-        workspace::run(workspace::cargo().current_dir(&workspace.root).args([
-            "build",
-            "--release",
-            "-p",
-            "mxmod-app",
-            "--bin",
-            "mxmod",
-            "-p",
-            "mxmod-tests",
-            "--bin",
-            "bare-hyper",
-        ]))?;
+        workspace.build_release(&[("mxmod-app", "mxmod"), ("mxmod-tests", "bare-hyper")])?;
     }
     let release = workspace.target_dir().join("release");
     let scratch = std::env::temp_dir().join(format!("mxmod-bench-http-{}", std::process::id()));

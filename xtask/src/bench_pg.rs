@@ -103,14 +103,7 @@ pub(crate) fn run(workspace: &Workspace, args: &Args) -> Result<()> {
         .unwrap_or_else(|| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned());
     let server = PgUrl::parse(&url)?;
     if !args.no_build && args.mxmod.is_none() {
-        workspace::run(workspace::cargo().current_dir(&workspace.root).args([
-            "build",
-            "--release",
-            "-p",
-            "mxmod-app",
-            "--bin",
-            "mxmod",
-        ]))?;
+        workspace.build_release(&[("mxmod-app", "mxmod")])?;
     }
     let binary = args.mxmod.clone().unwrap_or_else(|| workspace.target_dir().join("release").join("mxmod"));
     let scratch = std::env::temp_dir().join(format!("mxmod-bench-pg-{}", std::process::id()));

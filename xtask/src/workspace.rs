@@ -67,6 +67,17 @@ impl Workspace {
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| self.root.join("target"))
     }
 
+    /// `cargo build --release` of these binaries, given as (package, binary); they land
+    /// in `target_dir()/release`.
+    pub(crate) fn build_release(&self, binaries: &[(&str, &str)]) -> Result<()> {
+        let mut build = cargo();
+        build.current_dir(&self.root).args(["build", "--release"]);
+        for (package, binary) in binaries {
+            build.args(["-p", package, "--bin", binary]);
+        }
+        run(&mut build)
+    }
+
     /// `path` relative to the workspace root, for messages.
     pub(crate) fn relative(&self, path: &Path) -> String {
         path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
