@@ -234,11 +234,11 @@ async fn module_fallback(State(state): State<Arc<AppState>>, request: Request) -
     if request.uri().path().starts_with("/_matrix/") {
         return ApiError::unrecognized().into_response();
     }
-    module_resources(state, request).await
+    module_resources(&state, request).await
 }
 
 /// A module's web resource, or 404 `M_UNRECOGNIZED` if no module mounted the path.
-async fn module_resources(state: Arc<AppState>, request: Request) -> Response {
+async fn module_resources(state: &AppState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // A request without a body (every GET) skips the collector.
     let body = if axum::body::HttpBody::is_end_stream(&body) {

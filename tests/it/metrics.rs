@@ -27,6 +27,11 @@ fn metrics_export_every_series_under_its_name() {
     let invite = format!("/_matrix/client/v3/rooms/{}/invite", enc(&room));
     assert_eq!(server.call("POST", &invite, Some(&token), Some(&json!({ "user_id": invitee }))).0, 200);
     assert_eq!(server.call("GET", "/_synapse/client/demo/hello?name=x", None, None).0, 200);
+    // `GET /versions` is answered by the front door, in front of the router; the other
+    // methods of its path by the router. Both count under the route's own label.
+    for _ in 0..2 {
+        assert_eq!(server.call("GET", "/_matrix/client/versions", None, None).0, 200);
+    }
     assert_eq!(server.call("DELETE", "/_matrix/client/versions", None, None).0, 405);
     assert_eq!(server.call("GET", "/nothing/here", None, None).0, 404);
 
@@ -60,6 +65,7 @@ fn metrics_export_every_series_under_its_name() {
         (r#"{method="POST",route="/_matrix/client/v3/createRoom",status="200"}"#, 1),
         (r#"{method="POST",route="/_matrix/client/v3/register",status="200"}"#, 2),
         (r#"{method="GET",route="module",status="200"}"#, 1),
+        (r#"{method="GET",route="/_matrix/client/versions",status="200"}"#, 2),
         (r#"{method="DELETE",route="/_matrix/client/versions",status="405"}"#, 1),
         (r#"{method="GET",route="unmatched",status="404"}"#, 1),
     ] {

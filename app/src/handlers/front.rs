@@ -68,7 +68,7 @@ impl FrontDoor {
     }
 
     /// Answers a request [`route`](Self::route) took, and counts it.
-    pub(crate) async fn serve(&self, front: Front, request: Request, state: Arc<AppState>) -> Response {
+    pub(crate) async fn serve(&self, front: Front, request: Request, state: &AppState) -> Response {
         // What the answer is counted into, taken before the request is consumed (nothing
         // when metrics are off).
         let counted = self.counters.as_ref().map(|counters| {

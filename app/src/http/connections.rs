@@ -4,8 +4,11 @@
 //! At the cap the connection that has been idle longest is closed to make room; when
 //! every connection has a request in flight the newcomer is refused.
 //!
-//! Per request this costs two relaxed atomic writes on the connection's own counters;
-//! the shared table is touched only when a connection opens or closes.
+//! Per request this costs relaxed atomic writes on the connection's own counters and no
+//! clock read (the connection's periodic check stamps the times); the shared table is
+//! touched only when a connection opens or closes. Everything a request needs from the
+//! server is reached through its connection's [`Shared`], so no reference count shared
+//! by all connections is written per request.
 
 use std::{
     collections::HashMap,
@@ -35,6 +38,7 @@ use crate::{
     config::LimitsConfig,
     handlers::App,
     http::{cors, Peer},
+    modules::ConnectionPin,
     state::AppState,
 };
 
@@ -55,18 +59,24 @@ impl std::error::Error for BodyTimedOut {}
 /// [`Connection::head_started_ms`] when no request head is being read.
 const NO_HEAD: u64 = u64::MAX;
 
+/// A time not yet read: the event happened (a head started, the connection became idle)
+/// and the connection's next periodic check stamps it with the time, so that no request
+/// reads the clock. A time is then late by at most one check interval.
+const UNSTAMPED: u64 = u64::MAX - 1;
+
 /// One open connection, as the table and its own task see it.
 struct Connection {
     id: u64,
     /// Requests whose answer is not yet fully written.
     in_flight: AtomicUsize,
-    /// Milliseconds since the table's start when the connection last became idle.
+    /// Milliseconds since the table's start when the connection last became idle (or
+    /// [`UNSTAMPED`]).
     idle_since_ms: AtomicU64,
     /// Milliseconds since the table's start when the connection was accepted (for its
     /// first request) or when the first byte of a later request head arrived with no
     /// request in flight; [`NO_HEAD`] once the head is complete (hyper called the
-    /// service) and until the next head's first byte. The header read timeout is judged
-    /// on it.
+    /// service) and until the next head's first byte ([`UNSTAMPED`] until the periodic
+    /// check reads the clock). The header read timeout is judged on it.
     head_started_ms: AtomicU64,
     /// Told when the connection is shed.
     close: Notify,
@@ -116,25 +126,42 @@ impl Table {
     }
 }
 
+/// What the requests of one connection share. A request clones this one `Arc`, which only
+/// its own connection's requests touch: the server-wide `Arc`s (the state, the app, the
+/// table, the module registry) are cloned once per connection. On two cores, a count
+/// that every request writes is a cache line bouncing between them.
+struct Shared {
+    app: App,
+    state: Arc<AppState>,
+    connection: Arc<Connection>,
+    peer: Peer,
+    body_timeout: Duration,
+    /// The module registry this connection's requests are pinned to.
+    registry: ConnectionPin,
+}
+
 /// Marks a request in flight until its answer's body is dropped.
 struct InFlight {
-    connection: Arc<Connection>,
-    table: Arc<Table>,
+    shared: Arc<Shared>,
 }
 
 impl InFlight {
-    fn start(connection: &Arc<Connection>, table: &Arc<Table>) -> Self {
-        connection.in_flight.fetch_add(1, Ordering::Relaxed);
+    fn start(shared: &Arc<Shared>) -> Self {
+        shared.connection.in_flight.fetch_add(1, Ordering::Relaxed);
         // The head is complete: hyper parsed it.
-        connection.head_started_ms.store(NO_HEAD, Ordering::Relaxed);
-        Self { connection: connection.clone(), table: table.clone() }
+        shared.connection.head_started_ms.store(NO_HEAD, Ordering::Relaxed);
+        Self { shared: shared.clone() }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.connection.idle_since_ms.store(self.table.now_ms(), Ordering::Relaxed);
-        self.connection.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let shared = &*self.shared;
+        shared.connection.idle_since_ms.store(UNSTAMPED, Ordering::Relaxed);
+        shared.connection.in_flight.fetch_sub(1, Ordering::Relaxed);
+        // A registry a reload replaced while this request ran is not kept alive by an
+        // idle connection.
+        shared.registry.release_if_stale(&shared.state.modules);
     }
 }
 
@@ -207,7 +234,6 @@ pin_project_lite::pin_project! {
         #[pin]
         stream: tokio::net::TcpStream,
         connection: Arc<Connection>,
-        table: Arc<Table>,
     }
 }
 
@@ -225,7 +251,7 @@ impl tokio::io::AsyncRead for Watched {
             && connection.in_flight.load(Ordering::Relaxed) == 0
             && connection.head_started_ms.load(Ordering::Relaxed) == NO_HEAD
         {
-            connection.head_started_ms.store(this.table.now_ms(), Ordering::Relaxed);
+            connection.head_started_ms.store(UNSTAMPED, Ordering::Relaxed);
         }
         Poll::Ready(result)
     }
@@ -328,39 +354,25 @@ async fn serve_connection(
     builder: http1::Builder,
     mut scope: ConnectionScope,
 ) {
-    let body_timeout = scope.limits.body_read_timeout();
+    let shared = Arc::new(Shared {
+        app,
+        state,
+        connection: scope.connection.clone(),
+        peer,
+        body_timeout: scope.limits.body_read_timeout(),
+        registry: ConnectionPin::default(),
+    });
     let service = {
-        let (connection, table) = (scope.connection.clone(), scope.table.clone());
+        let shared = shared.clone();
         hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let in_flight = InFlight::start(&connection, &table);
-            let cors = cors::applies(request.uri().path());
-            let preflight = cors && request.method() == http::Method::OPTIONS;
-            let request = request.map(|inner| Body::new(TimedBody { inner, timeout: body_timeout, deadline: None }));
-            let (mut router, front, request_state) = (app.router.clone(), app.front.clone(), state.clone());
+            let in_flight = InFlight::start(&shared);
+            let request =
+                request.map(|inner| Body::new(TimedBody { inner, timeout: shared.body_timeout, deadline: None }));
             // The request is served by the module registry current now, to its end.
-            state.modules.pin(async move {
-                let mut response = if preflight {
-                    cors::preflight()
-                } else if let Some(answer) = front.route(&request) {
-                    front.serve(answer, request, request_state).await
-                } else {
-                    // The client's address, for the router's handlers (the rate limiter keys
-                    // on it); the front door's answers do not read it.
-                    let mut request = request;
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    match router.call(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
-                };
-                if cors {
-                    cors::add_headers(response.headers_mut());
-                }
-                Ok::<_, Infallible>(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
-            })
+            shared.state.modules.pin(&shared.registry, serve_request(request, in_flight))
         })
     };
-    let stream = Watched { stream, connection: scope.connection.clone(), table: scope.table.clone() };
+    let stream = Watched { stream, connection: scope.connection.clone() };
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let mut connection = std::pin::pin!(connection);
     let idle_timeout = scope.limits.idle_timeout();
@@ -382,10 +394,13 @@ async fn serve_connection(
                 break;
             }
             _ = idle_check.tick() => {
+                let now = scope.table.now_ms();
+                for stamp in [&scope.connection.idle_since_ms, &scope.connection.head_started_ms] {
+                    let _ = stamp.compare_exchange(UNSTAMPED, now, Ordering::Relaxed, Ordering::Relaxed);
+                }
                 if scope.connection.in_flight.load(Ordering::Relaxed) > 0 {
                     continue;
                 }
-                let now = scope.table.now_ms();
                 let head_started = scope.connection.head_started_ms.load(Ordering::Relaxed);
                 if head_started != NO_HEAD && now.saturating_sub(head_started) > millis(header_timeout) {
                     tracing::debug!("closed a connection whose request head took longer than limits.header_read_timeout_ms");
@@ -399,6 +414,31 @@ async fn serve_connection(
         }
     }
     scope.table.remove(scope.connection.id);
+}
+
+/// Serves one request of a connection: a CORS preflight, the front door's, or the
+/// router's.
+async fn serve_request(request: http::Request<Body>, in_flight: InFlight) -> Result<http::Response<Body>, Infallible> {
+    let shared = &*in_flight.shared;
+    let cors = cors::applies(request.uri().path());
+    let mut response = if cors && request.method() == http::Method::OPTIONS {
+        cors::preflight()
+    } else if let Some(answer) = shared.app.front.route(&request) {
+        shared.app.front.serve(answer, request, &shared.state).await
+    } else {
+        // The client's address, for the router's handlers (the rate limiter keys on it);
+        // the front door's answers do not read it.
+        let mut request = request;
+        request.extensions_mut().insert(ConnectInfo(shared.peer));
+        match shared.app.router.clone().call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    };
+    if cors {
+        cors::add_headers(response.headers_mut());
+    }
+    Ok(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
 }
 
 fn millis(duration: Duration) -> u64 {
