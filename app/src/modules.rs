@@ -10,7 +10,10 @@
 use std::{
     future::Future,
     ops::Deref,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
 };
 
 use arc_swap::ArcSwap;
@@ -24,18 +27,21 @@ tokio::task_local! {
 /// The registry requests are served with, replaceable atomically.
 pub(crate) struct LiveModules {
     current: ArcSwap<Registry>,
+    /// How many times the registry was replaced: a connection's handle is current while
+    /// its generation is this one.
+    generation: AtomicU64,
 }
 
 impl LiveModules {
     /// Serves `registry`.
     pub(crate) fn new(registry: Registry) -> Self {
-        Self { current: ArcSwap::from_pointee(registry) }
+        Self { current: ArcSwap::from_pointee(registry), generation: AtomicU64::new(0) }
     }
 
     /// Runs `request`, one of `connection`'s, pinned to the registry current now: it
     /// stays alive, and every [`Self::current`] inside answers it, until `request` ends.
     pub(crate) fn pin<F: Future>(&self, connection: &ConnectionPin, request: F) -> impl Future<Output = F::Output> {
-        PINNED.scope(Pinned::Connection(connection.for_request(&self.current)), request)
+        PINNED.scope(Pinned::Connection(connection.for_request(self)), request)
     }
 
     /// The registry of the current request, or outside a request the current one.
@@ -51,7 +57,17 @@ impl LiveModules {
     /// Serves `registry` from now on; returns the one it replaces (dropped, with its
     /// instances, when the last request holding it ends).
     pub(crate) fn replace(&self, registry: Registry) -> Arc<Registry> {
-        self.current.swap(Arc::new(registry))
+        let replaced = self.current.swap(Arc::new(registry));
+        // After the swap: a handle made from a generation read before this increment
+        // may hold either registry, and is renewed at its next request.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        replaced
+    }
+
+    /// The registry current now, with its generation (read first).
+    fn load(&self) -> Held {
+        let generation = self.generation.load(Ordering::Acquire);
+        Held { registry: self.current.load_full(), generation }
     }
 }
 
@@ -60,10 +76,12 @@ impl LiveModules {
 /// Pinning a registry per request by cloning its `Arc` would write the registry's one
 /// reference count twice per request from every core: a cache line that bounces between
 /// them under load. A connection instead holds the registry once, in a handle of its
-/// own, and its requests clone that handle, whose count no other connection writes. The
-/// handle is renewed when a reload has swapped in another registry, and let go at the
-/// end of a request (and whenever the connection asks, [`Self::release_if_stale`]) once
-/// it is stale, so an idle connection does not keep a replaced registry alive.
+/// own, and its requests clone that handle, whose count no other connection writes;
+/// whether the handle is current is one atomic read of a counter written only by a
+/// reload. The handle is renewed when a reload has swapped in another registry, and let
+/// go at the end of a request (and whenever the connection asks,
+/// [`Self::release_if_stale`]) once it is stale, so an idle connection does not keep a
+/// replaced registry alive.
 #[derive(Default)]
 pub(crate) struct ConnectionPin {
     held: Mutex<Option<Arc<Held>>>,
@@ -72,28 +90,27 @@ pub(crate) struct ConnectionPin {
 impl ConnectionPin {
     /// The handle for a request starting now: the held one if its registry is still the
     /// current one, else a new one.
-    fn for_request(&self, current: &ArcSwap<Registry>) -> Arc<Held> {
-        let live = current.load();
+    fn for_request(&self, modules: &LiveModules) -> Arc<Held> {
+        let generation = modules.generation.load(Ordering::Acquire);
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*held {
-            Some(handle) if Arc::ptr_eq(&handle.0, &live) => handle.clone(),
-            _ => {
-                let handle = Arc::new(Held(arc_swap::Guard::into_inner(live)));
-                // A stale handle is dropped here, under the lock: its registry's other
-                // holders (requests in flight) keep it alive as long as they need it.
-                *held = Some(handle.clone());
-                handle
-            }
+        if let Some(handle) = held.as_ref().filter(|handle| handle.generation == generation) {
+            return handle.clone();
         }
+        let handle = Arc::new(modules.load());
+        // The stale handle, if any, is dropped after the lock: it may be the last
+        // holder of a replaced registry, whose shutdown hooks then run.
+        let _stale = held.replace(handle.clone());
+        drop(held);
+        handle
     }
 
     /// Lets the held registry go if a reload has replaced it.
     pub(crate) fn release_if_stale(&self, modules: &LiveModules) {
-        let live = modules.current.load();
+        let generation = modules.generation.load(Ordering::Acquire);
         let stale = {
             let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
             match &*held {
-                Some(handle) if !Arc::ptr_eq(&handle.0, &live) => held.take(),
+                Some(handle) if handle.generation != generation => held.take(),
                 _ => None,
             }
         };
@@ -103,7 +120,11 @@ impl ConnectionPin {
 }
 
 /// A connection's own handle on a registry: what its requests clone.
-pub(crate) struct Held(Arc<Registry>);
+pub(crate) struct Held {
+    registry: Arc<Registry>,
+    /// [`LiveModules::generation`] when the registry was read.
+    generation: u64,
+}
 
 /// A pinned registry: a connection's handle (a request's), or the registry itself
 /// (outside a request).
@@ -120,7 +141,7 @@ impl Deref for Pinned {
 
     fn deref(&self) -> &Registry {
         match self {
-            Self::Connection(handle) => &handle.0,
+            Self::Connection(handle) => &handle.registry,
             Self::Live(registry) => registry,
         }
     }
@@ -162,7 +183,7 @@ mod tests {
         // written per request.
         let (Pinned::Connection(a), Pinned::Connection(b)) = (&first, &second) else { panic!("not pinned") };
         assert!(Arc::ptr_eq(a, b));
-        let old = Arc::downgrade(&a.0);
+        let old = Arc::downgrade(&a.registry);
         drop((first, second));
 
         // A reload: the next request is pinned to the new registry.

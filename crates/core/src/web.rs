@@ -17,7 +17,6 @@ pub use self::{
 use std::{fmt, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http::{header, Method, StatusCode};
 use serde::Serialize;
 
@@ -224,29 +223,71 @@ impl WebRoutes {
 
     /// Serves a request if a module mounted its path: `None` if none did. A failing or
     /// panicking handler answers its [`MatrixError`], or 500 `M_UNKNOWN`.
-    pub async fn handle(&self, request: WebRequest) -> Option<WebResponse> {
-        let route = self.find(request.uri().path())?;
+    ///
+    /// The handler is started here, so the request moves once, into it; the returned
+    /// future holds only the handler's future and what its answer needs.
+    pub fn handle(&self, request: WebRequest) -> Handling<'_> {
+        let Some(route) = self.find(request.uri().path()) else { return Handling::answered(None) };
         let (handler, head) = match route.methods.select(request.method()) {
             Selected::Handler { handler, head } => (handler, head),
-            Selected::NotAllowed(allow) => return Some(method_not_allowed(allow)),
+            Selected::NotAllowed(allow) => return Handling::answered(Some(method_not_allowed(allow))),
         };
         let future = match handler {
-            Handler::Method { object, shim } => AssertUnwindSafe(shim(&**object, request)).catch_unwind().await,
-            Handler::Dynamic(handler) => AssertUnwindSafe(handler(request)).catch_unwind().await,
+            Handler::Method { object, shim } => shim(&**object, request),
+            // A boxed future fits the inline buffer: no second allocation.
+            Handler::Dynamic(handler) => CallbackFuture::from_or_box(handler(request)),
         };
-        Some(match future {
-            Ok(Ok(response)) if head => head_of(response),
-            Ok(Ok(response)) => response,
-            Ok(Err(CallbackError::Matrix(error))) => error_response(&error),
-            Ok(Err(other)) => {
+        Handling { future: Some(future), answer: None, route: Some(route), head }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A web resource's answer as it completes: what [`WebRoutes::handle`] returns.
+    #[must_use = "a web resource does nothing unless awaited"]
+    pub struct Handling<'a> {
+        #[pin]
+        future: Option<CallbackFuture<'a, Result<WebResponse, CallbackError>>>,
+        answer: Option<WebResponse>,
+        route: Option<&'a Route>,
+        head: bool,
+    }
+}
+
+impl Handling<'_> {
+    /// An answer known without calling a handler (`None`: no module mounted the path).
+    fn answered(answer: Option<WebResponse>) -> Self {
+        Self { future: None, answer, route: None, head: false }
+    }
+}
+
+impl Future for Handling<'_> {
+    type Output = Option<WebResponse>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<WebResponse>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        let (Some(future), Some(route)) = (this.future.as_mut().as_pin_mut(), *this.route) else {
+            return Poll::Ready(this.answer.take());
+        };
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(outcome)) => Some(outcome),
+            Err(_) => None,
+        };
+        this.future.set(None);
+        Poll::Ready(Some(match outcome {
+            Some(Ok(response)) if *this.head => head_of(response),
+            Some(Ok(response)) => response,
+            Some(Err(CallbackError::Matrix(error))) => error_response(&error),
+            Some(Err(other)) => {
                 tracing::error!(module = &*route.module, "web resource `{}` failed: {other}", route.path);
                 error_response(&MatrixError::internal())
             }
-            Err(_) => {
+            None => {
                 tracing::error!(module = &*route.module, "web resource `{}` panicked", route.path);
                 error_response(&MatrixError::internal())
             }
-        })
+        }))
     }
 }
 

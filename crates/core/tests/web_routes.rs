@@ -92,3 +92,68 @@ fn registering_after_start_up_is_an_error() {
     });
     assert!(matches!(late, Err(WebError::AfterStartup { .. })), "{late:?}");
 }
+
+/// Web resources that fail in every way a handler can, each after waiting once.
+struct Faulty;
+
+impl Module for Faulty {
+    type Config = serde_json::Value;
+
+    fn new(_config: serde_json::Value, _api: ModuleApi) -> Result<Self, ModuleError> {
+        Ok(Faulty)
+    }
+}
+
+/// Answers `Pending` once (waking itself), then `Ready`.
+async fn wait_once() {
+    let mut waited = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut waited, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+#[module(name = "faulty_pages")]
+impl Faulty {
+    #[web_resource("/_synapse/client/faulty/slow", method = "GET")]
+    async fn slow(&self, _request: WebRequest) -> WebResponse {
+        wait_once().await;
+        web::json(200, &serde_json::json!({ "waited": true }))
+    }
+
+    #[web_resource("/_synapse/client/faulty/denied")]
+    async fn denied(&self, _request: WebRequest) -> Result<WebResponse, mxmod::CallbackError> {
+        wait_once().await;
+        Err(mxmod::MatrixError::new(403, mxmod::ErrCode::FORBIDDEN, "not you").into())
+    }
+
+    #[web_resource("/_synapse/client/faulty/panics")]
+    async fn panics(&self, _request: WebRequest) -> WebResponse {
+        wait_once().await;
+        panic!("a web resource panicked on purpose");
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_waits_fails_or_panics_gets_its_matrix_answer() {
+    let harness = Harness::from_yaml("modules:\n  - module: faulty_pages\n").unwrap();
+    let request =
+        |method: &str, path: &str| http::Request::builder().method(method).uri(path).body(bytes::Bytes::new());
+    let slow = harness.get("/_synapse/client/faulty/slow").await.unwrap();
+    assert_eq!((slow.status().as_u16(), slow.body().as_ref()), (200, br#"{"waited":true}"#.as_slice()));
+    // HEAD is the GET handler's answer without its body.
+    let head = harness.request(request("HEAD", "/_synapse/client/faulty/slow").unwrap()).await.unwrap();
+    assert_eq!((head.status().as_u16(), head.body().len()), (200, 0));
+    let denied = harness.get("/_synapse/client/faulty/denied").await.unwrap();
+    assert_eq!(denied.status().as_u16(), 403);
+    assert_eq!(denied.body().as_ref(), br#"{"errcode":"M_FORBIDDEN","error":"not you"}"#);
+    let panicked = harness.get("/_synapse/client/faulty/panics").await.unwrap();
+    assert_eq!(panicked.status().as_u16(), 500);
+    assert!(std::str::from_utf8(panicked.body()).unwrap().contains("M_UNKNOWN"), "{panicked:?}");
+    assert!(harness.get("/_synapse/client/nothing").await.is_none(), "no module mounted it");
+}
