@@ -152,6 +152,6 @@ fn allocations_per_request_on_the_hot_path() {
 }
 
 /// At most this many allocations per module-resource request.
-const MAX_PER_HELLO: f64 = 14.0;
+const MAX_PER_HELLO: f64 = 9.0;
 /// At most this many allocations per `/versions` request.
-const MAX_PER_VERSIONS: f64 = 7.0;
+const MAX_PER_VERSIONS: f64 = 5.0;

@@ -234,11 +234,25 @@ async fn module_fallback(State(state): State<Arc<AppState>>, request: Request) -
     if request.uri().path().starts_with("/_matrix/") {
         return ApiError::unrecognized().into_response();
     }
-    module_resources(&state, request).await
+    module_resources(&state, request).await.map(axum::body::Body::new)
+}
+
+/// The body of an answer served in front of axum's router: bytes known in full (a module's
+/// answer, `/versions`), written as they are, or an error's axum body.
+pub(crate) type AnswerBody = http_body_util::Either<http_body_util::Full<bytes::Bytes>, axum::body::Body>;
+
+/// An answer whose bytes are known in full.
+pub(crate) fn full_answer(response: http::Response<bytes::Bytes>) -> http::Response<AnswerBody> {
+    response.map(|bytes| AnswerBody::Left(http_body_util::Full::new(bytes)))
+}
+
+/// An axum answer, as an [`AnswerBody`].
+pub(crate) fn axum_answer(response: Response) -> http::Response<AnswerBody> {
+    response.map(AnswerBody::Right)
 }
 
 /// A module's web resource, or 404 `M_UNRECOGNIZED` if no module mounted the path.
-async fn module_resources(state: &AppState, request: Request) -> Response {
+async fn module_resources(state: &AppState, request: Request) -> http::Response<AnswerBody> {
     let (parts, body) = request.into_parts();
     // A request without a body (every GET) skips the collector.
     let body = if axum::body::HttpBody::is_end_stream(&body) {
@@ -246,13 +260,15 @@ async fn module_resources(state: &AppState, request: Request) -> Response {
     } else {
         match axum::body::to_bytes(body, 1024 * 1024).await {
             Ok(body) => body,
-            Err(_) => return ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response(),
+            Err(_) => {
+                return axum_answer(ApiError::new(413, ErrCode::TOO_LARGE, "Request body too large").into_response())
+            }
         }
     };
     let modules = state.modules.current();
     match modules.routes().handle(http::Request::from_parts(parts, body)).await {
-        Some(response) => response.map(axum::body::Body::from),
-        None => ApiError::unrecognized().into_response(),
+        Some(response) => full_answer(response),
+        None => axum_answer(ApiError::unrecognized().into_response()),
     }
 }
 

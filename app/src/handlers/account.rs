@@ -37,8 +37,14 @@ static VERSIONS: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 
 /// `GET /_matrix/client/versions`.
 pub(super) async fn versions() -> Response {
-    let body = bytes::Bytes::from_static(VERSIONS.as_slice());
-    ([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body).into_response()
+    versions_answer().map(axum::body::Body::from)
+}
+
+/// `/versions`' answer: its bytes are serialized once.
+pub(super) fn versions_answer() -> http::Response<bytes::Bytes> {
+    let mut response = http::Response::new(bytes::Bytes::from_static(VERSIONS.as_slice()));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
 }
 
 /// `GET /login`: `m.login.password` and the login types password auth providers declare.

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use axum::{extract::Request, response::Response};
+use axum::extract::Request;
 use http::Method;
 
 use crate::{
-    handlers::{account, module_resources},
+    handlers::{account, full_answer, module_resources, AnswerBody},
     metrics::{FallbackCounters, RouteCounters},
     state::AppState,
 };
@@ -68,7 +68,7 @@ impl FrontDoor {
     }
 
     /// Answers a request [`route`](Self::route) took, and counts it.
-    pub(crate) async fn serve(&self, front: Front, request: Request, state: &AppState) -> Response {
+    pub(crate) async fn serve(&self, front: Front, request: Request, state: &AppState) -> http::Response<AnswerBody> {
         // What the answer is counted into, taken before the request is consumed (nothing
         // when metrics are off).
         let counted = self.counters.as_ref().map(|counters| {
@@ -79,7 +79,7 @@ impl FrontDoor {
             (route, request.method().clone())
         });
         let response = match front {
-            Front::Versions => account::versions().await,
+            Front::Versions => full_answer(account::versions_answer()),
             Front::Module => module_resources(state, request).await,
         };
         if let Some((route, method)) = counted {

@@ -36,7 +36,7 @@ use tower_service::Service;
 
 use crate::{
     config::LimitsConfig,
-    handlers::App,
+    handlers::{axum_answer, AnswerBody, App},
     http::{cors, Peer},
     modules::ConnectionPin,
     state::AppState,
@@ -165,17 +165,18 @@ impl Drop for InFlight {
     }
 }
 
-/// An answer body that keeps its request in flight until it is written.
+/// An answer body that keeps its request in flight until it is written. It is the body
+/// hyper writes, unboxed: an answer known in full is not boxed into axum's `Body`.
 struct Tracked {
-    inner: Body,
+    inner: AnswerBody,
     _in_flight: InFlight,
 }
 
 impl HttpBody for Tracked {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Pin::new(&mut self.get_mut().inner).poll_frame(cx)
     }
     fn is_end_stream(&self) -> bool {
@@ -423,11 +424,14 @@ async fn serve_connection(
 
 /// Serves one request of a connection: a CORS preflight, the front door's, or the
 /// router's.
-async fn serve_request(request: http::Request<Body>, in_flight: InFlight) -> Result<http::Response<Body>, Infallible> {
+async fn serve_request(
+    request: http::Request<Body>,
+    in_flight: InFlight,
+) -> Result<http::Response<Tracked>, Infallible> {
     let shared = &*in_flight.shared;
     let cors = cors::applies(request.uri().path());
     let mut response = if cors && request.method() == http::Method::OPTIONS {
-        cors::preflight()
+        axum_answer(cors::preflight())
     } else if let Some(answer) = shared.app.front.route(&request) {
         shared.app.front.serve(answer, request, &shared.state).await
     } else {
@@ -436,14 +440,14 @@ async fn serve_request(request: http::Request<Body>, in_flight: InFlight) -> Res
         let mut request = request;
         request.extensions_mut().insert(ConnectInfo(shared.peer));
         match shared.app.router.clone().call(request).await {
-            Ok(response) => response,
+            Ok(response) => axum_answer(response),
             Err(never) => match never {},
         }
     };
     if cors {
         cors::add_headers(response.headers_mut());
     }
-    Ok(response.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
+    Ok(response.map(|inner| Tracked { inner, _in_flight: in_flight }))
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -20,7 +20,7 @@ use mxmod::{
     web::{self, WebRequest, WebResponse},
     web_resource, ErrCode, MatrixError, Module, ModuleApi, ModuleError, SpamCheck,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The `config:` of `demo`.
 #[derive(Debug, Deserialize)]
@@ -65,8 +65,14 @@ impl Demo {
     pub async fn hello(&self, request: WebRequest) -> Result<WebResponse, MatrixError> {
         let name = web::query_param(&request, "name")
             .ok_or_else(|| MatrixError::new(400, ErrCode::MISSING_PARAM, "Missing query parameter `name`"))?;
-        Ok(web::json(200, &serde_json::json!({ "hello": name })))
+        Ok(web::json(200, &Hello { hello: &name }))
     }
+}
+
+/// The answer of `hello`, serialized straight from the name (no JSON map built first).
+#[derive(Serialize)]
+struct Hello<'a> {
+    hello: &'a str,
 }
 
 #[cfg(test)]
