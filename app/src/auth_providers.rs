@@ -108,9 +108,10 @@ pub(crate) async fn logged_out(state: &AppState, user_id: &UserId, device_id: Op
     }
 }
 
-/// `on_logged_out` once per token a password change deleted, `(stored form, device)`, as
-/// Synapse does: tokens are stored hashed, so the module gets the stored form.
-pub(crate) async fn password_change_logged_out(state: &AppState, user_id: &UserId, deleted: &[(String, String)]) {
+/// `on_logged_out` once per token a password change or a device deletion deleted,
+/// `(stored form, device)`, as Synapse does: tokens are stored hashed, so the module gets
+/// the stored form.
+pub(crate) async fn tokens_logged_out(state: &AppState, user_id: &UserId, deleted: &[(String, String)]) {
     for (stored, device_id) in deleted {
         logged_out(state, user_id, Some(device_id), stored).await;
     }

@@ -664,8 +664,9 @@ pub trait Storage: Send + Sync {
     async fn rename_device(&self, user_id: &UserId, device_id: &str, display_name: Option<&str>)
         -> StorageResult<bool>;
     /// Deletes these devices of the user and every access token of theirs, in one
-    /// transaction (a deleted device is logged out).
-    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()>;
+    /// transaction (a deleted device is logged out): `(stored form, device)` of each
+    /// deleted token, for `on_logged_out`.
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<Vec<(String, String)>>;
     /// Replaces a user's password hash and, in the same transaction, deletes the devices
     /// and access tokens `log_out` names (`POST /account/password`, the admin API's
     /// password reset): `(stored form, device)` of each deleted token.

@@ -194,6 +194,43 @@ fn a_password_change_tells_modules_of_each_token_it_logs_out() {
 }
 
 #[test]
+fn deleting_devices_tells_modules_of_each_token_it_logs_out() {
+    let server = extras_server("      {}\n");
+    let (alice, first) = server.register("alice");
+    let mut tokens = Vec::new();
+    for device in ["SECOND", "THIRD", "FOURTH"] {
+        let body = json!({ "type": "m.login.password", "user": "alice", "password": "secret-pw", "device_id": device });
+        let (status, answer) = login(&server, body);
+        assert_eq!(status, 200, "{answer}");
+        tokens.push(answer["access_token"].as_str().unwrap().to_owned());
+    }
+    let auth = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw" });
+    let logged_out = |server: &Server| -> Vec<Value> {
+        extras_calls(server).into_iter().filter(|call| call[0] == "on_logged_out").collect()
+    };
+    // `DELETE /devices/{id}`: that device's one token.
+    let (status, answer) =
+        server.call("DELETE", "/_matrix/client/v3/devices/SECOND", Some(&first), Some(&json!({ "auth": auth })));
+    assert_eq!(status, 200, "{answer}");
+    let calls = logged_out(&server);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!((&calls[0][1][0], &calls[0][1][1]), (&json!(alice), &json!("SECOND")), "{calls:?}");
+    // `POST /delete_devices`: one call per token of the devices named.
+    let body = json!({ "devices": ["THIRD", "FOURTH", "NOPE"], "auth": auth });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/delete_devices", Some(&first), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    let calls = logged_out(&server);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    for device in ["THIRD", "FOURTH"] {
+        assert!(calls.iter().any(|call| call[1][1] == device), "{device}: {calls:?}");
+    }
+    for token in &tokens {
+        assert_eq!(server.call("GET", "/_matrix/client/v3/account/whoami", Some(token), None).0, 401);
+    }
+    assert_eq!(server.call("GET", "/_matrix/client/v3/account/whoami", Some(&first), None).0, 200);
+}
+
+#[test]
 fn registration_takes_the_username_and_display_name_modules_give() {
     let server = extras_server("      rename_registrations: { wanted: renamed }\n      displayname_prefix: 'Dr. '\n");
     let body = json!({ "username": "wanted", "password": "pw", "auth": { "type": "m.login.dummy" } });

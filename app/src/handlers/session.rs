@@ -136,7 +136,8 @@ pub(super) struct AuthOnly {
     auth: Option<Value>,
 }
 
-/// `DELETE /devices/{device_id}`: after password auth, the device and its tokens go.
+/// `DELETE /devices/{device_id}`: after password auth, the device and its tokens go
+/// (then `on_logged_out` per token, as Synapse's device deletion calls it).
 pub(super) async fn delete_device(
     State(state): State<Arc<AppState>>,
     auth: Auth,
@@ -146,7 +147,8 @@ pub(super) async fn delete_device(
     if let Some(incomplete) = password_auth(&state, &auth, body.auth.as_ref()).await? {
         return Ok(incomplete);
     }
-    state.storage.delete_devices(&auth.user_id, &[device_id]).await?;
+    let deleted = state.storage.delete_devices(&auth.user_id, &[device_id]).await?;
+    auth_providers::tokens_logged_out(&state, &auth.user_id, &deleted).await;
     Ok(Json(json!({})).into_response())
 }
 
@@ -169,7 +171,8 @@ pub(super) async fn delete_devices(
     if let Some(incomplete) = password_auth(&state, &auth, body.auth.as_ref()).await? {
         return Ok(incomplete);
     }
-    state.storage.delete_devices(&auth.user_id, &body.devices).await?;
+    let deleted = state.storage.delete_devices(&auth.user_id, &body.devices).await?;
+    auth_providers::tokens_logged_out(&state, &auth.user_id, &deleted).await;
     Ok(Json(json!({})).into_response())
 }
 
@@ -209,7 +212,7 @@ pub(super) async fn change_password(
         LogOut::Nothing
     };
     let deleted = state.storage.set_password(&auth.user_id, &hash, log_out).await?;
-    auth_providers::password_change_logged_out(&state, &auth.user_id, &deleted).await;
+    auth_providers::tokens_logged_out(&state, &auth.user_id, &deleted).await;
     Ok(Json(json!({})).into_response())
 }
 

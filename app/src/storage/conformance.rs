@@ -431,7 +431,10 @@ pub(crate) async fn deleting_a_device_logs_out_its_tokens_only(storage: Arc<impl
     assert!(storage.rename_device(&dave, "DEV2", Some("Phone")).await.unwrap());
     assert!(!storage.rename_device(&dave, "NOPE", Some("x")).await.unwrap());
     assert_eq!(storage.devices(&dave).await.unwrap()[1].display_name.as_deref(), Some("Phone"));
-    storage.delete_devices(&dave, &["DEV2".to_owned(), "NOPE".to_owned()]).await.unwrap();
+    let deleted = storage.delete_devices(&dave, &["DEV2".to_owned(), "NOPE".to_owned()]).await.unwrap();
+    // Each deleted token, stored form and device, for `on_logged_out`.
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert!(deleted.iter().all(|(_, device)| device == "DEV2"), "{deleted:?}");
     assert!(storage.session("dave-tok2").await.unwrap().is_none());
     assert!(storage.session("dave-tok3").await.unwrap().is_none());
     assert!(storage.session("dave-tok1").await.unwrap().is_some());

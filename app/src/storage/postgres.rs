@@ -884,7 +884,7 @@ impl Storage for PostgresStorage {
             .await
     }
 
-    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()> {
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<Vec<(String, String)>> {
         self.shared.write(async |client, _| client_data::delete_devices(client, user_id, device_ids).await).await
     }
 

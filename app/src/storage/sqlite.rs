@@ -855,7 +855,7 @@ impl Storage for SqliteStorage {
         self.write(move |c| client_settings::rename_device(c, &user_id, &device_id, name.as_deref())).await
     }
 
-    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<()> {
+    async fn delete_devices(&self, user_id: &UserId, device_ids: &[String]) -> StorageResult<Vec<(String, String)>> {
         let (user_id, device_ids) = (user_id.to_owned(), device_ids.to_vec());
         self.write(move |c| client_settings::delete_devices(c, &user_id, &device_ids)).await
     }

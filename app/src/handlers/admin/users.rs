@@ -248,7 +248,7 @@ pub(in crate::handlers) async fn put_user(
         let hash = account::hash_password(&state, password).await?;
         let log_out = if logout_devices { LogOut::Everything } else { LogOut::Nothing };
         let deleted = state.storage.set_password(&user_id, &hash, log_out).await?;
-        auth_providers::password_change_logged_out(&state, &user_id, &deleted).await;
+        auth_providers::tokens_logged_out(&state, &user_id, &deleted).await;
     }
     match deactivate {
         Some(true) if !existing.deactivated => account::deactivate_account(&state, &existing, false, true).await?,

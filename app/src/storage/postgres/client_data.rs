@@ -359,17 +359,26 @@ pub(super) async fn rename_device(
     Ok(changed > 0)
 }
 
-/// `Storage::delete_devices`: the devices and their tokens, in one transaction.
-pub(super) async fn delete_devices(client: &mut Object, user: &UserId, device_ids: &[String]) -> StorageResult<()> {
+/// `Storage::delete_devices`: the devices and their tokens, in one transaction;
+/// `(stored form, device)` of each deleted token.
+pub(super) async fn delete_devices(
+    client: &mut Object,
+    user: &UserId,
+    device_ids: &[String],
+) -> StorageResult<Vec<(String, String)>> {
     let transaction = client.transaction().await?;
     transaction
         .execute("DELETE FROM devices WHERE user_id = $1 AND device_id = ANY($2)", &[&user.as_str(), &device_ids])
         .await?;
-    transaction
-        .execute("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = ANY($2)", &[&user.as_str(), &device_ids])
+    let rows = transaction
+        .query(
+            "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = ANY($2) RETURNING token, device_id",
+            &[&user.as_str(), &device_ids],
+        )
         .await?;
+    let deleted = rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<StorageResult<Vec<_>>>()?;
     transaction.commit().await?;
-    Ok(())
+    Ok(deleted)
 }
 
 /// `Storage::set_password`: the hash and the devices and tokens `log_out` names, in one

@@ -42,16 +42,25 @@ pub(super) fn rename_device(
     Ok(changed > 0)
 }
 
-pub(super) fn delete_devices(connection: &Connection, user_id: &UserId, device_ids: &[String]) -> rusqlite::Result<()> {
+pub(super) fn delete_devices(
+    connection: &Connection,
+    user_id: &UserId,
+    device_ids: &[String],
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut deleted = Vec::new();
     for device_id in device_ids {
         connection
             .prepare_cached("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2")?
             .execute(params![user_id.as_str(), device_id])?;
-        connection
-            .prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1 AND device_id = ?2")?
-            .execute(params![user_id.as_str(), device_id])?;
+        let mut statement = connection.prepare_cached(
+            "DELETE FROM access_tokens WHERE user_id = ?1 AND device_id = ?2 RETURNING token, device_id",
+        )?;
+        let rows = statement.query_map(params![user_id.as_str(), device_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        for row in rows {
+            deleted.push(row?);
+        }
     }
-    Ok(())
+    Ok(deleted)
 }
 
 /// `Storage::set_password`, in the writer's transaction.
