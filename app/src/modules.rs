@@ -79,9 +79,9 @@ impl LiveModules {
 /// own, and its requests clone that handle, whose count no other connection writes;
 /// whether the handle is current is one atomic read of a counter written only by a
 /// reload. The handle is renewed when a reload has swapped in another registry, and let
-/// go at the end of a request (and whenever the connection asks,
-/// [`Self::release_if_stale`]) once it is stale, so an idle connection does not keep a
-/// replaced registry alive.
+/// go once it is stale at the end of a request and at the connection's periodic check
+/// ([`Self::release_if_stale`]), so an idle connection does not keep a replaced registry
+/// alive for longer than one check interval.
 #[derive(Default)]
 pub(crate) struct ConnectionPin {
     held: Mutex<Option<Arc<Held>>>,

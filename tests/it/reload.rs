@@ -75,6 +75,28 @@ fn a_request_inside_an_old_callback_keeps_the_old_answer_and_the_old_instance() 
 }
 
 #[test]
+fn an_idle_kept_alive_connection_does_not_keep_the_old_instance() {
+    use std::io::{Read, Write};
+    let server = start("      generation: one\n");
+    let (_, admin) = register_admin(&server, "admin");
+    // A connection that served a request on the first registry and then stays open, idle
+    // (each connection pins the registry its requests use).
+    let mut idle = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    idle.write_all(b"GET /_synapse/client/policy/generation HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = [0; 12];
+    idle.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    rewrite(&server, "      generation: two\n");
+    assert_eq!(reload(&server, &admin).0, 200);
+    assert_eq!(generation(&server), "two");
+    assert!(
+        eventually(Duration::from_secs(10), || shutdowns(&server).contains(&"one".to_owned())),
+        "the old instance is shut down while the connection that used it is still open"
+    );
+    drop(idle);
+}
+
+#[test]
 fn a_bad_config_changes_nothing_and_lists_every_problem_with_its_position() {
     let server = start("      generation: one\n      deny_registration: [denied]\n");
     let (_, admin) = register_admin(&server, "admin");

@@ -404,6 +404,9 @@ async fn serve_connection(
                 for stamp in [&scope.connection.idle_since_ms, &scope.connection.head_started_ms] {
                     let _ = stamp.compare_exchange(UNSTAMPED, now, Ordering::Relaxed, Ordering::Relaxed);
                 }
+                // An idle kept-alive connection lets a registry that a reload replaced go
+                // within one check (a request in flight keeps its own handle on it).
+                shared.registry.release_if_stale(&shared.state.modules);
                 if scope.connection.in_flight.load(Ordering::Relaxed) > 0 {
                     continue;
                 }
