@@ -87,6 +87,12 @@ pub struct HomeserverConfig {
     /// email address (Synapse's defaults: 0.003/s, burst 5).
     #[serde(default)]
     pub rc_3pid_validation: RateLimitConfig,
+    /// `request_token_inhibit_3pid_errors`: a `requestToken` for an address another
+    /// account already holds answers as if a mail were sent (after a random wait of 0.1 to
+    /// 1 s) instead of 400 `M_THREEPID_IN_USE`, so that it does not tell strangers which
+    /// addresses have accounts (Synapse's key; default off).
+    #[serde(default)]
+    pub request_token_inhibit_3pid_errors: bool,
     /// `email`: the SMTP server the server (and `ModuleApi::send_mail`) sends through;
     /// without it, no mail is sent and email validation is off.
     #[serde(default)]

@@ -177,6 +177,7 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
         registration_shared_secret: config.registration_shared_secret.clone(),
         public_baseurl: options.server.public_baseurl.clone(),
         mailer,
+        request_token_inhibit_3pid_errors: config.request_token_inhibit_3pid_errors,
     };
     let listeners: Vec<(SocketAddr, bool)> = config
         .listeners

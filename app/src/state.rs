@@ -23,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) public_baseurl: String,
     /// The `email:` section's SMTP server; `None`: no mail, email validation off.
     pub(crate) mailer: Option<Arc<mxmod::mail::Mailer>>,
+    /// `request_token_inhibit_3pid_errors`.
+    pub(crate) request_token_inhibit_3pid_errors: bool,
 }
 
 /// Everything a request handler needs.

@@ -203,6 +203,36 @@ fn an_allowed_address_gets_a_sid_and_a_mail_whose_link_validates_the_session() {
 }
 
 #[test]
+fn an_address_in_use_is_not_revealed_when_3pid_errors_are_inhibited() {
+    use crate::admin::{register_admin, SECRET};
+    let mut sink = Sink::start();
+    let top = format!(
+        "registration_shared_secret: {SECRET}\nrequest_token_inhibit_3pid_errors: true\n{}",
+        sink.email_section()
+    );
+    let server = server("      {}\n", &top);
+    let (_, admin) = register_admin(&server, "admin");
+    let (alice, _) = server.register("alice");
+    let threepids = json!({ "threepids": [{ "medium": "email", "address": "taken@test.com" }] });
+    let path = format!("/_synapse/admin/v2/users/{}", crate::support::enc(&alice));
+    assert_eq!(server.call("PUT", &path, Some(&admin), Some(&threepids)).0, 200);
+    // An address in use answers as a free one does, a `sid` and no error, after a wait;
+    // no mail goes out and no session exists behind the `sid`.
+    for endpoint in [REGISTER, ADD] {
+        let started = std::time::Instant::now();
+        let (status, answer) = request_token(&server, endpoint, "taken@test.com", "s", 1);
+        assert_eq!(status, 200, "{endpoint}: {answer}");
+        assert!(answer["sid"].as_str().is_some_and(|sid| sid.len() == 16), "{answer}");
+        assert!(started.elapsed() >= Duration::from_millis(100), "answered after {:?}", started.elapsed());
+    }
+    assert!(sink.nothing_within(Duration::from_millis(500)), "no mail for an address in use");
+    // A free address is mailed as usual.
+    let (status, answer) = request_token(&server, REGISTER, "free@test.com", "s", 1);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(sink.next().to, ["free@test.com"]);
+}
+
+#[test]
 fn requests_are_checked_and_rate_limited() {
     let sink = Sink::start();
     let server = server("      {}\n", &sink.email_section());

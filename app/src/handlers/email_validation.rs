@@ -13,7 +13,7 @@
 //! for adding an address, `M_UNKNOWN` for registration (Synapse's answers). A `next_link`
 //! (an `http`/`https` URL) is where the validation page redirects, with `sid` added.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{Query, State},
@@ -22,7 +22,10 @@ use axum::{
     Json,
 };
 use mxmod::{mail::MailError, types::JsonObject, ErrCode};
-use rand::distr::{Alphabetic, SampleString};
+use rand::{
+    distr::{Alphabetic, SampleString},
+    Rng as _,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -171,6 +174,13 @@ async fn request_token(state: &AppState, ip: ClientIp, body: &JsonObject, purpos
     state.limits.threepid_validation.check((1u8, ip.0))?;
     state.limits.threepid_validation.check((2u8, request.email.as_str()))?;
     if state.storage.user_by_threepid("email", &request.email).await?.is_some() {
+        if state.settings.request_token_inhibit_3pid_errors {
+            // As Synapse does: the client is told a mail went out, after a wait that
+            // looks like sending one; no session exists behind the `sid`.
+            let wait = Duration::from_millis(rand::rng().random_range(100..=1000));
+            tokio::time::sleep(wait).await;
+            return Ok(Json(json!({ "sid": Alphabetic.sample_string(&mut rand::rng(), 16) })));
+        }
         return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_IN_USE"), "Email is already in use"));
     }
     let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
