@@ -102,18 +102,16 @@ pub(crate) async fn check_3pid_login(
 
 /// `on_logged_out` for one revoked token (failures are logged by the hook).
 pub(crate) async fn logged_out(state: &AppState, user_id: &UserId, device_id: Option<&str>, access_token: &str) {
-    let providers = providers(state);
-    if password_auth_provider::on_logged_out::is_implemented(&providers) {
-        let _ = providers.on_logged_out(user_id, device_id, access_token).await;
-    }
+    let _ = providers(state).on_logged_out(user_id, device_id, access_token).await;
 }
 
 /// `on_logged_out` once per token a password change or a device deletion deleted,
 /// `(stored form, device)`, as Synapse does: tokens are stored hashed, so the module gets
 /// the stored form.
 pub(crate) async fn tokens_logged_out(state: &AppState, user_id: &UserId, deleted: &[(String, String)]) {
+    let providers = providers(state);
     for (stored, device_id) in deleted {
-        logged_out(state, user_id, Some(device_id), stored).await;
+        let _ = providers.on_logged_out(user_id, Some(device_id), stored).await;
     }
 }
 

@@ -216,8 +216,8 @@ fn an_address_in_use_is_not_revealed_when_3pid_errors_are_inhibited() {
     let threepids = json!({ "threepids": [{ "medium": "email", "address": "taken@test.com" }] });
     let path = format!("/_synapse/admin/v2/users/{}", crate::support::enc(&alice));
     assert_eq!(server.call("PUT", &path, Some(&admin), Some(&threepids)).0, 200);
-    // An address in use answers as a free one does, a `sid` and no error, after a wait;
-    // no mail goes out and no session exists behind the `sid`.
+    // An address in use answers as a free one does, a `sid` and no error, after a wait,
+    // and no mail goes out.
     for endpoint in [REGISTER, ADD] {
         let started = std::time::Instant::now();
         let (status, answer) = request_token(&server, endpoint, "taken@test.com", "s", 1);

@@ -108,13 +108,14 @@ impl Table {
             victim.close.notify_one();
             tracing::debug!("connection cap reached: closed the longest-idle connection");
         }
+        let now = self.now_ms();
         let connection = Arc::new(Connection {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             in_flight: AtomicUsize::new(0),
-            idle_since_ms: AtomicU64::new(self.now_ms()),
+            idle_since_ms: AtomicU64::new(now),
             // A new connection's first head is timed from the accept: one that sends
             // nothing at all is cut after the header timeout too.
-            head_started_ms: AtomicU64::new(self.now_ms()),
+            head_started_ms: AtomicU64::new(now),
             close: Notify::new(),
         });
         open.insert(connection.id, connection.clone());

@@ -237,7 +237,7 @@ impl WebRoutes {
             // A boxed future fits the inline buffer: no second allocation.
             Handler::Dynamic(handler) => CallbackFuture::from_or_box(handler(request)),
         };
-        Handling { future: Some(future), answer: None, route: Some(route), head }
+        Handling { state: HandlingState::Running { future, route, head } }
     }
 }
 
@@ -246,17 +246,30 @@ pin_project_lite::pin_project! {
     #[must_use = "a web resource does nothing unless awaited"]
     pub struct Handling<'a> {
         #[pin]
-        future: Option<CallbackFuture<'a, Result<WebResponse, CallbackError>>>,
-        answer: Option<WebResponse>,
-        route: Option<&'a Route>,
-        head: bool,
+        state: HandlingState<'a>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = HandlingProj]
+    enum HandlingState<'a> {
+        // Answered without a handler (`None`: no module mounted the path), or answered
+        // already (then `None` again).
+        Answered { answer: Option<WebResponse> },
+        // The handler's future, and what its answer needs.
+        Running {
+            #[pin]
+            future: CallbackFuture<'a, Result<WebResponse, CallbackError>>,
+            route: &'a Route,
+            head: bool,
+        },
     }
 }
 
 impl Handling<'_> {
     /// An answer known without calling a handler (`None`: no module mounted the path).
     fn answered(answer: Option<WebResponse>) -> Self {
-        Self { future: None, answer, route: None, head: false }
+        Self { state: HandlingState::Answered { answer } }
     }
 }
 
@@ -265,18 +278,21 @@ impl Future for Handling<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<WebResponse>> {
         use std::task::Poll;
-        let mut this = self.project();
-        let (Some(future), Some(route)) = (this.future.as_mut().as_pin_mut(), *this.route) else {
-            return Poll::Ready(this.answer.take());
+        let mut state = self.project().state;
+        let (outcome, route, head) = match state.as_mut().project() {
+            HandlingProj::Answered { answer } => return Poll::Ready(answer.take()),
+            HandlingProj::Running { future, route, head } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(outcome)) => (Some(outcome), *route, *head),
+                    Err(_) => (None, *route, *head),
+                }
+            }
         };
-        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(outcome)) => Some(outcome),
-            Err(_) => None,
-        };
-        this.future.set(None);
+        // The handler's future is dropped in place, as soon as it has answered.
+        state.set(HandlingState::Answered { answer: None });
         Poll::Ready(Some(match outcome {
-            Some(Ok(response)) if *this.head => head_of(response),
+            Some(Ok(response)) if head => head_of(response),
             Some(Ok(response)) => response,
             Some(Err(CallbackError::Matrix(error))) => error_response(&error),
             Some(Err(other)) => {
