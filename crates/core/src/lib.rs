@@ -73,6 +73,23 @@
 //! assert_eq!(harness.request(post).await.unwrap().status(), 405, "only GET (and HEAD) are served");
 //! # }
 //! ```
+//!
+//! ## Cargo features
+//!
+//! What a module sees is always here: the traits, [`ModuleApi`], [`db`]'s handle, the
+//! registry and [`testing`]. The implementations that pull in large dependencies are
+//! behind features, all on by default:
+//!
+//! | feature | gives | pulls in |
+//! |---|---|---|
+//! | `http-client` | `ModuleApi::http_client` | hyper's client, rustls, ring |
+//! | `mail` | `ModuleApi::send_mail`, `mail` | lettre |
+//! | `sqlite` | `db::Database::sqlite` (and `testing`'s in-memory database) | rusqlite, bundled SQLite |
+//! | `postgres` | `db::Database::postgres` | tokio-postgres, deadpool |
+//!
+//! A module that needs neither HTTP nor mail depends on
+//! `mxmod = { version = "…", default-features = false }` and builds none of them; the
+//! server turns on the features it implements.
 
 #[allow(unused_extern_crates)] // lets `::mxmod::...` in generated code resolve inside this crate
 extern crate self as mxmod;
