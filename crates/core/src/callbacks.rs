@@ -10,6 +10,7 @@
 pub mod account_data;
 pub mod account_validity;
 pub mod add_extra_fields_to_unsigned_client_event;
+mod chain;
 // The hook's internals, the call slot and the dispatch future are named by generated
 // code and by the shim types; they are not API: hidden here, and reached through
 // `mxmod::__private`.
@@ -19,7 +20,6 @@ pub mod dispatch;
 pub mod fold;
 #[doc(hidden)]
 pub mod hook;
-mod invoke;
 pub mod media_repository;
 pub mod outcome;
 pub mod password_auth_provider;
@@ -221,7 +221,7 @@ macro_rules! define_category {
             ) {
                 for descriptor in $slice.iter().filter(|d| d.module == instance.module_name()) {
                     match descriptor.callback {
-                        $($enum::$name(shim) => self.$name.push(shim, instance.object().clone(), instance.label(), settings),)*
+                        $($enum::$name(shim) => self.$name.push(&$name::SPEC, shim, instance.object().clone(), instance.label(), settings),)*
                     }
                 }
             }
@@ -234,96 +234,27 @@ macro_rules! define_category {
                 /// With no implementation this returns a ready answer without building
                 /// the chain's future.
                 #[inline]
-                #[allow(unused_mut, clippy::needless_lifetimes, clippy::type_complexity)]
+                #[allow(clippy::needless_lifetimes, clippy::type_complexity)]
+                #[allow(unsafe_code, unused_unsafe, reason = "each argument is lent to one call of the chain at a time (`Lend`); a callback without arguments lends none")]
                 pub fn $name<'a>(
                     &'a self,
-                    $(mut $arg: $ty),*
+                    $($arg: $ty),*
                 ) -> $crate::callbacks::dispatch::Dispatch<
-                    impl FnOnce() -> Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>,
+                    impl FnOnce() -> Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError> + Copy,
                     impl ::core::future::Future<Output = Result<<$rule as $crate::callbacks::rules::Rule>::Output, $crate::MatrixError>> + 'a,
                 > {
-                    #[allow(unused_imports)]
-                    use $crate::callbacks::hook::Reborrow;
-                    use $crate::callbacks::{dispatch::Dispatch, hook::{FailureStep, Hook, Plan}, invoke::{Call, Invoke}, rules::Rule, fold::{FirstPoll, Fold, Step}, slot::CallSlot};
-                    use $crate::__private::FutureExt as _;
-
-                    /// The chain from entry `*at` on; `*at` is the entry being called,
-                    /// for the one panic handler around the whole chain.
-                    #[allow(unused_mut, clippy::needless_lifetimes, clippy::too_many_arguments)]
-                    async fn chain<'a>(
-                        hook: &'a Hook<$name::Shim>,
-                        at: &'a mut usize,
-                        fold: &'a mut Fold<$rule>,
-                        plan: Plan,
-                        traced: bool,
-                        $(mut $arg: $ty),*
-                    ) -> Result<<$rule as Rule>::Output, $crate::MatrixError> {
-                        for index in *at..hook.len() {
-                            *at = index;
-                            let entry = hook.hot(index);
-                            let (object, shim) = (&*entry.object, entry.call);
-                            $(let $arg = Reborrow::reborrow(&mut $arg);)*
-                            // The call's future is built, first polled and its answer
-                            // folded inside the shim, in this slot; it is never moved.
-                            let slot = ::core::pin::pin!(CallSlot::new());
-                            let call = Call { cold: hook.cold(index), plan, traced };
-                            let step = Invoke::new(call, slot, &mut *fold, move |slot, fold, cx| {
-                                shim(object, $($arg,)* FirstPoll::new(slot, fold), cx)
-                            }).await;
-                            let value = match step {
-                                Step::Continue | Step::Pending => continue,
-                                Step::Stop => {
-                                    hook.stopped_at(index);
-                                    return fold.take_end();
-                                }
-                                Step::Failed => {
-                                    let failure = fold.take_failure();
-                                    match hook.failed::<$rule>(index, failure, &$name::SPEC) {
-                                        FailureStep::Continue => continue,
-                                        FailureStep::Answer(value) => value,
-                                        FailureStep::Fail(error) => return Err(error),
-                                    }
-                                }
-                            };
-                            if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut fold.state, value, &$name::SPEC) {
-                                hook.stopped_at(index);
-                                return end;
-                            }
-                        }
-                        Ok(<$rule>::finish(::core::mem::take(&mut fold.state)))
-                    }
+                    use $crate::callbacks::{chain::Chain, dispatch::Dispatch};
 
                     let hook = &self.$name;
                     if hook.is_empty() {
-                        return Dispatch::ready(|| Ok(<$rule>::finish(Default::default())));
+                        return Dispatch::ready(|| Ok(<$rule as $crate::callbacks::rules::Rule>::finish(Default::default())));
                     }
-                    Dispatch::chain(async move {
-                        hook.count_dispatch();
-                        let traced = $crate::__private::tracing::enabled!(target: "mxmod::callback", $crate::__private::tracing::Level::DEBUG);
-                        let plan = hook.plan();
-                        let mut fold = Fold::<$rule>::new(&$name::SPEC);
-                        let mut at = 0;
-                        loop {
-                            let outcome = ::core::panic::AssertUnwindSafe(chain(
-                                hook, &mut at, &mut fold, plan, traced, $(Reborrow::reborrow(&mut $arg)),*
-                            )).catch_unwind().await;
-                            match outcome {
-                                Ok(result) => return result,
-                                Err(panic) => match hook.panicked::<$rule>(at, panic, &$name::SPEC) {
-                                    FailureStep::Continue => {}
-                                    FailureStep::Answer(value) => {
-                                        if let ::core::ops::ControlFlow::Break(end) = <$rule>::fold(&mut fold.state, value, &$name::SPEC) {
-                                            hook.stopped_at(at);
-                                            return end;
-                                        }
-                                    }
-                                    FailureStep::Fail(error) => return Err(error),
-                                },
-                            }
-                            // Resume after the entry that panicked.
-                            at += 1;
-                        }
-                    })
+                    $(let mut $arg = $crate::callbacks::chain::Lend::stash($arg);)*
+                    Dispatch::chain(Chain::<$rule, _, _>::new(hook, move |shim: $name::Shim, object, first, cx| {
+                        // SAFETY: the chain calls this only with its slot empty, so the
+                        // call before this one, and every argument lent to it, is gone.
+                        unsafe { shim(object, $($crate::callbacks::chain::Lend::lend(&mut $arg),)* first, cx) }
+                    }))
                 }
             )*
         }

@@ -18,7 +18,8 @@ static CALLS: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecorderConfig {
-    /// What `user_may_create_room` answers: `allow`, `deny`, `error`, `panic`, `slow`.
+    /// What `user_may_create_room` answers: `allow`, `deny`, `error`, `panic`, `slow`
+    /// (`yield`: `on_create_room` waits once before it edits the request).
     #[serde(default = "allow")]
     answer: String,
     #[serde(default)]
@@ -70,6 +71,11 @@ impl Recorder {
     #[third_party_rules]
     async fn on_create_room(&self, _requester: &mxmod::types::Requester, content: &mut JsonObject, _admin: bool) {
         self.record("on_create_room");
+        if self.answer == "yield" {
+            // Waits once: the chain returns `Pending` holding this call's borrow of
+            // `content`, and lends it to the next module only after this one is done.
+            tokio::task::yield_now().await;
+        }
         let name = self.api.instance_name().to_owned();
         content.entry("touched_by").or_insert_with(|| serde_json::json!([])).as_array_mut().unwrap().push(name.into());
     }
@@ -147,6 +153,26 @@ async fn every_module_edits_the_create_room_request_in_turn() {
 }
 
 #[tokio::test]
+async fn a_module_that_waits_edits_the_request_before_the_next_one_does() {
+    let _serial = SERIAL.lock().await;
+    let h = harness(
+        "modules:
+  - module: recorder
+    config: { answer: yield }
+  - module: recorder
+    id: recorder_2
+  - module: recorder
+    id: recorder_3
+    config: { answer: yield }
+",
+    );
+    let requester = mxmod::types::Requester::new(user());
+    let mut content = JsonObject::new();
+    h.callbacks().third_party_rules.on_create_room(&requester, &mut content, false).await.unwrap();
+    assert_eq!(content["touched_by"], serde_json::json!(["recorder", "recorder#2", "recorder#3"]));
+}
+
+#[tokio::test]
 async fn an_error_fails_the_request_with_500_and_stops_the_chain() {
     let _serial = SERIAL.lock().await;
     let h = harness(
@@ -217,6 +243,26 @@ async fn a_timeout_is_a_failure() {
     let started = std::time::Instant::now();
     h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "the 5 s callback was cut off");
+}
+
+#[tokio::test]
+async fn after_a_timeout_the_chain_goes_on_with_the_next_module() {
+    let _serial = SERIAL.lock().await;
+    let h = harness(
+        "modules:
+  - module: recorder
+    timeout: 50ms
+    on_error: allow
+    config: { answer: slow }
+  - module: recorder
+    id: recorder_2
+    config: { answer: deny }
+",
+    );
+    let error = h.callbacks().spam_checker.user_may_create_room(&user(), &JsonObject::new()).await.unwrap_err();
+    assert_eq!(error.errcode.as_str(), "ORG_EXAMPLE_NOPE", "the second module decided");
+    let labels: Vec<String> = calls().into_iter().map(|(label, _)| label).collect();
+    assert_eq!(labels, ["recorder", "recorder#2"]);
 }
 
 #[tokio::test]

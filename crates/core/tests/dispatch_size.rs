@@ -1,12 +1,11 @@
 //! The size of what a dispatch builds. An unimplemented hook returns a ready answer
-//! without making the chain's future at all. A registered chain's future holds the
-//! arguments, the call's slot (`INLINE_FUTURE_BYTES` and two pointers), the chain's fold
-//! (the rule's state and room for an early end, a `MatrixError`), and, in the storage
-//! the three plans share, the guarded plan's timer (a `tokio::time::Sleep`, inline so
-//! that arming it allocates nothing): 736 bytes for `user_may_invite` (three arguments)
-//! in a debug build, against ~900 two versions ago and 672 before the shim folded the
-//! answer itself (the fold's early end is the difference; it buys a one-byte step per
-//! call).
+//! without making the chain's future at all. A registered chain's future (one
+//! hand-written struct, `callbacks/chain.rs`) holds the hook, the arguments, and what its
+//! first poll makes: the one call slot (`INLINE_FUTURE_BYTES` and two pointers), the
+//! fold (the rule's state and room for an early end, a `MatrixError`), the entry index
+//! and the guarded plan's timer (a `tokio::time::Sleep`, inline so that arming it
+//! allocates nothing): 448 bytes for `user_may_invite` (three arguments) in a debug
+//! build, against 736 when the chain was an `async fn` awaiting one future per entry.
 
 use std::mem::size_of_val;
 
@@ -38,7 +37,7 @@ impl Sized {
 
 /// The largest dispatch future allowed: the call's slot, plus the chain's state
 /// (arguments, index, fold) and the guarded plan's timer.
-const MAX_DISPATCH_FUTURE_BYTES: usize = 736;
+const MAX_DISPATCH_FUTURE_BYTES: usize = 448;
 
 #[test]
 fn a_callback_future_is_its_inline_buffer_and_two_pointers() {

@@ -22,8 +22,9 @@ pub struct Dispatch<D, F> {
 }
 
 enum State<D, F> {
-    /// No module implements the callback: what makes the answer (taken when polled).
-    Ready(Option<D>),
+    /// No module implements the callback: what makes the answer (a closure that
+    /// captures nothing, so `Copy`: no flag records that it was used).
+    Ready(D),
     /// The modules' chain gives the answer; dropped by `Dispatch`'s `Drop`.
     Chain(ManuallyDrop<F>),
 }
@@ -33,7 +34,7 @@ impl<D, F> Dispatch<D, F> {
     /// where the caller wants it.
     #[inline(always)]
     pub(crate) fn ready(answer: D) -> Self {
-        Self { state: State::Ready(Some(answer)) }
+        Self { state: State::Ready(answer) }
     }
 
     /// The modules' chain gives the answer.
@@ -43,7 +44,7 @@ impl<D, F> Dispatch<D, F> {
     }
 }
 
-impl<T, D: FnOnce() -> T, F: Future<Output = T>> Future for Dispatch<D, F> {
+impl<T, D: FnOnce() -> T + Copy, F: Future<Output = T>> Future for Dispatch<D, F> {
     type Output = T;
 
     #[inline(always)]
@@ -51,7 +52,7 @@ impl<T, D: FnOnce() -> T, F: Future<Output = T>> Future for Dispatch<D, F> {
         // SAFETY: the chain is never moved out of `state`: it is polled pinned where it
         // is, and dropped in place.
         match &mut unsafe { self.get_unchecked_mut() }.state {
-            State::Ready(answer) => Poll::Ready(answer.take().expect("a dispatch polled after its answer")()),
+            State::Ready(answer) => Poll::Ready((*answer)()),
             // SAFETY: as above, `chain` stays where it is until it is dropped.
             State::Chain(chain) => poll_chain(unsafe { Pin::new_unchecked(&mut **chain) }, cx),
         }

@@ -2,8 +2,13 @@
 //! (the shim and the instance, all a call reads) and a parallel cold slice (label,
 //! `on_error`, `timeout`, counters), plus the `Plan` start-up picked for running them.
 //! How a failure becomes the chain's next step is here too, on the cold path.
+//!
+//! The hot entry holds the instance as a pointer resolved at attach time (the `Arc`'s
+//! data, already past its counts): reaching it costs no load of the vtable's alignment
+//! per call. The cold entry owns the `Arc` that keeps it alive.
+#![allow(unsafe_code, reason = "a hot entry's instance pointer is resolved once from the Arc its cold entry owns")]
 
-use std::{any::Any, fmt, sync::Arc, time::Duration};
+use std::{any::Any, fmt, ptr::NonNull, sync::Arc, time::Duration};
 
 use serde::Deserialize;
 
@@ -85,12 +90,33 @@ pub(crate) enum Plan {
 pub(crate) struct HotEntry<F> {
     /// The generated shim.
     pub(crate) call: F,
-    /// The module instance the shim is called on.
-    pub(crate) object: Arc<ModuleObject>,
+    /// The module instance the shim is called on: `Arc::as_ptr` of the `Arc` the entry's
+    /// [`ColdEntry`] owns, so it lives as long as the hook.
+    object: NonNull<ModuleObject>,
+}
+
+// SAFETY: the pointer is a shared reference in all but name (see `HotEntry::object`),
+// and `ModuleObject` is `Send + Sync`.
+unsafe impl<F: Send> Send for HotEntry<F> {}
+// SAFETY: as above.
+unsafe impl<F: Sync> Sync for HotEntry<F> {}
+
+impl<F> HotEntry<F> {
+    /// The module instance.
+    #[inline(always)]
+    pub(crate) fn object(&self) -> &ModuleObject {
+        // SAFETY: `object` came from `Arc::as_ptr` of the `Arc` in the cold entry pushed
+        // with this one (`Hook::push`); the hook never drops or replaces a cold entry
+        // while it lives, so the instance outlives every borrow of the hook, and it is
+        // only ever read through shared references.
+        unsafe { self.object.as_ref() }
+    }
 }
 
 /// What only the cold paths read (failures, timeouts, statistics).
 pub(crate) struct ColdEntry {
+    /// Owns the instance the hot entry points at.
+    _instance: Arc<ModuleObject>,
     /// The instance label (`name`, `name#2`).
     pub(crate) module: Arc<str>,
     pub(crate) on_error: Option<OnError>,
@@ -104,12 +130,15 @@ pub(crate) struct Hook<F> {
     hot: Vec<HotEntry<F>>,
     cold: Vec<ColdEntry>,
     plan: Plan,
+    /// The callback's row, set with the first entry (a chain reads it from here, so a
+    /// dispatcher need not store it).
+    spec: Option<&'static CallbackSpec>,
     dispatches: Box<DispatchCounter>,
 }
 
 impl<F> Default for Hook<F> {
     fn default() -> Self {
-        Self { hot: Vec::new(), cold: Vec::new(), plan: Plan::Plain, dispatches: Box::default() }
+        Self { hot: Vec::new(), cold: Vec::new(), plan: Plan::Plain, spec: None, dispatches: Box::default() }
     }
 }
 
@@ -130,6 +159,15 @@ impl<F> Hook<F> {
     #[inline]
     pub(crate) fn plan(&self) -> Plan {
         self.plan
+    }
+
+    /// The callback's row.
+    ///
+    /// # Panics
+    /// If the hook is empty (a dispatcher answers those without a chain).
+    #[inline]
+    pub(crate) fn spec(&self) -> &'static CallbackSpec {
+        self.spec.expect("a hook with entries knows its callback's row")
     }
 
     /// The `index`-th implementation's shim and instance.
@@ -162,9 +200,18 @@ impl<F> Hook<F> {
         self.cold.iter().map(|cold| cold.module.clone()).zip(snapshots).collect()
     }
 
-    pub(crate) fn push(&mut self, call: F, object: Arc<ModuleObject>, module: Arc<str>, settings: &EntrySettings) {
-        self.hot.push(HotEntry { call, object });
+    pub(crate) fn push(
+        &mut self,
+        spec: &'static CallbackSpec,
+        call: F,
+        object: Arc<ModuleObject>,
+        module: Arc<str>,
+        settings: &EntrySettings,
+    ) {
+        self.spec = Some(spec);
+        self.hot.push(HotEntry { call, object: NonNull::from(&*object) });
         self.cold.push(ColdEntry {
+            _instance: object,
             module,
             on_error: settings.on_error,
             timeout: settings.timeout,
@@ -251,65 +298,5 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         text.clone()
     } else {
         "non-string panic payload".to_owned()
-    }
-}
-
-/// Re-lends one dispatcher argument to each module in turn, so `&mut` arguments (the
-/// `on_create_room` request body) reach every module.
-pub(crate) trait Reborrow {
-    /// The argument with a shorter lifetime.
-    type Out<'b>
-    where
-        Self: 'b;
-    /// Lends the argument for one call.
-    fn reborrow(&mut self) -> Self::Out<'_>;
-}
-
-impl<T: ?Sized> Reborrow for &T {
-    type Out<'b>
-        = &'b T
-    where
-        Self: 'b;
-    #[inline(always)]
-    fn reborrow(&mut self) -> &T {
-        self
-    }
-}
-
-impl<T: ?Sized> Reborrow for &mut T {
-    type Out<'b>
-        = &'b mut T
-    where
-        Self: 'b;
-    #[inline(always)]
-    fn reborrow(&mut self) -> &mut T {
-        self
-    }
-}
-
-impl<T: ?Sized> Reborrow for Option<&T> {
-    type Out<'b>
-        = Option<&'b T>
-    where
-        Self: 'b;
-    #[inline(always)]
-    fn reborrow(&mut self) -> Option<&T> {
-        *self
-    }
-}
-
-impl Reborrow for bool {
-    type Out<'b> = bool;
-    #[inline(always)]
-    fn reborrow(&mut self) -> bool {
-        *self
-    }
-}
-
-impl Reborrow for u64 {
-    type Out<'b> = u64;
-    #[inline(always)]
-    fn reborrow(&mut self) -> u64 {
-        *self
     }
 }

@@ -33,9 +33,11 @@ pub const INLINE_FUTURE_BYTES: usize = 128;
 /// The alignment of the inline buffer.
 const INLINE_ALIGN: usize = 16;
 
-/// The inline buffer, aligned for any future that does not ask for more than 16.
+/// The inline buffer, aligned for any future that does not ask for more than 16. One
+/// `MaybeUninit` around the array, not an array of them: an array of `uninit()` was
+/// compiled to nine 16-byte zero stores for every new slot.
 #[repr(C, align(16))]
-struct Buffer([MaybeUninit<u8>; INLINE_FUTURE_BYTES]);
+struct Buffer(MaybeUninit<[u8; INLINE_FUTURE_BYTES]>);
 
 /// What a slot stands for, to the type system.
 type ErasedFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -74,12 +76,7 @@ impl<'a, T> CallSlot<'a, T> {
     /// An empty slot.
     #[inline(always)]
     pub const fn new() -> Self {
-        Self {
-            buffer: Buffer([MaybeUninit::uninit(); INLINE_FUTURE_BYTES]),
-            poll: None,
-            drop: None,
-            _future: PhantomData,
-        }
+        Self { buffer: Buffer(MaybeUninit::uninit()), poll: None, drop: None, _future: PhantomData }
     }
 
     /// Whether a future is waiting in the slot (its first poll answered `Pending`).
@@ -149,6 +146,14 @@ impl<'a, T> CallSlot<'a, T> {
             this.clear();
         }
         answer
+    }
+
+    /// Drops the future in the slot, if any: a chain drops a call that panicked or
+    /// timed out.
+    #[inline]
+    pub(crate) fn reset(self: Pin<&mut Self>) {
+        // SAFETY: the future is dropped in place; nothing is moved.
+        unsafe { self.get_unchecked_mut() }.clear();
     }
 
     /// Drops the future in the slot, if any.
