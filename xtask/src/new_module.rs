@@ -340,7 +340,7 @@ fn plan_in_tree(workspace: &Workspace, name: &str, categories: &[Category]) -> R
         "created crates/modules/src/{name}.rs (module `{name}`, type `{}`; callbacks: {})
 updated crates/modules/src/lib.rs, crates/modules/Cargo.toml (feature `{name}`), app/Cargo.toml (feature `{name}`)
 next:
-    cargo test -p mxmod-modules --features {name}
+    cargo test -p mxmod-modules --no-default-features --features {name}
     cargo xtask build --modules {name}        # then: target/debug/mxmod list-modules
 ",
         names.type_name,

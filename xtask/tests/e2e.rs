@@ -197,9 +197,11 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
             .current_dir(&copy),
     );
 
-    // `--lib`: the generated tests are unit tests of the module's file; the crate's doc tests
-    // are the outer run's.
-    let tested = cargo(&copy, &["test", "-p", "mxmod-modules", "--features", "e2e_probe", "--lib"]);
+    // As `new-module` says: the module's own tests, without the shipped modules. `--lib`:
+    // the generated tests are unit tests of the module's file; the crate's doc tests are
+    // the outer run's.
+    let tested =
+        cargo(&copy, &["test", "-p", "mxmod-modules", "--no-default-features", "--features", "e2e_probe", "--lib"]);
     eprintln!("xtask e2e: in-tree module tested at {:.0?}", started.elapsed());
     let (stdout, stderr) = (text(&tested.stdout), text(&tested.stderr));
     for test in [
@@ -221,7 +223,8 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     }
     assert!(!stderr.contains("e2e_probe.rs:"), "the generated module has warnings:\n{stderr}");
 
-    cargo(&copy, &["build", "-p", "mxmod-app", "--bin", "mxmod", "--features", "e2e_probe"]);
+    // What `cargo xtask build --modules e2e_probe` runs: a binary with this module only.
+    cargo(&copy, &["build", "-p", "mxmod-app", "--bin", "mxmod", "--no-default-features", "--features", "e2e_probe"]);
     eprintln!("xtask e2e: in-tree binary built at {:.0?}", started.elapsed());
     let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
     assert!(listed.contains("e2e_probe (feature `e2e_probe` of mxmod-modules)"), "{listed}");
