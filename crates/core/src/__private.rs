@@ -16,9 +16,24 @@ pub use tracing;
 /// The shim constructors of every category, as `#[module]` names them:
 /// `callbacks::spam_checker::user_may_create_room(shim)`.
 pub use crate::callbacks::constructors as callbacks;
-/// The hook's internals, the call slot and the dispatch future: what generated code and
-/// the shim types name, and what the dispatch benchmark and size test reach for.
-pub use crate::callbacks::{dispatch, fold, hook, slot};
+/// The dispatch future a dispatcher returns.
+pub mod dispatch {
+    pub use crate::callbacks::dispatch::Dispatch;
+}
+/// A chain's fold, and what a shim gets to start one call (the dispatch benchmark builds
+/// them by hand).
+pub mod fold {
+    pub use crate::callbacks::fold::{FirstPoll, Fold, Step};
+}
+/// What the shim types name: the instance as the registry holds it, and a web
+/// resource's inline future.
+pub mod hook {
+    pub use crate::callbacks::hook::{CallbackFuture, ModuleObject, INLINE_FUTURE_BYTES};
+}
+/// Where one callback call's future lives.
+pub mod slot {
+    pub use crate::callbacks::slot::CallSlot;
+}
 use crate::{
     api::ModuleApi,
     cache::CacheHandle,

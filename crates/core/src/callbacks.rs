@@ -11,15 +11,12 @@ pub mod account_data;
 pub mod account_validity;
 pub mod add_extra_fields_to_unsigned_client_event;
 mod chain;
-// The hook's internals, the call slot and the dispatch future are named by generated
-// code and by the shim types; they are not API: hidden here, and reached through
-// `mxmod::__private`.
-#[doc(hidden)]
-pub mod dispatch;
-#[doc(hidden)]
-pub mod fold;
-#[doc(hidden)]
-pub mod hook;
+// The hook's internals, the call slot, the fold and the dispatch future are not API:
+// private here; what generated code, the shim types and the dispatch benchmark name is
+// re-exported from `mxmod::__private`.
+pub(crate) mod dispatch;
+pub(crate) mod fold;
+pub(crate) mod hook;
 pub mod media_repository;
 pub mod outcome;
 pub mod password_auth_provider;
@@ -27,8 +24,7 @@ pub mod presence_router;
 pub mod ratelimit;
 pub mod reference;
 pub mod rules;
-#[doc(hidden)]
-pub mod slot;
+pub(crate) mod slot;
 pub mod spam_checker;
 mod stats;
 pub mod third_party_rules;

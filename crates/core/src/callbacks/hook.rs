@@ -44,7 +44,7 @@ pub enum OnError {
 
 /// Why one callback call failed.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The callback returned an error.
     Error(CallbackError),
     /// The callback panicked; the text is the panic message.
@@ -65,7 +65,7 @@ impl fmt::Display for Failure {
 
 /// Per-module settings that shape how its callbacks are run.
 #[derive(Clone, Debug, Default)]
-pub struct EntrySettings {
+pub(crate) struct EntrySettings {
     /// `on_error` from the module's YAML entry.
     pub on_error: Option<OnError>,
     /// `timeout` from the module's YAML entry.
