@@ -80,6 +80,9 @@ pub(super) struct Shared {
     invalidations: std::sync::OnceLock<cluster::InvalidationSink>,
     /// What other processes' reload requests start, once the server runs.
     reloads: std::sync::OnceLock<cluster::ReloadSink>,
+    /// The newest `module_reloads` generation this process has applied (or started
+    /// after): the listener catches up on a newer one when it listens again.
+    reload_generation: std::sync::atomic::AtomicI64,
 }
 
 /// PostgreSQL storage.
@@ -190,6 +193,7 @@ impl PostgresStorage {
             process: rand::random::<i64>(),
             invalidations: std::sync::OnceLock::new(),
             reloads: std::sync::OnceLock::new(),
+            reload_generation: std::sync::atomic::AtomicI64::new(0),
             wakes: wakes::WakeQueue::default(),
         });
         let waker = tokio::spawn(wakes::run(shared.clone())).abort_handle();
@@ -217,18 +221,31 @@ impl PostgresStorage {
     }
 
     /// Asks every other process on the database to reload its modules, each from its own
-    /// config file: a notification on the change channel, received by the processes
-    /// listening now (a process whose listener is reconnecting misses it) and applied by
-    /// each on its own, after this returns.
+    /// config file: one statement bumps the reload generation in `module_reloads` and
+    /// sends it on the change channel, so the processes listening now reload on the
+    /// notification, and a process whose listener is reconnecting finds the newer
+    /// generation when it listens again. Each applies it on its own, after this returns.
     pub async fn request_reload(&self) -> StorageResult<()> {
         let request = Changes { reload: true, ..Changes::new(self.shared.process) };
         let payload = request.payload();
-        self.shared
+        let generation = self
+            .shared
             .read(async |client| {
-                client.execute("SELECT pg_notify($1, $2)", &[&changes::CHANNEL, &payload]).await?;
-                Ok(())
+                let row = client
+                    .query_one(
+                        "WITH bumped AS (UPDATE module_reloads SET generation = generation + 1 RETURNING generation)
+                         SELECT generation,
+                                pg_notify($1, (($2::text)::jsonb || jsonb_build_object('reload_generation', generation))::text)
+                         FROM bumped",
+                        &[&changes::CHANNEL, &payload],
+                    )
+                    .await?;
+                Ok(row.get::<_, i64>(0))
             })
-            .await
+            .await?;
+        // This process reloads itself (the caller does): it has seen this one.
+        self.shared.reload_generation.fetch_max(generation, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// What runs when another process asks for a reload ([`Self::request_reload`]); it

@@ -92,6 +92,14 @@ pub(super) struct Changes {
     /// modules from its own config file, as on `SIGHUP`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) reload: bool,
+    /// The reload's number in `module_reloads` (0 from a process that predates it): a
+    /// process that already caught up on it does not reload twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(super) reload_generation: i64,
+}
+
+fn is_zero(generation: &i64) -> bool {
+    *generation == 0
 }
 
 impl Changes {

@@ -4,7 +4,8 @@
 //! invalidations and starts the module reload it asks for. A lost connection is
 //! re-established, and since notifications sent meanwhile are gone, every cached state
 //! is dropped and every parked sync woken (each re-reads and finds what changed); a
-//! reload asked meanwhile is lost.
+//! reload asked meanwhile is found in `module_reloads`, whose generation is read each
+//! time the connection listens, and started then.
 
 use std::{
     sync::{
@@ -33,16 +34,28 @@ struct Listening {
     _client: Client,
     payloads: mpsc::Receiver<String>,
     overflowed: Arc<AtomicBool>,
+    /// `module_reloads`' generation, read once listening: a reload asked after this
+    /// read arrives as a notification.
+    reload_generation: i64,
 }
 
 /// Connects, `LISTEN`s and starts applying notifications; returns once listening, so no
 /// write committed after start-up is missed.
 pub(super) async fn start(
-    config: tokio_postgres::Config,
+    mut config: tokio_postgres::Config,
     shared: Arc<Shared>,
 ) -> Result<tokio::task::AbortHandle, BoxedCause> {
+    config.application_name(application_name(shared.process));
     let listening = listen(&config).await?;
+    // Reloads asked before this process started are in the config it started with.
+    shared.reload_generation.fetch_max(listening.reload_generation, Ordering::Relaxed);
     Ok(tokio::spawn(run(config, shared, listening)).abort_handle())
+}
+
+/// The listener connection's `application_name`: which process it is, in
+/// `pg_stat_activity`.
+pub(super) fn application_name(process: i64) -> String {
+    format!("mxmod listener {process:016x}")
 }
 
 async fn listen(config: &tokio_postgres::Config) -> Result<Listening, tokio_postgres::Error> {
@@ -69,7 +82,8 @@ async fn listen(config: &tokio_postgres::Config) -> Result<Listening, tokio_post
         }
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    Ok(Listening { _client: client, payloads, overflowed })
+    let reload_generation = client.query_one("SELECT generation FROM module_reloads", &[]).await?.get(0);
+    Ok(Listening { _client: client, payloads, overflowed, reload_generation })
 }
 
 async fn run(config: tokio_postgres::Config, shared: Arc<Shared>, mut listening: Listening) {
@@ -92,6 +106,23 @@ async fn run(config: tokio_postgres::Config, shared: Arc<Shared>, mut listening:
             }
         };
         everything(&shared);
+        if newer_reload(&shared, listening.reload_generation) {
+            tracing::info!("a module reload was asked while this process was not listening: reloading now");
+            start_reload(&shared);
+        }
+    }
+}
+
+/// Whether `generation` is a reload this process has not applied (and, if so, it now
+/// counts as applied).
+fn newer_reload(shared: &Shared, generation: i64) -> bool {
+    shared.reload_generation.fetch_max(generation, Ordering::Relaxed) < generation
+}
+
+fn start_reload(shared: &Shared) {
+    match shared.reloads.get() {
+        Some(reload) => reload(),
+        None => tracing::warn!("another process asked for a module reload before the modules ran: ignored"),
     }
 }
 
@@ -114,11 +145,9 @@ async fn apply(shared: &Shared, payload: &str) {
             sink(invalidation);
         }
     }
-    if changes.reload {
-        match shared.reloads.get() {
-            Some(reload) => reload(),
-            None => tracing::warn!("another process asked for a module reload before the modules ran: ignored"),
-        }
+    // A reload without a generation comes from a process that predates `module_reloads`.
+    if changes.reload && (changes.reload_generation == 0 || newer_reload(shared, changes.reload_generation)) {
+        start_reload(shared);
     }
     if changes.everything {
         return everything(shared);

@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
         apply: |t| Box::pin(admin_api(t)),
     },
     Migration { name: "email validation sessions", apply: |t| Box::pin(threepid_validation(t)) },
+    Migration { name: "module reload generation", apply: |t| Box::pin(module_reloads(t)) },
 ];
 
 /// The newest schema version this build knows (equal to the SQLite one).
@@ -249,6 +250,18 @@ async fn threepid_validation(transaction: &Transaction<'_>) -> Result<(), tokio_
                 ON threepid_validation_sessions (medium, client_secret, address) WHERE validated_at IS NULL;
              CREATE INDEX threepid_validation_expiry ON threepid_validation_sessions (token_expires)
                 WHERE validated_at IS NULL;",
+        )
+        .await
+}
+
+/// Step 9: the count of module reloads asked through the admin API (`request_reload`
+/// bumps it in the statement that notifies): a process whose notification connection
+/// was down compares it with the last it applied when it listens again.
+async fn module_reloads(transaction: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    transaction
+        .batch_execute(
+            "CREATE TABLE module_reloads (generation BIGINT NOT NULL);
+             INSERT INTO module_reloads (generation) VALUES (0);",
         )
         .await
 }

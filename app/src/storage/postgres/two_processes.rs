@@ -163,6 +163,34 @@ async fn a_reload_request_reaches_every_other_process_and_not_the_sender() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_asked_while_a_process_was_not_listening_runs_when_it_listens_again() {
+    let Some((a, b, database)) = two_processes().await else { return };
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    b.on_remote_reload(move || {
+        let _ = sender.send(());
+    });
+    // B's listener connection is cut, and gone, before A asks: the notification reaches
+    // nobody on B, which is reconnecting (its first retry waits 100 ms).
+    let name = super::listener::application_name(b.shared.process);
+    let (admin, connection) =
+        super::connection_config(&database.settings).connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1";
+    assert_eq!(admin.query(cut, &[&name]).await.unwrap().len(), 1, "B has one listener connection");
+    let gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+    while admin.query_one(gone, &[&name]).await.unwrap().get::<_, i64>(0) > 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.request_reload().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B reloads once it listens again");
+    // Once: the generation it caught up on is not applied a second time.
+    let mut waiter = b.sync_waiter(&user("alice"), false);
+    room_with_members(&a, 8, false).await;
+    tokio::time::timeout(Duration::from_secs(10), waiter.changed()).await.expect("B listens again");
+    assert!(received.try_recv().is_err(), "B reloads once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_tasks_run_on_one_process_and_move_when_it_stops() {
     let Some((a, b, _database)) = two_processes().await else { return };
     let (cluster_a, cluster_b) = (a.cluster(), b.cluster());

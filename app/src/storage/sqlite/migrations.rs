@@ -31,6 +31,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration { name: "blocked rooms and users' third-party identifiers (admin API)", apply: admin_api },
     Migration { name: "email validation sessions", apply: threepid_validation },
+    Migration { name: "module reload generation", apply: module_reloads },
 ];
 
 /// The newest schema version this build knows.
@@ -183,6 +184,18 @@ fn admin_api(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
 fn threepid_validation(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
     transaction.execute_batch(THREEPID_VALIDATION)
 }
+
+/// Step 9: the count of module reloads asked through the admin API. Several processes on
+/// one PostgreSQL database read it to catch up on a reload they missed while their
+/// notification connection was down; one SQLite process has nobody to tell, and keeps
+/// the step so that both schemas have the same version numbers.
+fn module_reloads(transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    transaction.execute_batch(MODULE_RELOADS)
+}
+
+/// The DDL of step 9 (PostgreSQL's step 9 is the same text).
+const MODULE_RELOADS: &str = "CREATE TABLE module_reloads (generation BIGINT NOT NULL);
+     INSERT INTO module_reloads (generation) VALUES (0);";
 
 /// The DDL of step 8 (PostgreSQL's step 8 is the same text).
 const THREEPID_VALIDATION: &str = "CREATE TABLE threepid_validation_sessions (
