@@ -1,7 +1,8 @@
 //! End to end: `cargo xtask new-module` in a scratch copy of the workspace, then — with no
-//! edit — the module's tests pass, a binary built with its feature lists it and serves it
-//! when its YAML names it; the same for an `--out-of-tree` crate and its custom binary,
-//! which still resolves once the pair is moved elsewhere.
+//! edit — the module's tests pass; an `--out-of-tree` crate's tests pass too, and its
+//! custom binary, with the in-tree module's feature listed on mxmod-app as the crate's
+//! manifest says, lists both modules and serves each when its YAML names it; the pair
+//! still resolves once moved elsewhere.
 //!
 //! The scratch copy lives in `target/xtask-e2e/workspace/` and the nested builds put their
 //! binaries in `target/xtask-e2e/`, but they compile in the build directory of the test run
@@ -223,16 +224,6 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     }
     assert!(!stderr.contains("e2e_probe.rs:"), "the generated module has warnings:\n{stderr}");
 
-    // What `cargo xtask build --modules e2e_probe` runs: a binary with this module only.
-    cargo(&copy, &["build", "-p", "mxmod-app", "--bin", "mxmod", "--no-default-features", "--features", "e2e_probe"]);
-    eprintln!("xtask e2e: in-tree binary built at {:.0?}", started.elapsed());
-    let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
-    assert!(listed.contains("e2e_probe (feature `e2e_probe` of mxmod-modules)"), "{listed}");
-    assert!(listed.contains("  resource  /_synapse/client/e2e_probe/hello"), "{listed}");
-    let response = serve_and_greet(&binary(), "e2e_probe");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.ends_with(r#"{"greeting":"Hi, CI"}"#), "{response}");
-
     // Out of the tree: a crate of its own with a custom binary.
     let outside = e2e_dir().join("out_of_tree");
     if outside.exists() {
@@ -241,6 +232,16 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     let outside_arg = outside.display().to_string();
     let args = ["new-module", "e2e_outside", "--callbacks", "web_resource", "--out-of-tree", &outside_arg];
     xtask(&copy, &args);
+    // The binary links a shipped module too, the in-tree one, the way the manifest's
+    // comment says (`features = [...]` on mxmod-app): one build serves both modules, so
+    // the in-tree module is served by a binary built with its feature without a second
+    // compile of mxmod-app.
+    let manifest_path = outside.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let linked =
+        manifest.replacen("default-features = false }", "default-features = false, features = [\"e2e_probe\"] }", 1);
+    assert_ne!(linked, manifest, "the manifest names mxmod-app with `default-features = false`:\n{manifest}");
+    std::fs::write(&manifest_path, linked).unwrap();
     let tested = cargo(&outside, &["test"]);
     let (stdout, stderr) = (text(&tested.stdout), text(&tested.stderr));
     assert!(stdout.contains("hello_greets_by_name ... ok"), "{stdout}");
@@ -249,9 +250,14 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     cargo(&outside, &["build"]);
     eprintln!("xtask e2e: out-of-tree binary built at {:.0?}", started.elapsed());
     let listed = text(&succeed(Command::new(binary()).arg("list-modules")).stdout);
-    assert!(listed.starts_with("e2e_outside (crate e2e_outside)\n"), "{listed}");
+    assert!(listed.contains("e2e_outside (crate e2e_outside)\n"), "{listed}");
+    assert!(listed.contains("e2e_probe (feature `e2e_probe` of mxmod-modules)"), "{listed}");
+    assert!(listed.contains("  resource  /_synapse/client/e2e_probe/hello"), "{listed}");
     assert!(!listed.contains("demo"), "built without mxmod-app's default modules:\n{listed}");
     let response = serve_and_greet(&binary(), "e2e_outside");
+    assert!(response.ends_with(r#"{"greeting":"Hi, CI"}"#), "{response}");
+    let response = serve_and_greet(&binary(), "e2e_probe");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with(r#"{"greeting":"Hi, CI"}"#), "{response}");
 
     // The crate names the checkout by a relative path, so the pair resolves wherever it is
