@@ -45,6 +45,19 @@ use crate::{
 /// The chain's answer.
 type Answer<R> = Result<<R as Rule>::Output, MatrixError>;
 
+/// What runs entry's shim `F` on its instance with the dispatch's arguments: the closure
+/// a dispatcher gives [`Chain::new`] (which spells the bound out, so that the closure's
+/// argument types are inferred from it).
+pub(crate) trait CallEntry<'a, R: Rule, F>:
+    for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step
+{
+}
+
+impl<'a, R: Rule, F, C> CallEntry<'a, R, F> for C where
+    C: for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step
+{
+}
+
 pin_project_lite::pin_project! {
     /// The chain of one dispatch (see the module documentation). `call` runs an entry's
     /// shim on its instance with the dispatch's arguments. Making it stores the hook
@@ -89,7 +102,7 @@ where
 
 impl<'a, R: Rule, F: Copy, C> Future for Chain<'a, R, F, C>
 where
-    C: for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step,
+    C: CallEntry<'a, R, F>,
 {
     type Output = Answer<R>;
 
@@ -136,12 +149,13 @@ fn calls<'a, R: Rule, F: Copy, C>(
     cx: &mut Context<'_>,
 ) -> Poll<Answer<R>>
 where
-    C: for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step,
+    C: CallEntry<'a, R, F>,
 {
     while *run.at < hook.len() {
         let index = *run.at;
         let mut step = if *run.traced {
-            poll_entry_traced(hook, call, run, index, cx)
+            let (module, callback) = (&*hook.cold(index).module, run.fold.spec.name);
+            in_span(module, callback, || poll_entry(hook, call, run, index, cx))
         } else {
             poll_entry(hook, call, run, index, cx)
         };
@@ -184,7 +198,7 @@ fn poll_entry<'a, R: Rule, F: Copy, C>(
     cx: &mut Context<'_>,
 ) -> Step
 where
-    C: for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step,
+    C: CallEntry<'a, R, F>,
 {
     if run.slot.is_running() {
         return match run.slot.as_mut().poll(cx) {
@@ -199,24 +213,14 @@ where
     call(entry.call, entry.object(), FirstPoll::new(run.slot.as_mut(), run.fold), cx)
 }
 
-/// [`poll_entry`] inside a `module_callback` span naming the module and callback, so
-/// everything the callback logs carries them.
+/// `poll` inside a `module_callback` span naming the module and callback, so everything
+/// the callback logs carries them.
 #[cold]
 #[inline(never)]
-fn poll_entry_traced<'a, R: Rule, F: Copy, C>(
-    hook: &'a Hook<F>,
-    call: &mut C,
-    run: &mut RunProj<'_, 'a, R>,
-    index: usize,
-    cx: &mut Context<'_>,
-) -> Step
-where
-    C: for<'s> FnMut(F, &'a ModuleObject, FirstPoll<'s, 'a, R>, &mut Context<'_>) -> Step,
-{
-    let span =
-        tracing::debug_span!("module_callback", module = &*hook.cold(index).module, callback = run.fold.spec.name);
+fn in_span<T>(module: &str, callback: &str, poll: impl FnOnce() -> T) -> T {
+    let span = tracing::debug_span!("module_callback", module, callback);
     let _entered = span.enter();
-    poll_entry(hook, call, run, index, cx)
+    poll()
 }
 
 /// Entry `index` waits: under the guarded plan, with a `timeout`, its timer is armed
