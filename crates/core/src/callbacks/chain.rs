@@ -155,7 +155,10 @@ where
         let index = *run.at;
         let mut step = if *run.traced {
             let (module, callback) = (&*hook.cold(index).module, run.fold.spec.name);
-            in_span(module, callback, || poll_entry(hook, call, run, index, cx))
+            // Moved in by value (the references reborrowed): a closure that borrowed the
+            // loop's locals would keep them in memory on the hot path too.
+            let (call, run, cx) = (&mut *call, &mut *run, &mut *cx);
+            in_span(module, callback, move || poll_entry(hook, call, run, index, cx))
         } else {
             poll_entry(hook, call, run, index, cx)
         };
