@@ -154,11 +154,7 @@ where
     while *run.at < hook.len() {
         let index = *run.at;
         let mut step = if *run.traced {
-            let (module, callback) = (&*hook.cold(index).module, run.fold.spec.name);
-            // Moved in by value (the references reborrowed): a closure that borrowed the
-            // loop's locals would keep them in memory on the hot path too.
-            let (call, run, cx) = (&mut *call, &mut *run, &mut *cx);
-            in_span(module, callback, move || poll_entry(hook, call, run, index, cx))
+            poll_entry_traced(hook, call, run, index, cx)
         } else {
             poll_entry(hook, call, run, index, cx)
         };
@@ -216,14 +212,21 @@ where
     call(entry.call, entry.object(), FirstPoll::new(run.slot.as_mut(), run.fold), cx)
 }
 
-/// `poll` inside a `module_callback` span naming the module and callback, so everything
-/// the callback logs carries them.
+/// [`poll_entry`] inside a `module_callback` span naming the module and callback, so
+/// everything the callback logs carries them.
 #[cold]
 #[inline(never)]
-fn in_span<T>(module: &str, callback: &str, poll: impl FnOnce() -> T) -> T {
-    let span = tracing::debug_span!("module_callback", module, callback);
+fn poll_entry_traced<'a, R: Rule, F: Copy, C: CallEntry<'a, R, F>>(
+    hook: &'a Hook<F>,
+    call: &mut C,
+    run: &mut RunProj<'_, 'a, R>,
+    index: usize,
+    cx: &mut Context<'_>,
+) -> Step {
+    let span =
+        tracing::debug_span!("module_callback", module = &*hook.cold(index).module, callback = run.fold.spec.name);
     let _entered = span.enter();
-    poll()
+    poll_entry(hook, call, run, index, cx)
 }
 
 /// Entry `index` waits: under the guarded plan, with a `timeout`, its timer is armed
