@@ -45,7 +45,7 @@ use crate::{
 /// The chain's answer.
 type Answer<R> = Result<<R as Rule>::Output, MatrixError>;
 
-/// What runs entry's shim `F` on its instance with the dispatch's arguments: the closure
+/// What runs an entry's shim `F` on its instance with the dispatch's arguments: the closure
 /// a dispatcher gives [`Chain::new`] (which spells the bound out, so that the closure's
 /// argument types are inferred from it).
 pub(crate) trait CallEntry<'a, R: Rule, F>:
@@ -60,10 +60,10 @@ impl<'a, R: Rule, F, C> CallEntry<'a, R, F> for C where
 
 pin_project_lite::pin_project! {
     /// The chain of one dispatch (see the module documentation). `call` runs an entry's
-    /// shim on its instance with the dispatch's arguments. Making it stores the hook
-    /// and the arguments; the rest (`run`) is made at the first
-    /// poll, so a dispatcher inlined next to an unimplemented hook's ready answer
-    /// stores nothing more for the chain it does not take.
+    /// shim on its instance with the dispatch's arguments. Making it stores the hook and
+    /// the arguments; the rest (`run`) is made at the first poll, so a dispatcher inlined
+    /// next to an unimplemented hook's ready answer stores nothing more for the chain it
+    /// does not take.
     pub(crate) struct Chain<'a, R: Rule, F, C> {
         hook: &'a Hook<F>,
         call: C,
