@@ -9,9 +9,8 @@ use std::{
     task::{Context, Poll},
 };
 
-pub use futures_util::FutureExt;
+use futures_util::FutureExt;
 pub use linkme;
-pub use tracing;
 
 /// The shim constructors of every category, as `#[module]` names them:
 /// `callbacks::spam_checker::user_may_create_room(shim)`.

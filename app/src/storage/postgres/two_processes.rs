@@ -15,6 +15,15 @@ use crate::storage::{
     AppendError, Storage,
 };
 
+/// Waits until `listener` has heard a write `writer` makes now (room `n`): the change
+/// channel is one ordered stream, so `listener` has then handled every notification sent
+/// before it.
+async fn hears_a_later_write(listener: &PostgresStorage, writer: &PostgresStorage, n: u32) {
+    let mut waiter = listener.sync_waiter(&user("alice"), false);
+    room_with_members(writer, n, false).await;
+    tokio::time::timeout(Duration::from_secs(10), waiter.changed()).await.expect("the write is heard");
+}
+
 async fn two_processes() -> Option<(PostgresStorage, PostgresStorage, TestDatabase)> {
     let database = TestDatabase::create()?;
     let a = PostgresStorage::connect(&database.settings).await.unwrap();
@@ -156,10 +165,50 @@ async fn a_reload_request_reaches_every_other_process_and_not_the_sender() {
     assert_eq!(got, Some("b"));
     // A write through B afterwards: once A has heard it, A would have heard its own
     // request before it (one channel, in order).
-    let mut waiter = a.sync_waiter(&user("alice"), false);
-    room_with_members(&b, 7, false).await;
-    tokio::time::timeout(Duration::from_secs(10), waiter.changed()).await.expect("A hears B's write");
+    hears_a_later_write(&a, &b, 7).await;
     assert!(received.try_recv().is_err(), "the sender does not reload twice");
+}
+
+/// A connection of the test's own, to watch and cut `store`'s listener connection.
+struct ListenerWatch {
+    admin: tokio_postgres::Client,
+    name: String,
+}
+
+impl ListenerWatch {
+    async fn new(database: &TestDatabase, store: &PostgresStorage) -> Self {
+        let (admin, connection) =
+            super::connection_config(&database.settings).connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        Self { admin, name: super::listener::application_name(store.shared.process) }
+    }
+
+    /// Cuts the listener connection and waits until it is gone: nothing reaches the
+    /// store's listener until it reconnects (its first retry waits 100 ms).
+    async fn cut(&self) {
+        let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1";
+        assert_eq!(self.admin.query(cut, &[&self.name]).await.unwrap().len(), 1, "one listener connection");
+        self.wait_for("SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = $1").await;
+    }
+
+    /// Waits until the listener listens again and has read `module_reloads` (its last
+    /// statement), so that what it does on reconnecting is done before the next
+    /// notification it handles.
+    async fn listening_again(&self) {
+        self.wait_for(
+            "SELECT count(*) = 1 FROM pg_stat_activity
+             WHERE application_name = $1 AND state = 'idle' AND query LIKE 'SELECT generation FROM module_reloads%'",
+        )
+        .await;
+    }
+
+    async fn wait_for(&self, condition: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.admin.query_one(condition, &[&self.name]).await.unwrap().get::<_, bool>(0) {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {condition}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,24 +219,36 @@ async fn a_reload_asked_while_a_process_was_not_listening_runs_when_it_listens_a
         let _ = sender.send(());
     });
     // B's listener connection is cut, and gone, before A asks: the notification reaches
-    // nobody on B, which is reconnecting (its first retry waits 100 ms).
-    let name = super::listener::application_name(b.shared.process);
-    let (admin, connection) =
-        super::connection_config(&database.settings).connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1";
-    assert_eq!(admin.query(cut, &[&name]).await.unwrap().len(), 1, "B has one listener connection");
-    let gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
-    while admin.query_one(gone, &[&name]).await.unwrap().get::<_, i64>(0) > 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    // nobody on B.
+    ListenerWatch::new(&database, &b).await.cut().await;
     a.request_reload().await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B reloads once it listens again");
-    // Once: the generation it caught up on is not applied a second time.
-    let mut waiter = b.sync_waiter(&user("alice"), false);
-    room_with_members(&a, 8, false).await;
-    tokio::time::timeout(Duration::from_secs(10), waiter.changed()).await.expect("B listens again");
+    // Once: the notification B missed does not reach it later.
+    hears_a_later_write(&b, &a, 8).await;
     assert!(received.try_recv().is_err(), "B reloads once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_a_process_applied_is_not_applied_again_when_it_listens_again() {
+    let Some((a, b, database)) = two_processes().await else { return };
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    b.on_remote_reload(move || {
+        let _ = sender.send(());
+    });
+    let watch = ListenerWatch::new(&database, &b).await;
+    watch.listening_again().await;
+    a.request_reload().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B hears the first reload");
+    // B reconnects with no reload asked meanwhile: the generation it reads is the one it
+    // applied from the notification.
+    watch.cut().await;
+    watch.listening_again().await;
+    // A second reload, heard on the new connection after B's reconnecting is done.
+    a.request_reload().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("B hears the second reload");
+    // A write through A afterwards: once B has heard it, B has handled everything before it.
+    hears_a_later_write(&b, &a, 9).await;
+    assert!(received.try_recv().is_err(), "two reloads asked, two applied: reconnecting applied none again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,7 +35,7 @@ const INLINE_ALIGN: usize = 16;
 
 /// The inline buffer, aligned for any future that does not ask for more than 16. One
 /// `MaybeUninit` around the array, not an array of them: an array of `uninit()` was
-/// compiled to nine 16-byte zero stores for every new slot.
+/// compiled to eight 16-byte zero stores for every new slot.
 #[repr(C, align(16))]
 struct Buffer(MaybeUninit<[u8; INLINE_FUTURE_BYTES]>);
 
