@@ -1,20 +1,26 @@
 //! `cargo xtask test`: the whole test suite, as `cargo test --workspace` runs it, but with
-//! the test binaries run side by side.
+//! the test binaries run side by side, each as soon as it is built.
 //!
-//! `cargo test` runs one test binary at a time. Three of ours take minutes and leave cores
-//! idle for much of it (the macros' trybuild cases, the black-box `it` suite, the xtask
-//! end-to-end test), so one after another they made most of a CI run. Here the workspace's
-//! tests are built once (`cargo test --workspace --no-run`), every test binary is run as
-//! cargo would run it (in its package's directory, with cargo's environment), a few at a
-//! time with the slowest started first, and the doc tests come last. Each binary's output
-//! is printed whole when it ends, then a summary with the time each took.
+//! `cargo test` builds every test, then runs one test binary at a time. Three of ours take
+//! minutes and leave cores idle for much of it (the macros' trybuild cases, the black-box
+//! `it` suite, the xtask end-to-end test), so one after another they made most of a CI run.
+//! Here the workspace's tests are built once (`cargo test --workspace --no-run`), and each
+//! test binary starts as soon as cargo reports it built, while the rest still compiles: the
+//! trybuild cases (their own target directory) and the short unit-test binaries fill the
+//! cores the build's last, serial steps leave idle. Every binary runs as cargo would run it
+//! (in its package's directory, with cargo's environment), a few at a time with the slowest
+//! started first; the doc tests are queued when the build is done. Each one's output is
+//! printed whole when it ends, then a summary with the time each took and when it started.
+//!
+//! A test that runs cargo in the build's own directory (the xtask end-to-end test) simply
+//! waits for cargo's lock on it until the build is done.
 
 use std::{
-    collections::VecDeque,
     fs::File,
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -51,7 +57,8 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
     run_with(workspace::cargo, &workspace.root)
 }
 
-/// Builds the tests with `cargo()`, runs every test binary, then the doc tests.
+/// Builds the tests with `cargo()`, and runs every test binary as soon as cargo reports it
+/// built, then the doc tests once the build is done.
 pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     let started = Instant::now();
     let mut build = cargo();
@@ -63,58 +70,82 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     eprintln!("$ {shown}");
     let mut child = build.spawn().map_err(|e| Error::new(format!("cannot start `{shown}`: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
-    let binaries = test_binaries(BufReader::new(stdout).lines().map_while(std::io::Result::ok));
-    let status = child.wait().map_err(|e| Error::new(format!("`{shown}`: {e}")))?;
-    if !status.success() {
-        return Err(Error::new(format!("`{shown}` failed ({status})")));
-    }
-    eprintln!("xtask test: {} test binaries built in {:.0?}", binaries.len(), started.elapsed());
+    let (sender, built) = mpsc::channel();
+    std::thread::spawn(move || {
+        for binary in
+            BufReader::new(stdout).lines().map_while(std::io::Result::ok).filter_map(|line| test_binary(&line))
+        {
+            if sender.send(binary).is_err() {
+                break;
+            }
+        }
+    });
 
     let jobs = std::thread::available_parallelism().map_or(2, usize::from) + 1;
-    let outcomes = run_binaries(order(binaries), jobs, &cargo_program(&cargo))?;
-
-    let doc_started = Instant::now();
-    let doc = workspace::run(cargo().args(["test", "--workspace", "--doc"]).current_dir(root));
+    let mut pool = Pool::new(jobs, cargo_program(&cargo))?;
+    let mut building = Some(child);
+    let mut binaries = 0;
+    while building.is_some() || !pool.is_idle() {
+        match built.recv_timeout(Duration::from_millis(50)) {
+            Ok(binary) => {
+                binaries += 1;
+                pool.queue(Job::Binary(binary));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => match building.take() {
+                // cargo closed its output: the build is over.
+                Some(mut child) => {
+                    let status = child.wait().map_err(|e| Error::new(format!("`{shown}`: {e}")))?;
+                    if !status.success() {
+                        pool.stop();
+                        return Err(Error::new(format!("`{shown}` failed ({status})")));
+                    }
+                    eprintln!("xtask test: {binaries} test binaries built in {:.0?}", started.elapsed());
+                    let mut doc = cargo();
+                    doc.args(["test", "--workspace", "--doc"]).current_dir(root);
+                    pool.queue(Job::DocTests(doc));
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            },
+        }
+        pool.start_queued()?;
+        pool.reap()?;
+    }
 
     eprintln!("\nxtask test: summary ({:.0?} in all)", started.elapsed());
-    for outcome in &outcomes {
+    for outcome in &pool.outcomes {
         let verdict = if outcome.status.success() { "ok" } else { "FAILED" };
-        eprintln!("  {:>6.1?}  {verdict:<6}  {}", outcome.took, outcome.binary.label());
+        eprintln!("  {:>6.1?}  {verdict:<6}  {} (started at {:.0?})", outcome.took, outcome.label, outcome.started);
     }
-    eprintln!("  {:>6.1?}  {:<6}  doc tests", doc_started.elapsed(), if doc.is_ok() { "ok" } else { "FAILED" });
-    let failed: Vec<String> =
-        outcomes.iter().filter(|outcome| !outcome.status.success()).map(|outcome| outcome.binary.label()).collect();
-    doc?;
+    let failed: Vec<&str> = pool
+        .outcomes
+        .iter()
+        .filter(|outcome| !outcome.status.success())
+        .map(|outcome| outcome.label.as_str())
+        .collect();
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Error::new(format!("test binaries failed: {}", failed.join(", "))))
+        Err(Error::new(format!("failed: {}", failed.join(", "))))
     }
 }
 
-/// The test executables in `cargo --message-format=json` output: artifacts built with the
-/// test profile that have an executable.
-pub(crate) fn test_binaries(lines: impl Iterator<Item = String>) -> Vec<TestBinary> {
-    let mut binaries = Vec::new();
-    for line in lines {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
-            continue;
-        }
-        let (Some(executable), Some(manifest), Some(target)) =
-            (message["executable"].as_str(), message["manifest_path"].as_str(), message["target"]["name"].as_str())
-        else {
-            continue;
-        };
-        let manifest = PathBuf::from(manifest);
-        binaries.push(TestBinary {
-            package: package_name(&manifest).unwrap_or_else(|| target.to_owned()),
-            target: target.to_owned(),
-            manifest,
-            executable: PathBuf::from(executable),
-        });
+/// The test executable a line of `cargo --message-format=json` output announces, if any:
+/// an artifact built with the test profile that has an executable.
+pub(crate) fn test_binary(line: &str) -> Option<TestBinary> {
+    let message = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+        return None;
     }
-    binaries
+    let executable = message["executable"].as_str()?;
+    let manifest = PathBuf::from(message["manifest_path"].as_str()?);
+    let target = message["target"]["name"].as_str()?;
+    Some(TestBinary {
+        package: package_name(&manifest).unwrap_or_else(|| target.to_owned()),
+        target: target.to_owned(),
+        manifest,
+        executable: PathBuf::from(executable),
+    })
 }
 
 /// `[package] name` of a manifest.
@@ -124,103 +155,175 @@ fn package_name(manifest: &Path) -> Option<String> {
     document.get("package")?.get("name")?.as_str().map(str::to_owned)
 }
 
-/// The binaries in [`SLOWEST_FIRST`] order, then the rest as cargo listed them.
-pub(crate) fn order(mut binaries: Vec<TestBinary>) -> VecDeque<TestBinary> {
-    let rank = |binary: &TestBinary| {
-        SLOWEST_FIRST
-            .iter()
-            .position(|(package, target)| binary.package == *package && binary.target == *target)
-            .unwrap_or(SLOWEST_FIRST.len())
-    };
-    binaries.sort_by_key(rank);
-    binaries.into()
-}
-
 /// The program `cargo()` runs, for the test binaries' `CARGO` (trybuild and the xtask
 /// end-to-end test start cargo through it).
 fn cargo_program(cargo: &impl Fn() -> Command) -> PathBuf {
     PathBuf::from(cargo().get_program())
 }
 
-/// How one binary ended.
+/// What the pool runs: one test binary, or the workspace's doc tests.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// A test binary, run as `cargo test` would run it.
+    Binary(TestBinary),
+    /// `cargo test --workspace --doc`, queued when the build is done (it needs the libraries).
+    DocTests(Command),
+}
+
+impl Job {
+    fn label(&self) -> String {
+        match self {
+            Job::Binary(binary) => binary.label(),
+            Job::DocTests(_) => "doc tests".to_owned(),
+        }
+    }
+
+    /// Lower starts first: the binaries in [`SLOWEST_FIRST`] in its order, then the doc
+    /// tests, then the rest as cargo built them.
+    fn rank(&self) -> usize {
+        match self {
+            Job::Binary(binary) => SLOWEST_FIRST
+                .iter()
+                .position(|(package, target)| binary.package == *package && binary.target == *target)
+                .unwrap_or(SLOWEST_FIRST.len() + 1),
+            Job::DocTests(_) => SLOWEST_FIRST.len(),
+        }
+    }
+}
+
+/// Takes the queued job to start next: the lowest [`Job::rank`], the earliest queued of those.
+pub(crate) fn next(queue: &mut Vec<Job>) -> Option<Job> {
+    let index = (0..queue.len()).min_by_key(|&index| queue[index].rank())?;
+    Some(queue.remove(index))
+}
+
+/// How one job ended.
 struct Outcome {
-    binary: TestBinary,
+    label: String,
     status: ExitStatus,
+    /// When it started, from the start of the pool.
+    started: Duration,
     took: Duration,
 }
 
-/// A running binary and where its output goes.
+/// A running job and where its output goes.
 struct Running {
-    binary: TestBinary,
+    label: String,
     child: Child,
     output: PathBuf,
     started: Instant,
 }
 
-/// Runs the binaries, at most `jobs` at a time; each one's output is printed when it ends.
-fn run_binaries(mut queue: VecDeque<TestBinary>, jobs: usize, cargo: &Path) -> Result<Vec<Outcome>> {
-    let scratch = tempfile_dir()?;
-    let mut running: Vec<Running> = Vec::new();
-    let mut outcomes = Vec::new();
-    while !queue.is_empty() || !running.is_empty() {
-        while running.len() < jobs {
-            let Some(binary) = queue.pop_front() else { break };
-            running.push(start(binary, cargo, &scratch, outcomes.len() + running.len())?);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let mut index = 0;
-        while index < running.len() {
-            let status =
-                running[index].child.try_wait().map_err(|e| Error::new(format!("waiting for a test binary: {e}")))?;
-            match status {
-                Some(status) => {
-                    let done = running.swap_remove(index);
-                    let took = done.started.elapsed();
-                    let mut output = String::new();
-                    let _ = File::open(&done.output).and_then(|mut file| file.read_to_string(&mut output));
-                    eprintln!(
-                        "\n     Ran {} ({}) in {took:.1?}",
-                        done.binary.label(),
-                        done.binary.executable.display()
-                    );
-                    eprint!("{output}");
-                    outcomes.push(Outcome { binary: done.binary, status, took });
-                }
-                None => index += 1,
-            }
-        }
+/// Runs jobs, at most `jobs` at a time; each one's output is printed when it ends.
+struct Pool {
+    jobs: usize,
+    cargo: PathBuf,
+    scratch: PathBuf,
+    created: Instant,
+    queue: Vec<Job>,
+    running: Vec<Running>,
+    outcomes: Vec<Outcome>,
+    count: usize,
+}
+
+impl Pool {
+    fn new(jobs: usize, cargo: PathBuf) -> Result<Self> {
+        let scratch = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).map_err(|e| Error::new(format!("{}: {e}", scratch.display())))?;
+        Ok(Pool {
+            jobs,
+            cargo,
+            scratch,
+            created: Instant::now(),
+            queue: Vec::new(),
+            running: Vec::new(),
+            outcomes: Vec::new(),
+            count: 0,
+        })
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(outcomes)
+
+    fn queue(&mut self, job: Job) {
+        self.queue.push(job);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.running.is_empty()
+    }
+
+    /// Starts queued jobs while fewer than `jobs` run.
+    fn start_queued(&mut self) -> Result<()> {
+        while self.running.len() < self.jobs {
+            let Some(job) = next(&mut self.queue) else { break };
+            let label = job.label();
+            let output = self.scratch.join(format!("{}.log", self.count));
+            self.count += 1;
+            let file = File::create(&output).map_err(|e| Error::new(format!("{}: {e}", output.display())))?;
+            let mut command = match job {
+                Job::Binary(binary) => binary.command(&self.cargo),
+                Job::DocTests(command) => command,
+            };
+            let shown = workspace::show(&command);
+            command.stdin(Stdio::null()).stdout(file.try_clone().map_err(|e| Error::new(e.to_string()))?).stderr(file);
+            let child = command.spawn().map_err(|e| Error::new(format!("cannot start {shown}: {e}")))?;
+            self.running.push(Running { label, child, output, started: Instant::now() });
+        }
+        Ok(())
+    }
+
+    /// Records the jobs that have ended and prints their output.
+    fn reap(&mut self) -> Result<()> {
+        let mut index = 0;
+        while index < self.running.len() {
+            let status =
+                self.running[index].child.try_wait().map_err(|e| Error::new(format!("waiting for a test: {e}")))?;
+            let Some(status) = status else {
+                index += 1;
+                continue;
+            };
+            let done = self.running.swap_remove(index);
+            let took = done.started.elapsed();
+            let mut output = String::new();
+            let _ = File::open(&done.output).and_then(|mut file| file.read_to_string(&mut output));
+            eprintln!("\n     Ran {} in {took:.1?}", done.label);
+            eprint!("{output}");
+            let started = done.started.duration_since(self.created);
+            self.outcomes.push(Outcome { label: done.label, status, started, took });
+        }
+        Ok(())
+    }
+
+    /// Kills what runs and forgets what is queued (the build failed).
+    fn stop(&mut self) {
+        self.queue.clear();
+        for running in &mut self.running {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+        }
+        self.running.clear();
+    }
 }
 
-/// Starts one binary as `cargo test` would: in its package's directory, with the
-/// environment cargo gives a test, output to a file in `scratch`.
-fn start(binary: TestBinary, cargo: &Path, scratch: &Path, n: usize) -> Result<Running> {
-    let output = scratch.join(format!("{n}.log"));
-    let file = File::create(&output).map_err(|e| Error::new(format!("{}: {e}", output.display())))?;
-    let directory = binary.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut command = Command::new(&binary.executable);
-    command
-        .current_dir(&directory)
-        .env("CARGO", cargo)
-        .env("CARGO_MANIFEST_DIR", &directory)
-        .env("CARGO_MANIFEST_PATH", &binary.manifest)
-        .env("CARGO_PKG_NAME", &binary.package)
-        .env("CARGO_CRATE_NAME", binary.target.replace('-', "_"))
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().map_err(|e| Error::new(e.to_string()))?)
-        .stderr(file);
-    let child =
-        command.spawn().map_err(|e| Error::new(format!("cannot start {}: {e}", binary.executable.display())))?;
-    Ok(Running { binary, child, output, started: Instant::now() })
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
 }
 
-/// A fresh directory for the binaries' output.
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
-    Ok(dir)
+impl TestBinary {
+    /// The binary as `cargo test` starts it: in its package's directory, with the
+    /// environment cargo gives a test.
+    fn command(&self, cargo: &Path) -> Command {
+        let directory = self.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut command = Command::new(&self.executable);
+        command
+            .current_dir(&directory)
+            .env("CARGO", cargo)
+            .env("CARGO_MANIFEST_DIR", &directory)
+            .env("CARGO_MANIFEST_PATH", &self.manifest)
+            .env("CARGO_PKG_NAME", &self.package)
+            .env("CARGO_CRATE_NAME", self.target.replace('-', "_"));
+        command
+    }
 }
 
 #[cfg(test)]
@@ -251,7 +354,7 @@ mod tests {
             r#"{"reason":"build-finished","success":true}"#.to_owned(),
             "not json".to_owned(),
         ];
-        let binaries = test_binaries(lines.into_iter());
+        let binaries: Vec<TestBinary> = lines.iter().filter_map(|line| test_binary(line)).collect();
         assert_eq!(
             binaries,
             [TestBinary {
@@ -264,22 +367,28 @@ mod tests {
     }
 
     #[test]
-    fn the_slowest_binaries_start_first() {
-        let binary = |package: &str, target: &str| TestBinary {
-            package: package.to_owned(),
-            target: target.to_owned(),
-            manifest: PathBuf::new(),
-            executable: PathBuf::new(),
+    fn the_slowest_jobs_start_first_then_the_doc_tests_then_the_rest_as_built() {
+        let binary = |package: &str, target: &str| {
+            Job::Binary(TestBinary {
+                package: package.to_owned(),
+                target: target.to_owned(),
+                manifest: PathBuf::new(),
+                executable: PathBuf::new(),
+            })
         };
-        let listed = vec![
+        let mut queue = vec![
             binary("mxmod", "mxmod"),
             binary("mxmod-tests", "it"),
             binary("mxmod-app", "mxmod_app"),
+            Job::DocTests(Command::new("cargo")),
             binary("xtask", "e2e"),
             binary("mxmod-common", "ui"),
         ];
-        let labels: Vec<String> = order(listed).iter().map(TestBinary::label).collect();
-        assert_eq!(labels, ["xtask e2e", "mxmod-common ui", "mxmod-tests it", "mxmod mxmod", "mxmod-app mxmod_app"]);
+        let labels: Vec<String> = std::iter::from_fn(|| next(&mut queue)).map(|job| job.label()).collect();
+        assert_eq!(
+            labels,
+            ["xtask e2e", "mxmod-common ui", "mxmod-tests it", "doc tests", "mxmod mxmod", "mxmod-app mxmod_app"]
+        );
     }
 
     /// With a stand-in for cargo that lists two test binaries (`sh` scripts, one failing),
@@ -326,7 +435,7 @@ mod tests {
             command
         };
         let error = run_with(fake_cargo, root).unwrap_err().to_string();
-        assert_eq!(error, "test binaries failed: demo fail");
+        assert_eq!(error, "failed: demo fail");
         let ran = std::fs::read_to_string(&log).unwrap();
         let root = root.display();
         for line in [

@@ -241,7 +241,20 @@ fn a_scaffolded_module_passes_its_tests_and_is_listed_and_served_by_the_binary()
     let linked =
         manifest.replacen("default-features = false }", "default-features = false, features = [\"e2e_probe\"] }", 1);
     assert_ne!(linked, manifest, "the manifest names mxmod-app with `default-features = false`:\n{manifest}");
-    std::fs::write(&manifest_path, linked).unwrap();
+    // The test adds one thing a user would not: the workspace's feature pin (a crate with
+    // no code, crates/workspace-hack), so that the third-party crates build with the
+    // features the outer `cargo test --workspace` built them with and are reused from its
+    // build directory. Without it this crate's build compiled some eighty of them again;
+    // our own crates it compiles again regardless (cargo hashes a path dependency outside
+    // the crate's workspace by its absolute path). The pin adds features only, and the
+    // crate's own dependencies' features are already unified with mxmod-app's.
+    let pinned = linked.replacen(
+        "[dependencies]\n",
+        "[dependencies]\nmxmod-workspace-hack = { path = \"../workspace/crates/workspace-hack\" }\n",
+        1,
+    );
+    assert_ne!(pinned, linked, "the manifest has a [dependencies] table:\n{linked}");
+    std::fs::write(&manifest_path, pinned).unwrap();
     let tested = cargo(&outside, &["test"]);
     let (stdout, stderr) = (text(&tested.stdout), text(&tested.stderr));
     assert!(stdout.contains("hello_greets_by_name ... ok"), "{stdout}");
