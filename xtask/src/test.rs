@@ -16,11 +16,15 @@
 //! waits for cargo's lock on it until the build is done.
 
 use std::{
+    collections::{HashMap, HashSet},
     fs::File,
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -70,12 +74,14 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     eprintln!("$ {shown}");
     let mut child = build.spawn().map_err(|e| Error::new(format!("cannot start `{shown}`: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
+    // Which binaries each package's tests wait for; without the list, every test waits
+    // for the end of the build.
+    let mut unbuilt = binary_targets(&cargo, root);
     let (sender, built) = mpsc::channel();
     std::thread::spawn(move || {
-        for binary in
-            BufReader::new(stdout).lines().map_while(std::io::Result::ok).filter_map(|line| test_binary(&line))
+        for artifact in BufReader::new(stdout).lines().map_while(std::io::Result::ok).filter_map(|line| artifact(&line))
         {
-            if sender.send(binary).is_err() {
+            if sender.send(artifact).is_err() {
                 break;
             }
         }
@@ -84,12 +90,18 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, usize::from) + 1;
     let mut pool = Pool::new(jobs, cargo_program(&cargo))?;
     let mut building = Some(child);
+    let mut held: Vec<TestBinary> = Vec::new();
     let mut binaries = 0;
     while building.is_some() || !pool.is_idle() {
         match built.recv_timeout(Duration::from_millis(50)) {
-            Ok(binary) => {
+            Ok(Artifact::Test(binary)) => {
                 binaries += 1;
-                pool.queue(Job::Binary(binary));
+                held.push(binary);
+            }
+            Ok(Artifact::Binary { manifest, name }) => {
+                if let Some(names) = unbuilt.as_mut().and_then(|unbuilt| unbuilt.get_mut(&manifest)) {
+                    names.remove(&name);
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => match building.take() {
@@ -101,12 +113,21 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
                         return Err(Error::new(format!("`{shown}` failed ({status})")));
                     }
                     eprintln!("xtask test: {binaries} test binaries built in {:.0?}", started.elapsed());
+                    unbuilt = Some(HashMap::new());
                     let mut doc = cargo();
                     doc.args(["test", "--workspace", "--doc"]).current_dir(root);
                     pool.queue(Job::DocTests(doc));
                 }
                 None => std::thread::sleep(Duration::from_millis(50)),
             },
+        }
+        // A test may run its package's binaries (`CARGO_BIN_EXE_<name>`): it starts once
+        // cargo has reported every one of them built.
+        if let Some(unbuilt) = &unbuilt {
+            let ready = |binary: &TestBinary| unbuilt.get(&binary.manifest).is_none_or(HashSet::is_empty);
+            for binary in held.extract_if(.., |binary| ready(binary)) {
+                pool.queue(Job::Binary(binary));
+            }
         }
         pool.start_queued()?;
         pool.reap()?;
@@ -130,22 +151,62 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     }
 }
 
-/// The test executable a line of `cargo --message-format=json` output announces, if any:
-/// an artifact built with the test profile that has an executable.
-pub(crate) fn test_binary(line: &str) -> Option<TestBinary> {
+/// What a line of `cargo --message-format=json` output announces, if it matters here.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Artifact {
+    /// A test executable: an artifact built with the test profile that has an executable.
+    Test(TestBinary),
+    /// A package's binary target, built to be run (not its unit tests).
+    Binary {
+        /// The package's `Cargo.toml`.
+        manifest: PathBuf,
+        /// The target's name (`mxmod-stock`).
+        name: String,
+    },
+}
+
+/// The artifact a line of cargo's JSON output announces: a test executable or a binary.
+pub(crate) fn artifact(line: &str) -> Option<Artifact> {
     let message = serde_json::from_str::<serde_json::Value>(line).ok()?;
-    if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+    if message["reason"] != "compiler-artifact" {
         return None;
     }
     let executable = message["executable"].as_str()?;
     let manifest = PathBuf::from(message["manifest_path"].as_str()?);
     let target = message["target"]["name"].as_str()?;
-    Some(TestBinary {
+    if message["profile"]["test"] != true {
+        let is_binary = message["target"]["kind"].as_array()?.iter().any(|kind| kind == "bin");
+        return is_binary.then(|| Artifact::Binary { manifest, name: target.to_owned() });
+    }
+    Some(Artifact::Test(TestBinary {
         package: package_name(&manifest).unwrap_or_else(|| target.to_owned()),
         target: target.to_owned(),
         manifest,
         executable: PathBuf::from(executable),
-    })
+    }))
+}
+
+/// The binary targets of each workspace package, by manifest (`cargo metadata`), or `None`
+/// if cargo cannot say.
+fn binary_targets(cargo: &impl Fn() -> Command, root: &Path) -> Option<HashMap<PathBuf, HashSet<String>>> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .output();
+    let output = output.ok().filter(|output| output.status.success())?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let mut binaries = HashMap::new();
+    for package in metadata["packages"].as_array()? {
+        let names: HashSet<String> = package["targets"]
+            .as_array()?
+            .iter()
+            .filter(|target| target["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin")))
+            .filter_map(|target| target["name"].as_str().map(str::to_owned))
+            .collect();
+        binaries.insert(PathBuf::from(package["manifest_path"].as_str()?), names);
+    }
+    Some(binaries)
 }
 
 /// `[package] name` of a manifest.
@@ -228,7 +289,9 @@ struct Pool {
 
 impl Pool {
     fn new(jobs: usize, cargo: PathBuf) -> Result<Self> {
-        let scratch = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        let pool = POOLS.fetch_add(1, Ordering::Relaxed);
+        let scratch = std::env::temp_dir().join(format!("xtask-test-{}-{pool}", std::process::id()));
         std::fs::create_dir_all(&scratch).map_err(|e| Error::new(format!("{}: {e}", scratch.display())))?;
         Ok(Pool {
             jobs,
@@ -330,11 +393,11 @@ impl TestBinary {
 mod tests {
     use super::*;
 
-    fn artifact(manifest: &str, target: &str, test: bool, executable: Option<&str>) -> String {
+    fn message(manifest: &str, target: &str, kind: &str, test: bool, executable: Option<&str>) -> String {
         serde_json::json!({
             "reason": "compiler-artifact",
             "manifest_path": manifest,
-            "target": { "name": target },
+            "target": { "name": target, "kind": [kind] },
             "profile": { "test": test },
             "executable": executable,
         })
@@ -342,27 +405,31 @@ mod tests {
     }
 
     #[test]
-    fn only_test_profile_artifacts_with_an_executable_are_run() {
+    fn test_executables_and_binaries_are_told_apart_and_the_rest_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("Cargo.toml");
         std::fs::write(&manifest, "[package]\nname = \"mxmod-tests\"\nversion = \"0.1.0\"\n").unwrap();
         let manifest = manifest.display().to_string();
         let lines = [
-            artifact(&manifest, "it", true, Some("/t/it-1")),
-            artifact(&manifest, "mxmod-stock", false, Some("/t/mxmod-stock")),
-            artifact(&manifest, "mxmod_tests", false, None),
+            message(&manifest, "it", "test", true, Some("/t/it-1")),
+            message(&manifest, "mxmod-stock", "bin", false, Some("/t/mxmod-stock")),
+            message(&manifest, "mxmod_tests", "lib", false, None),
+            message(&manifest, "load", "bench", false, Some("/t/load-1")),
             r#"{"reason":"build-finished","success":true}"#.to_owned(),
             "not json".to_owned(),
         ];
-        let binaries: Vec<TestBinary> = lines.iter().filter_map(|line| test_binary(line)).collect();
+        let artifacts: Vec<Artifact> = lines.iter().filter_map(|line| artifact(line)).collect();
         assert_eq!(
-            binaries,
-            [TestBinary {
-                package: "mxmod-tests".to_owned(),
-                target: "it".to_owned(),
-                manifest: PathBuf::from(&manifest),
-                executable: PathBuf::from("/t/it-1"),
-            }]
+            artifacts,
+            [
+                Artifact::Test(TestBinary {
+                    package: "mxmod-tests".to_owned(),
+                    target: "it".to_owned(),
+                    manifest: PathBuf::from(&manifest),
+                    executable: PathBuf::from("/t/it-1"),
+                }),
+                Artifact::Binary { manifest: PathBuf::from(&manifest), name: "mxmod-stock".to_owned() },
+            ]
         );
     }
 
@@ -416,8 +483,8 @@ mod tests {
         }
         let manifest = root.join("Cargo.toml").display().to_string();
         let listing = [
-            artifact(&manifest, "pass", true, Some(&root.join("pass").display().to_string())),
-            artifact(&manifest, "fail", true, Some(&root.join("fail").display().to_string())),
+            message(&manifest, "pass", "test", true, Some(&root.join("pass").display().to_string())),
+            message(&manifest, "fail", "test", true, Some(&root.join("fail").display().to_string())),
         ]
         .join("\n");
         let fake = root.join("cargo.sh");
@@ -446,5 +513,46 @@ mod tests {
         ] {
             assert!(ran.lines().any(|ran| ran == line), "`{line}` is not in:\n{ran}");
         }
+    }
+
+    /// A test binary cargo reports before its package's binary waits for it: the stand-in
+    /// for cargo reports the test, then, half a second later, writes the binary and reports
+    /// it; the test fails if the binary is not there when it runs.
+    #[cfg(unix)]
+    #[test]
+    fn a_test_starts_only_once_its_packages_binaries_are_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
+        let (test, tool) = (root.join("uses_tool"), root.join("tool"));
+        std::fs::write(&test, format!("#!/bin/sh\ntest -f '{}'\n", tool.display())).unwrap();
+        let mut permissions = std::fs::metadata(&test).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&test, permissions).unwrap();
+        let manifest = root.join("Cargo.toml").display().to_string();
+        let metadata = serde_json::json!({ "packages": [{
+            "manifest_path": manifest,
+            "targets": [{ "name": "tool", "kind": ["bin"] }, { "name": "uses_tool", "kind": ["test"] }],
+        }]});
+        let fake = root.join("cargo.sh");
+        std::fs::write(
+            &fake,
+            format!(
+                "case \"$*\" in\n\
+                 *metadata*) echo '{metadata}' ;;\n\
+                 *--no-run*) echo '{test_message}'; sleep 0.5; touch '{tool}'; echo '{tool_message}' ;;\n\
+                 esac\n",
+                test_message = message(&manifest, "uses_tool", "test", true, Some(&test.display().to_string())),
+                tool = tool.display(),
+                tool_message = message(&manifest, "tool", "bin", false, Some(&tool.display().to_string())),
+            ),
+        )
+        .unwrap();
+        let fake_cargo = || {
+            let mut command = Command::new("sh");
+            command.arg(&fake);
+            command
+        };
+        run_with(fake_cargo, root).unwrap();
     }
 }
