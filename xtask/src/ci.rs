@@ -71,6 +71,7 @@ mod tests {
             [
                 "fmt --all --check",
                 "clippy --workspace --all-targets -- -D warnings",
+                "metadata --no-deps --format-version 1",
                 "test --workspace --no-run --message-format=json-render-diagnostics",
                 "test --workspace --doc"
             ]

@@ -65,6 +65,9 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
 /// built, then the doc tests once the build is done.
 pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     let started = Instant::now();
+    // Which binaries each package's tests wait for; without the list, every test waits
+    // for the end of the build.
+    let mut unbuilt = binary_targets(&cargo, root);
     let mut build = cargo();
     build
         .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
@@ -74,9 +77,6 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     eprintln!("$ {shown}");
     let mut child = build.spawn().map_err(|e| Error::new(format!("cannot start `{shown}`: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
-    // Which binaries each package's tests wait for; without the list, every test waits
-    // for the end of the build.
-    let mut unbuilt = binary_targets(&cargo, root);
     let (sender, built) = mpsc::channel();
     std::thread::spawn(move || {
         for artifact in BufReader::new(stdout).lines().map_while(std::io::Result::ok).filter_map(|line| artifact(&line))
@@ -87,7 +87,10 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
         }
     });
 
-    let jobs = std::thread::available_parallelism().map_or(2, usize::from) + 1;
+    // The three slow binaries of `SLOWEST_FIRST` hold three slots for minutes, mostly
+    // waiting on cargo or on the servers they start; one slot more keeps the short ones
+    // from queueing behind them.
+    let jobs = std::thread::available_parallelism().map_or(2, usize::from) + 2;
     let mut pool = Pool::new(jobs, cargo_program(&cargo))?;
     let mut building = Some(child);
     let mut held: Vec<TestBinary> = Vec::new();
