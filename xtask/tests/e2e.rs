@@ -7,8 +7,11 @@
 //! The scratch copy lives in `target/xtask-e2e/workspace/` and the nested builds put their
 //! binaries in `target/xtask-e2e/`, but they compile in the build directory of the test run
 //! itself (`CARGO_BUILD_BUILD_DIR`), so the dependencies the outer `cargo test` already
-//! compiled are reused rather than compiled a second time; a file lock keeps two runs from
-//! sharing the scratch copy.
+//! compiled are reused rather than compiled a second time: the module's tests and the
+//! out-of-tree crate name `crates/workspace-hack`, which gives the third-party crates the
+//! outer build's features. (`cargo xtask test` may start this test while the outer build
+//! still runs; its nested cargo commands then wait for cargo's lock on that directory.) A
+//! file lock keeps two runs from sharing the scratch copy.
 
 use std::{
     fs::File,
