@@ -166,18 +166,25 @@ pub(crate) fn reload_on_request(state: &std::sync::Weak<crate::state::AppState>)
     });
 }
 
-/// Reloads on every `SIGHUP` while the server runs.
+/// What reloads on every `SIGHUP` while the server runs, to spawn. The handler is installed
+/// when this is called, not when the task first runs, so a `SIGHUP` sent as soon as the
+/// server listens reloads it rather than ending it (the signal's default action); `None`
+/// if it cannot be installed.
 #[cfg(unix)]
-pub(crate) async fn reload_on_sighup(state: std::sync::Weak<crate::state::AppState>) {
+pub(crate) fn reload_on_sighup(
+    state: std::sync::Weak<crate::state::AppState>,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
-        return;
+        return None;
     };
-    while hangups.recv().await.is_some() {
-        let Some(state) = state.upgrade() else { return };
-        tracing::info!("SIGHUP: reloading the modules");
-        state.reloader.reload(&state.modules).await;
-    }
+    Some(async move {
+        while hangups.recv().await.is_some() {
+            let Some(state) = state.upgrade() else { return };
+            tracing::info!("SIGHUP: reloading the modules");
+            state.reloader.reload(&state.modules).await;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -215,7 +215,9 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     });
     host.bind(&state);
     #[cfg(unix)]
-    tokio::spawn(crate::reload::reload_on_sighup(Arc::downgrade(&state)));
+    if let Some(reloading) = crate::reload::reload_on_sighup(Arc::downgrade(&state)) {
+        tokio::spawn(reloading);
+    }
     if let Some(postgres) = &cluster {
         let weak = Arc::downgrade(&state);
         postgres.on_remote_invalidation(move |instance, method, key| {
@@ -245,25 +247,98 @@ pub async fn serve(loaded: Loaded) -> Result<Server, ServeError> {
     Ok(Server { addresses, tasks })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM, once the handlers it installs, when it is called and not
+/// when first polled, have caught one: `serve` returns (and the binary says it listens)
+/// before the serving tasks run, and a signal from then on must stop the server cleanly,
+/// never end it by the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
+    let caught = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (interrupt, terminate) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                (Ok(mut only), Err(_)) | (Err(_), Ok(mut only)) => {
+                    only.recv().await;
+                }
+                // No handler: the signals keep their default action.
+                (Err(_), Err(_)) => std::future::pending().await,
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
         }
-    }
+    };
     #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+    let caught = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    async move {
+        caught.await;
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::{process::Command, time::Duration};
+
+    /// Set in the child process that [`signals_sent_as_soon_as_serve_returns_are_handled`]
+    /// starts, which runs the server and signals itself.
+    const CHILD: &str = "MXMOD_SIGNALS_TEST_CHILD";
+
+    /// Sends `signal` to this process and waits until it is sent.
+    fn signal_self(signal: &str) {
+        let status = Command::new("kill").args([signal, &std::process::id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// `serve` returns once the server listens, and the binary then says so: a SIGHUP or
+    /// SIGTERM from that moment must reload or stop it, never end it by the signal's
+    /// default action. On a current-thread runtime nothing `serve` spawned has been polled
+    /// when it returns, so the handlers must be installed by then. The server runs in a
+    /// child process (this test binary again, running only this test), since the signals
+    /// go to the whole process.
+    #[test]
+    fn signals_sent_as_soon_as_serve_returns_are_handled() {
+        if std::env::var_os(CHILD).is_none() {
+            let output = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "server::tests::signals_sent_as_soon_as_serve_returns_are_handled", "--nocapture"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "the server's process ended with {}:\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "server_name: signals.local
+listeners:
+  - port: 0
+    bind_addresses: ['127.0.0.1']
+    type: http
+database:
+  name: sqlite3
+  args:
+    database: ./homeserver.db
+media_store_path: ./media
+modules: []
+";
+        let loaded = crate::config::load_text(yaml, "signals.yaml", dir.path().to_path_buf()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let server = crate::serve(loaded).await.unwrap();
+            signal_self("-HUP");
+            signal_self("-TERM");
+            tokio::time::timeout(Duration::from_secs(30), server.wait()).await.expect("SIGTERM stops the server");
+        });
+    }
 }
