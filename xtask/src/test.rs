@@ -65,9 +65,9 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
 /// built, then the doc tests once the build is done.
 pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
     let started = Instant::now();
-    // Which binaries each package's tests wait for; without the list, every test waits
-    // for the end of the build.
-    let mut unbuilt = binary_targets(&cargo, root);
+    // Which binaries each package's tests wait for; a test of a package not in the list
+    // (or every test, if cargo cannot say) waits for the end of the build.
+    let mut unbuilt = binary_targets(&cargo, root).unwrap_or_default();
     let mut build = cargo();
     build
         .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
@@ -102,7 +102,7 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
                 held.push(binary);
             }
             Ok(Artifact::Binary { manifest, name }) => {
-                if let Some(names) = unbuilt.as_mut().and_then(|unbuilt| unbuilt.get_mut(&manifest)) {
+                if let Some(names) = unbuilt.get_mut(&manifest) {
                     names.remove(&name);
                 }
             }
@@ -116,7 +116,6 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
                         return Err(Error::new(format!("`{shown}` failed ({status})")));
                     }
                     eprintln!("xtask test: {binaries} test binaries built in {:.0?}", started.elapsed());
-                    unbuilt = Some(HashMap::new());
                     let mut doc = cargo();
                     doc.args(["test", "--workspace", "--doc"]).current_dir(root);
                     pool.queue(Job::DocTests(doc));
@@ -125,12 +124,11 @@ pub(crate) fn run_with(cargo: impl Fn() -> Command, root: &Path) -> Result<()> {
             },
         }
         // A test may run its package's binaries (`CARGO_BIN_EXE_<name>`): it starts once
-        // cargo has reported every one of them built.
-        if let Some(unbuilt) = &unbuilt {
-            let ready = |binary: &TestBinary| unbuilt.get(&binary.manifest).is_none_or(HashSet::is_empty);
-            for binary in held.extract_if(.., |binary| ready(binary)) {
-                pool.queue(Job::Binary(binary));
-            }
+        // cargo has reported every one of them built, or the build is over.
+        let build_over = building.is_none();
+        let ready = |binary: &TestBinary| build_over || unbuilt.get(&binary.manifest).is_some_and(HashSet::is_empty);
+        for binary in held.extract_if(.., |binary| ready(binary)) {
+            pool.queue(Job::Binary(binary));
         }
         pool.start_queued()?;
         pool.reap()?;
@@ -178,8 +176,7 @@ pub(crate) fn artifact(line: &str) -> Option<Artifact> {
     let manifest = PathBuf::from(message["manifest_path"].as_str()?);
     let target = message["target"]["name"].as_str()?;
     if message["profile"]["test"] != true {
-        let is_binary = message["target"]["kind"].as_array()?.iter().any(|kind| kind == "bin");
-        return is_binary.then(|| Artifact::Binary { manifest, name: target.to_owned() });
+        return is_binary(&message["target"]).then(|| Artifact::Binary { manifest, name: target.to_owned() });
     }
     Some(Artifact::Test(TestBinary {
         package: package_name(&manifest).unwrap_or_else(|| target.to_owned()),
@@ -204,12 +201,17 @@ fn binary_targets(cargo: &impl Fn() -> Command, root: &Path) -> Option<HashMap<P
         let names: HashSet<String> = package["targets"]
             .as_array()?
             .iter()
-            .filter(|target| target["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin")))
+            .filter(|target| is_binary(target))
             .filter_map(|target| target["name"].as_str().map(str::to_owned))
             .collect();
         binaries.insert(PathBuf::from(package["manifest_path"].as_str()?), names);
     }
     Some(binaries)
+}
+
+/// Whether a target in cargo's JSON (a message's or `cargo metadata`'s) is a binary target.
+fn is_binary(target: &serde_json::Value) -> bool {
+    target["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
 }
 
 /// `[package] name` of a manifest.
