@@ -102,6 +102,41 @@ fn media_deny_is_400_bad_content() {
     assert_eq!(upload(&big).0, 200);
 }
 
+/// The peak resident memory of a process, in bytes (`VmHWM` in `/proc/PID/status`).
+#[cfg(target_os = "linux")]
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().unwrap();
+    kib * 1024
+}
+
+/// An upload goes to disk as it arrives, and `check_media_file_for_spam` reads it back
+/// from there a chunk at a time: neither the host nor the module ever holds it whole. A
+/// 32 MiB upload scanned to its end (the word is in the last chunk) raises the server's
+/// peak memory by far less than its size; receiving it into memory, or handing the module
+/// the bytes instead of the stored file, would raise it by at least 32 MiB.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_scanned_upload_is_never_held_in_memory() {
+    let modules = "  - module: policy\n    config:\n      deny_media_containing: evil\n";
+    let config = config_with_modules(modules).replace("max_upload_size: 64K", "max_upload_size: 40M");
+    let server = Server::start_policy_with_config(&config);
+    let (_, token) = server.register("uploader");
+    let upload = |bytes: Vec<u8>| {
+        server.call_raw("POST", "/_matrix/media/v3/upload", Some(&token), Some(bytes), Some("image/png")).0
+    };
+    // Warm up: the first upload's buffers and threads count in the baseline.
+    assert_eq!(upload(vec![b'.'; 1 << 20]), 200);
+    let before = peak_memory(server.pid());
+    const SIZE: usize = 32 << 20;
+    let mut big = vec![b'.'; SIZE];
+    big[SIZE - 4..].copy_from_slice(b"evil");
+    assert_eq!(upload(big), 400, "the word at the very end is found");
+    let grown = peak_memory(server.pid()).saturating_sub(before);
+    assert!(grown < (SIZE / 4) as u64, "the server's peak memory grew by {grown} bytes for a {SIZE}-byte upload");
+}
+
 #[test]
 fn the_user_directory_filters_silently() {
     let server = Server::start_policy("      hidden_from_directory: ['@hidden_user:test.local']\n");
