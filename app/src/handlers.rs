@@ -84,6 +84,7 @@ fn client_routes(routes: Routes<'_>) -> Routes<'_> {
         .route("/register", post(account::register))
         .route("/register/email/requestToken", post(email_validation::register_request_token))
         .route("/account/3pid/email/requestToken", post(email_validation::add_threepid_request_token))
+        .route("/account/password/email/requestToken", post(email_validation::password_request_token))
         .route("/account/3pid/add", post(email_validation::add_threepid))
         .route("/account/3pid/delete", post(email_validation::delete_threepid))
         .route("/account/whoami", get(account::whoami))
@@ -211,7 +212,11 @@ pub(crate) fn router(state: Arc<AppState>) -> App {
         .route(front::VERSIONS_PATH, get(account::versions))
         .route("/_synapse/metrics", get(metrics))
         .route("/_matrix/client/unstable/registration/email/submit_token", get(email_validation::submit_token))
-        .route("/_matrix/client/unstable/add_threepid/email/submit_token", get(email_validation::submit_token));
+        .route("/_matrix/client/unstable/add_threepid/email/submit_token", get(email_validation::submit_token))
+        .route(
+            email_validation::PASSWORD_RESET_LINK,
+            get(email_validation::password_reset_confirmation).post(email_validation::password_reset_submit),
+        );
     let routes = client_routes(routes.under("/_matrix/client/v3"));
     let routes = client_routes(routes.under("/_matrix/client/r0"));
     let routes = media_routes(routes.under("/_matrix/media/v3"));

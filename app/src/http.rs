@@ -11,5 +11,5 @@ pub(crate) use self::{
     client_ip::{ClientIp, Peer},
     error::{error_chain, ApiError, ApiResult},
     extract::{body_error, extract_user, parse_id},
-    extract::{Auth, AuthNoExpiry, JsonBody, MPath, MQuery, OptionalJsonBody},
+    extract::{Auth, AuthNoExpiry, FormPairs, JsonBody, MPath, MQuery, MaybeAuth, OptionalJsonBody},
 };

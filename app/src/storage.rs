@@ -750,6 +750,14 @@ pub trait Storage: Send + Sync {
         session_id: &str,
         client_secret: &str,
     ) -> StorageResult<Option<ValidatedThreepid>>;
+    /// Takes a validated session for good, in one statement (Synapse deletes the session
+    /// an `m.login.email.identity` stage used): of two requests naming it at once, one
+    /// gets it and the other `None`, as for an unknown or unvalidated one.
+    async fn take_validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>>;
     /// Deletes every device and access token of a user in one transaction
     /// (`/logout/all`): `(stored form, device)` of each deleted token.
     async fn log_out_everywhere(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;

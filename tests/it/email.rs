@@ -12,6 +12,7 @@ use crate::support::{binary, config_with_modules, Server};
 
 const REGISTER: &str = "/_matrix/client/v3/register/email/requestToken";
 const ADD: &str = "/_matrix/client/v3/account/3pid/email/requestToken";
+const RESET: &str = "/_matrix/client/v3/account/password/email/requestToken";
 
 /// A loopback SMTP server on a runtime of its own (these tests are synchronous).
 struct Sink {
@@ -202,6 +203,84 @@ fn an_allowed_address_gets_a_sid_and_a_mail_whose_link_validates_the_session() {
     assert!(sink.nothing_within(Duration::from_millis(300)), "one mail per request that sends one");
 }
 
+/// A user who forgot the password: a mail to an address the user holds, a confirmation
+/// page that validates the session only when its form is sent, then
+/// `POST /account/password` without an access token, `m.login.email.identity`, once.
+#[test]
+fn a_forgotten_password_is_reset_through_a_mailed_link_once() {
+    let mut sink = Sink::start();
+    let server = server("      denied_email_domains: [blocked.example]\n", &sink.email_section());
+    let (_, alice_token) = server.register("alice");
+    // Alice binds an address (validated through its mailed link, then added).
+    assert_eq!(request_token(&server, ADD, "alice@test.com", "bind", 1).0, 200);
+    let (bind_path, _, bind_sid) = link(&sink.next());
+    assert_eq!(server.call_raw("GET", &bind_path, None, None, None).0, 200);
+    let password = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw" });
+    let body = json!({ "client_secret": "bind", "sid": bind_sid, "auth": password });
+    assert_eq!(server.call("POST", "/_matrix/client/v3/account/3pid/add", Some(&alice_token), Some(&body)).0, 200);
+
+    let (status, answer) = request_token(&server, RESET, "nobody@test.com", "reset", 1);
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_NOT_FOUND")), "{answer}");
+    let (status, answer) = request_token(&server, RESET, "Alice@Test.com", "reset.secret", 1);
+    assert_eq!(status, 200, "{answer}");
+    let sid = answer["sid"].as_str().unwrap().to_owned();
+    let mail = sink.next();
+    assert_eq!(mail.to, ["alice@test.com".to_owned()]);
+    let text = mail.readable();
+    assert!(text.contains("Subject: [test.local] Password reset"), "{text}");
+    assert!(text.contains("confirm resetting your password"), "{text}");
+    let (path, token, mailed_sid) = link(&mail);
+    assert!(path.starts_with("/_synapse/client/password_reset/email/submit_token?"), "{path}");
+    assert_eq!(mailed_sid, sid);
+
+    let reset = |auth: Option<Value>| {
+        let mut body = json!({ "new_password": "new-pw" });
+        if let Some(auth) = auth {
+            body["auth"] = auth;
+        }
+        server.call("POST", "/_matrix/client/v3/account/password", None, Some(&body))
+    };
+    let identity =
+        json!({ "type": "m.login.email.identity", "threepid_creds": { "sid": sid, "client_secret": "reset.secret" } });
+    let (status, answer) = reset(None);
+    assert_eq!((status, answer["flows"][0]["stages"][0].as_str()), (401, Some("m.login.email.identity")), "{answer}");
+    let (status, answer) = reset(Some(identity.clone()));
+    assert_eq!((status, answer["errcode"].as_str()), (401, Some("M_UNAUTHORIZED")), "not validated yet: {answer}");
+
+    // Following the link shows a form and validates nothing; sending the form validates.
+    let (status, page) = server.call_raw("GET", &path, None, None, None);
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\">"), "{page}");
+    assert!(page.contains(&format!("name=\"token\" value=\"{token}\"")), "{page}");
+    let (status, answer) = reset(Some(identity.clone()));
+    assert_eq!((status, answer["errcode"].as_str()), (401, Some("M_UNAUTHORIZED")), "a GET validates nothing");
+    let form = format!("sid={sid}&token={token}&client_secret=reset.secret");
+    let (status, page) = server.call_raw(
+        "POST",
+        "/_synapse/client/password_reset/email/submit_token",
+        None,
+        Some(form.into_bytes()),
+        Some("application/x-www-form-urlencoded"),
+    );
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("return to your client to reset your password"), "{page}");
+
+    // The reset: once, for alice, logging every device out.
+    let (status, answer) = reset(Some(identity.clone()));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = reset(Some(identity));
+    assert_eq!((status, answer["errcode"].as_str()), (401, Some("M_UNAUTHORIZED")), "used once: {answer}");
+    let (status, answer) = server.call("GET", "/_matrix/client/v3/account/whoami", Some(&alice_token), None);
+    assert_eq!((status, answer["errcode"].as_str()), (401, Some("M_UNKNOWN_TOKEN")), "{answer}");
+    let login = |password: &str| {
+        let body = json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }, "password": password });
+        server.call("POST", "/_matrix/client/v3/login", None, Some(&body)).0
+    };
+    assert_eq!((login("secret-pw"), login("new-pw")), (403, 200));
+}
+
 #[test]
 fn an_address_in_use_is_not_revealed_when_3pid_errors_are_inhibited() {
     use crate::admin::{register_admin, SECRET};
@@ -217,15 +296,15 @@ fn an_address_in_use_is_not_revealed_when_3pid_errors_are_inhibited() {
     let path = format!("/_synapse/admin/v2/users/{}", crate::support::enc(&alice));
     assert_eq!(server.call("PUT", &path, Some(&admin), Some(&threepids)).0, 200);
     // An address in use answers as a free one does, a `sid` and no error, after a wait,
-    // and no mail goes out.
-    for endpoint in [REGISTER, ADD] {
+    // and no mail goes out; so does a password reset for an address nobody holds.
+    for (endpoint, address) in [(REGISTER, "taken@test.com"), (ADD, "taken@test.com"), (RESET, "free@test.com")] {
         let started = std::time::Instant::now();
-        let (status, answer) = request_token(&server, endpoint, "taken@test.com", "s", 1);
+        let (status, answer) = request_token(&server, endpoint, address, "s", 1);
         assert_eq!(status, 200, "{endpoint}: {answer}");
         assert!(answer["sid"].as_str().is_some_and(|sid| sid.len() == 16), "{answer}");
         assert!(started.elapsed() >= Duration::from_millis(100), "answered after {:?}", started.elapsed());
     }
-    assert!(sink.nothing_within(Duration::from_millis(500)), "no mail for an address in use");
+    assert!(sink.nothing_within(Duration::from_millis(500)), "no mail for an address in use, or nobody's");
     // A free address is mailed as usual.
     let (status, answer) = request_token(&server, REGISTER, "free@test.com", "s", 1);
     assert_eq!(status, 200, "{answer}");
@@ -281,6 +360,11 @@ fn without_an_email_section_nothing_is_validated_and_modules_are_told() {
     assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_UNKNOWN")), "{answer}");
     let (status, answer) = request_token(&server, ADD, "a@test.com", "s", 1);
     assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_THREEPID_MEDIUM_NOT_SUPPORTED")), "{answer}");
+    let (status, answer) = request_token(&server, RESET, "a@test.com", "s", 1);
+    assert_eq!((status, answer["errcode"].as_str()), (400, Some("M_UNKNOWN")), "{answer}");
+    let body = json!({ "new_password": "p", "auth": { "type": "m.login.email.identity" } });
+    let (status, answer) = server.call("POST", "/_matrix/client/v3/account/password", None, Some(&body));
+    assert_eq!((status, answer["errcode"].as_str()), (401, Some("M_MISSING_TOKEN")), "no reset by email: {answer}");
     assert!(extras_calls(&server).is_empty(), "no module is asked when nothing would be validated");
     let (_, token) = server.register("carol");
     let (_, capabilities) = server.call("GET", "/_matrix/client/v3/capabilities", Some(&token), None);

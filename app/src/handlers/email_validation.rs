@@ -2,7 +2,10 @@
 //! token to be mailed (`.../email/requestToken`), the owner of the address follows the
 //! link in the mail (`.../email/submit_token`), and the session is validated; then
 //! `POST /account/3pid/add` binds the validated address to the requester (after password
-//! user-interactive auth), and `POST /account/3pid/delete` unbinds one.
+//! user-interactive auth), and `POST /account/3pid/delete` unbinds one. A password reset
+//! (`/account/password/email/requestToken`) mails an address a user already holds, and
+//! its link opens a confirmation page whose form validates the session; the reset itself
+//! is `POST /account/password` (`session.rs`).
 //!
 //! `requestToken` runs the password auth providers' `is_3pid_allowed` (403
 //! `M_THREEPID_DENIED` on the first `false`), is rate limited per client address and per
@@ -30,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
-    http::{ApiError, ApiResult, Auth, ClientIp, JsonBody},
+    http::{ApiError, ApiResult, Auth, ClientIp, FormPairs, JsonBody},
     state::{now_ms, AppState},
     storage::{ValidationFailure, ValidationRequest},
     threepids,
@@ -49,7 +52,13 @@ enum Purpose {
     Registration,
     /// `POST /account/3pid/email/requestToken`.
     AddThreepid,
+    /// `POST /account/password/email/requestToken`.
+    PasswordReset,
 }
+
+/// The path of the link a password reset mail carries (Synapse's): a page that asks the
+/// owner to confirm, then validates the session when the form is sent.
+pub(super) const PASSWORD_RESET_LINK: &str = "/_synapse/client/password_reset/email/submit_token";
 
 impl Purpose {
     /// The path segment of the mailed link (Synapse's).
@@ -57,6 +66,7 @@ impl Purpose {
         match self {
             Purpose::Registration => "_matrix/client/unstable/registration/email/submit_token",
             Purpose::AddThreepid => "_matrix/client/unstable/add_threepid/email/submit_token",
+            Purpose::PasswordReset => &PASSWORD_RESET_LINK[1..],
         }
     }
 
@@ -71,14 +81,45 @@ impl Purpose {
                 ErrCode::custom("M_THREEPID_MEDIUM_NOT_SUPPORTED"),
                 "Adding an email to your account is disabled on this server",
             ),
+            Purpose::PasswordReset => {
+                ApiError::new(400, ErrCode::UNKNOWN, "Email-based password resets have been disabled on this server")
+            }
         }
     }
 
-    /// The mail's first paragraph.
+    /// The mail's subject after `[server name] `.
+    fn subject(self) -> &'static str {
+        match self {
+            Purpose::Registration | Purpose::AddThreepid => "Validate your email",
+            Purpose::PasswordReset => "Password reset",
+        }
+    }
+
+    /// The mail's first paragraph, up to the link: what was asked, and what the link does.
     fn reason(self) -> &'static str {
         match self {
-            Purpose::Registration => "You have asked us to register this email with a new Matrix account.",
-            Purpose::AddThreepid => "You have asked us to add this email to your Matrix account.",
+            Purpose::Registration => {
+                "You have asked us to register this email with a new Matrix account. If this was you, please click \
+                 the link below to confirm your email address:"
+            }
+            Purpose::AddThreepid => {
+                "You have asked us to add this email to your Matrix account. If this was you, please click the link \
+                 below to confirm your email address:"
+            }
+            Purpose::PasswordReset => {
+                "A password reset request has been received for your Matrix account. If this was you, please click \
+                 the link below to confirm resetting your password:"
+            }
+        }
+    }
+
+    /// The mail's paragraph after the link.
+    fn otherwise(self) -> &'static str {
+        match self {
+            Purpose::Registration | Purpose::AddThreepid => "If this was not you, you can safely disregard this email.",
+            Purpose::PasswordReset => {
+                "If this was not you, DO NOT click the link above and instead contact your server administrator."
+            }
         }
     }
 }
@@ -164,24 +205,55 @@ pub(super) async fn add_threepid_request_token(
     request_token(&state, ip, &body, Purpose::AddThreepid).await
 }
 
+/// # `POST /_matrix/client/v3/account/password/email/requestToken`
+///
+/// Unauthenticated: mails a link to an address a user holds, so that its owner can set a
+/// new password (Synapse's `EmailPasswordRequestTokenRestServlet`). An address nobody
+/// holds is 400 `M_THREEPID_NOT_FOUND`, or, with `request_token_inhibit_3pid_errors`, a
+/// made-up `sid` after a pause and no mail.
+pub(super) async fn password_request_token(
+    State(state): State<Arc<AppState>>,
+    ip: ClientIp,
+    JsonBody(body): JsonBody<JsonObject>,
+) -> ApiResult<Json<Value>> {
+    request_token(&state, ip, &body, Purpose::PasswordReset).await
+}
+
+/// As Synapse answers a request the server will not act on, when
+/// `request_token_inhibit_3pid_errors` hides why: a made-up `sid`, after a wait that looks
+/// like sending a mail; no session exists behind it.
+async fn inhibited_answer() -> Json<Value> {
+    let wait = Duration::from_millis(rand::rng().random_range(100..=1000));
+    tokio::time::sleep(wait).await;
+    Json(json!({ "sid": Alphabetic.sample_string(&mut rand::rng(), 16) }))
+}
+
 async fn request_token(state: &AppState, ip: ClientIp, body: &JsonObject, purpose: Purpose) -> ApiResult<Json<Value>> {
     let Some(mailer) = state.settings.mailer.clone() else { return Err(purpose.disabled()) };
     let request = parse_request(body)?;
-    let registration = purpose == Purpose::Registration;
-    let callbacks = state.modules.callbacks();
-    callbacks.password_auth_provider.is_3pid_allowed("email", &request.email, registration).await?;
-    drop(callbacks);
+    if purpose != Purpose::PasswordReset {
+        // Synapse asks the modules about an address to be added, not about a reset.
+        let registration = purpose == Purpose::Registration;
+        let callbacks = state.modules.callbacks();
+        callbacks.password_auth_provider.is_3pid_allowed("email", &request.email, registration).await?;
+    }
     state.limits.threepid_validation.check((1u8, ip.0))?;
     state.limits.threepid_validation.check((2u8, request.email.as_str()))?;
-    if state.storage.user_by_threepid("email", &request.email).await?.is_some() {
-        if state.settings.request_token_inhibit_3pid_errors {
-            // As Synapse does: the client is told a mail went out, after a wait that
-            // looks like sending one; no session exists behind the `sid`.
-            let wait = Duration::from_millis(rand::rng().random_range(100..=1000));
-            tokio::time::sleep(wait).await;
-            return Ok(Json(json!({ "sid": Alphabetic.sample_string(&mut rand::rng(), 16) })));
+    let held = state.storage.user_by_threepid("email", &request.email).await?.is_some();
+    match (purpose, held) {
+        (Purpose::PasswordReset, false) if state.settings.request_token_inhibit_3pid_errors => {
+            return Ok(inhibited_answer().await)
         }
-        return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_IN_USE"), "Email is already in use"));
+        (Purpose::PasswordReset, false) => {
+            return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_NOT_FOUND"), "Email not found"))
+        }
+        (Purpose::Registration | Purpose::AddThreepid, true) if state.settings.request_token_inhibit_3pid_errors => {
+            return Ok(inhibited_answer().await)
+        }
+        (Purpose::Registration | Purpose::AddThreepid, true) => {
+            return Err(ApiError::new(400, ErrCode::custom("M_THREEPID_IN_USE"), "Email is already in use"))
+        }
+        _ => {}
     }
     let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
     let lifetime = i64::try_from(mailer.validation_token_lifetime().as_millis()).unwrap_or(i64::MAX);
@@ -209,7 +281,7 @@ async fn request_token(state: &AppState, ip: ClientIp, body: &JsonObject, purpos
             form_urlencoded::byte_serialize(request.client_secret.as_bytes()).collect::<String>(),
             started.session_id,
         );
-        let subject = format!("[{}] Validate your email", state.settings.server_name);
+        let subject = format!("[{}] {}", state.settings.server_name, purpose.subject());
         let (text, html) = validation_mail(purpose, &link);
         if let Err(error) = mailer.send(&request.email, &subject, &html, &text).await {
             // Nobody received this token: the next attempt starts afresh.
@@ -294,20 +366,19 @@ pub(super) async fn delete_threepid(
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }
 
-/// The validation mail, text and HTML (after Synapse's `registration.txt` and
-/// `add_threepid.txt` templates).
+/// The validation mail, text and HTML (after Synapse's `registration.txt`,
+/// `add_threepid.txt` and `password_reset.txt` templates).
 fn validation_mail(purpose: Purpose, link: &str) -> (String, String) {
-    let reason = purpose.reason();
-    let text = format!(
-        "Hello there,\n\n{reason} If this was you, please click the link below to confirm your email address:\n\n\
-         {link}\n\nIf this was not you, you can safely disregard this email.\n\nThank you.\n"
-    );
+    let (reason, otherwise) = (purpose.reason(), purpose.otherwise());
+    let text = format!("Hello there,\n\n{reason}\n\n{link}\n\n{otherwise}\n\nThank you.\n");
     let link = html_escape(link);
+    let label = match purpose {
+        Purpose::Registration | Purpose::AddThreepid => "Verify Your Email Address",
+        Purpose::PasswordReset => "Reset Your Password",
+    };
     let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<body>\n<p>Hello there,</p>\n<p>{reason} If this was you, please \
-         click the link below to confirm your email address:</p>\n<p><a href=\"{link}\">Verify Your Email \
-         Address</a></p>\n<p>If this was not you, you can safely disregard this email.</p>\n<p>Thank you.</p>\n\
-         </body>\n</html>\n"
+        "<!doctype html>\n<html lang=\"en\">\n<body>\n<p>Hello there,</p>\n<p>{reason}</p>\n<p><a \
+         href=\"{link}\">{label}</a></p>\n<p>{otherwise}</p>\n<p>Thank you.</p>\n</body>\n</html>\n"
     );
     (text, html)
 }
@@ -317,11 +388,38 @@ fn html_escape(text: &str) -> String {
 }
 
 /// The query of a mailed link.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(super) struct SubmitToken {
     sid: Option<String>,
     client_secret: Option<String>,
     token: Option<String>,
+}
+
+/// A link's three parameters, checked: 400 `M_MISSING_PARAM` / `M_INVALID_PARAM`.
+struct Link {
+    sid: String,
+    client_secret: String,
+    token: String,
+}
+
+impl SubmitToken {
+    fn checked(self) -> ApiResult<Link> {
+        let (Some(sid), Some(client_secret), Some(token)) = (self.sid, self.client_secret, self.token) else {
+            return Err(ApiError::new(400, ErrCode::MISSING_PARAM, "Missing params: sid, client_secret and token"));
+        };
+        if !valid_client_secret(&client_secret) {
+            return Err(ApiError::invalid_param("Invalid client_secret parameter"));
+        }
+        if sid.len() > MAX_CLIENT_SECRET || token.len() > MAX_CLIENT_SECRET {
+            return Err(ApiError::invalid_param("Invalid sid or token parameter"));
+        }
+        Ok(Link { sid, client_secret, token })
+    }
+}
+
+/// A small HTML page of the server's own.
+fn page(status: StatusCode, body: &str) -> Response {
+    (status, Html(format!("<!doctype html>\n<html lang=\"en\">\n<body>\n{body}\n</body>\n</html>\n"))).into_response()
 }
 
 /// # `GET /_matrix/client/unstable/registration/email/submit_token`
@@ -329,8 +427,9 @@ pub(super) struct SubmitToken {
 ///
 /// The link in a validation mail: validates the session (Synapse's
 /// `RegistrationSubmitTokenServlet` and `AddThreepidEmailSubmitTokenServlet`). 302 to the
-/// session's `next_link` (with `sid`), or 200 with a page saying so; 400 with a page giving the reason for an unknown session, a wrong token
-/// or an expired one; 400 `M_MISSING_PARAM` / `M_INVALID_PARAM` for a malformed link.
+/// session's `next_link` (with `sid`), or 200 with a page saying so; 400 with a page giving
+/// the reason for an unknown session, a wrong token or an expired one; 400
+/// `M_MISSING_PARAM` / `M_INVALID_PARAM` for a malformed link.
 pub(super) async fn submit_token(
     State(state): State<Arc<AppState>>,
     Query(query): Query<SubmitToken>,
@@ -338,27 +437,70 @@ pub(super) async fn submit_token(
     if state.settings.mailer.is_none() {
         return Err(ApiError::new(400, ErrCode::UNKNOWN, "Email validation is disabled on this server"));
     }
-    let (Some(sid), Some(client_secret), Some(token)) = (query.sid, query.client_secret, query.token) else {
-        return Err(ApiError::new(400, ErrCode::MISSING_PARAM, "Missing params: sid, client_secret and token"));
+    validate(&state, query.checked()?, "Your email has now been validated, please return to your client.").await
+}
+
+/// # `GET /_synapse/client/password_reset/email/submit_token`
+///
+/// The link in a password reset mail: a page asking its owner to confirm, whose form sends
+/// the same parameters back by `POST` (Synapse's `PasswordResetSubmitTokenResource`), so
+/// that a mail scanner that follows links validates nothing.
+pub(super) async fn password_reset_confirmation(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<SubmitToken>,
+) -> ApiResult<Response> {
+    if state.settings.mailer.is_none() {
+        return Err(Purpose::PasswordReset.disabled());
+    }
+    let link = query.checked()?;
+    let hidden =
+        |name: &str, value: &str| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\"/>", html_escape(value));
+    let form = format!(
+        "<form method=\"post\">\n{}\n{}\n{}\n<p>You have asked to <strong>reset \
+         your Matrix account's password</strong>. Click the button below to confirm. If you did not mean to, close \
+         this page and your password will not be changed.</p>\n<p><button type=\"submit\">Confirm changing my \
+         password</button></p>\n</form>",
+        hidden("sid", &link.sid),
+        hidden("token", &link.token),
+        hidden("client_secret", &link.client_secret),
+    );
+    Ok(page(StatusCode::OK, &form))
+}
+
+/// # `POST /_synapse/client/password_reset/email/submit_token`
+///
+/// The confirmation page's form (its fields, or else the query's): validates the session,
+/// answering as [`submit_token`] does.
+pub(super) async fn password_reset_submit(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<SubmitToken>,
+    FormPairs(form): FormPairs,
+) -> ApiResult<Response> {
+    if state.settings.mailer.is_none() {
+        return Err(Purpose::PasswordReset.disabled());
+    }
+    let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+    let fields = SubmitToken {
+        sid: field("sid").or(query.sid),
+        client_secret: field("client_secret").or(query.client_secret),
+        token: field("token").or(query.token),
     };
-    if !valid_client_secret(&client_secret) {
-        return Err(ApiError::invalid_param("Invalid client_secret parameter"));
-    }
-    if sid.len() > MAX_CLIENT_SECRET || token.len() > MAX_CLIENT_SECRET {
-        return Err(ApiError::invalid_param("Invalid sid or token parameter"));
-    }
+    let validated = "Your email has now been validated, please return to your client to reset your password. You \
+                     may now close this window.";
+    validate(&state, fields.checked()?, validated).await
+}
+
+/// Validates the session a link names: 302 to its `next_link` (with `sid`), or 200 with
+/// `validated`; 400 with a page giving the reason it failed.
+async fn validate(state: &AppState, link: Link, validated: &str) -> ApiResult<Response> {
     let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
-    let outcome = state.storage.validate_threepid_session(&sid, &client_secret, &token, now).await?;
-    let page = |status: StatusCode, text: &str| {
-        (status, Html(format!("<!doctype html>\n<html lang=\"en\">\n<body>\n<p>{text}</p>\n</body>\n</html>\n")))
-            .into_response()
-    };
+    let outcome = state.storage.validate_threepid_session(&link.sid, &link.client_secret, &link.token, now).await?;
     Ok(match outcome {
-        Ok(validated) => match validated.next_link {
+        Ok(session) => match session.next_link {
             Some(next_link) => {
-                (StatusCode::FOUND, [(http::header::LOCATION, with_sid(&next_link, &sid))], "").into_response()
+                (StatusCode::FOUND, [(http::header::LOCATION, with_sid(&next_link, &link.sid))], "").into_response()
             }
-            None => page(StatusCode::OK, "Your email has now been validated, please return to your client."),
+            None => page(StatusCode::OK, &format!("<p>{validated}</p>")),
         },
         Err(failure) => {
             let reason = match failure {
@@ -368,7 +510,7 @@ pub(super) async fn submit_token(
             };
             page(
                 StatusCode::BAD_REQUEST,
-                &format!("The request failed for the following reason: {reason}. No changes have been made."),
+                &format!("<p>The request failed for the following reason: {reason}. No changes have been made.</p>"),
             )
         }
     })
@@ -444,5 +586,9 @@ mod tests {
         assert!(text.contains("register this email") && text.contains("\n\nhttps://h/x?token=T&sid=S\n\n"), "{text}");
         assert!(html.contains("href=\"https://h/x?token=T&amp;sid=S\""), "{html}");
         assert!(validation_mail(Purpose::AddThreepid, "l").0.contains("add this email to your Matrix account"));
+        let (text, html) = validation_mail(Purpose::PasswordReset, "https://h/r?token=T&sid=S");
+        assert!(text.contains("confirm resetting your password:\n\nhttps://h/r?token=T&sid=S\n\n"), "{text}");
+        assert!(text.contains("DO NOT click the link above"), "{text}");
+        assert!(html.contains(">Reset Your Password</a>"), "{html}");
     }
 }

@@ -4,7 +4,9 @@
 //! first, as Synapse answers); the password is checked on the password pool and failed
 //! checks count against `rc_login.failed_attempts` of the account. Sessions are not
 //! tracked: a request that carries the right password completes, whatever its
-//! `session`.
+//! `session`. A password reset (`POST /account/password` without an access token) needs
+//! `m.login.email.identity` instead: a validation session mailed by
+//! `/account/password/email/requestToken`, which it uses up.
 
 use std::sync::Arc;
 
@@ -14,14 +16,14 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use mxmod::{ErrCode, MatrixError};
+use mxmod::{types::OwnedUserId, ErrCode, MatrixError};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{
     auth_providers,
-    http::{ApiError, ApiResult, Auth, JsonBody, MPath, OptionalJsonBody},
+    http::{ApiError, ApiResult, Auth, JsonBody, MPath, MaybeAuth, OptionalJsonBody},
     rooms::ROOM_VERSION,
     state::AppState,
     storage::{Device, LogOut},
@@ -37,16 +39,50 @@ const MAX_PASSWORD: usize = 512;
 /// The user-interactive-auth answer: 401 with the password flow, and the error of a
 /// failed attempt if any.
 fn challenge(failure: Option<&str>) -> Response {
+    challenge_for("m.login.password", failure.map(|failure| ("M_FORBIDDEN", failure)))
+}
+
+/// The user-interactive-auth answer: 401 with a one-`stage` flow, and the errcode and
+/// error of a failed attempt if any.
+fn challenge_for(stage: &str, failure: Option<(&str, &str)>) -> Response {
     let mut body = json!({
-        "flows": [{ "stages": ["m.login.password"] }],
+        "flows": [{ "stages": [stage] }],
         "params": {},
         "session": Alphanumeric.sample_string(&mut rand::rng(), 24),
     });
-    if let Some(failure) = failure {
-        body["errcode"] = "M_FORBIDDEN".into();
-        body["error"] = failure.into();
+    if let Some((errcode, error)) = failure {
+        body["errcode"] = errcode.into();
+        body["error"] = error.into();
     }
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// The stage a requester without an access token authenticates with (a password reset).
+const EMAIL_IDENTITY: &str = "m.login.email.identity";
+
+/// Checks the `m.login.email.identity` `auth` of a request without an access token
+/// (Synapse's `EmailIdentityAuthChecker`): the session its `threepid_creds` name must be
+/// validated, and is taken for good, so a mailed link resets a password once. `Ok(Ok(user))`
+/// for the user holding the address; `Ok(Err(401 answer))` when the stage is missing or
+/// the session is not (or no longer) validated; 404 `M_NOT_FOUND` when nobody holds the
+/// address any more.
+async fn email_identity_auth(state: &AppState, body_auth: Option<&Value>) -> ApiResult<Result<OwnedUserId, Response>> {
+    let Some(body_auth) = body_auth.filter(|a| a.get("type").and_then(Value::as_str) == Some(EMAIL_IDENTITY)) else {
+        return Ok(Err(challenge_for(EMAIL_IDENTITY, None)));
+    };
+    let credentials = body_auth.get("threepid_creds").or_else(|| body_auth.get("threePidCreds"));
+    let field = |name: &str| credentials.and_then(|c| c.get(name)).and_then(Value::as_str);
+    let (Some(sid), Some(client_secret)) = (field("sid"), field("client_secret")) else {
+        return Err(ApiError::new(400, ErrCode::MISSING_PARAM, "Missing threepid_creds: sid and client_secret"));
+    };
+    let Some(session) = state.storage.take_validated_threepid_session(sid, client_secret).await? else {
+        let failure = ("M_UNAUTHORIZED", "No validated 3pid session found");
+        return Ok(Err(challenge_for(EMAIL_IDENTITY, Some(failure))));
+    };
+    match state.storage.user_by_threepid(&session.medium, &session.address).await? {
+        Some(user_id) => Ok(Ok(user_id)),
+        None => Err(ApiError::not_found("Email address not found")),
+    }
 }
 
 /// Checks the `auth` of a request against the requester's password: `Ok(None)` when
@@ -184,35 +220,62 @@ pub(super) struct PasswordRequest {
     auth: Option<Value>,
 }
 
-/// `POST /account/password`: after password auth, the new password is hashed on the
-/// pool and stored; unless `logout_devices` is `false`, every other device and token of
-/// the user is logged out in the same transaction (then `on_logged_out` per token).
+/// `POST /account/password`. With an access token, after password auth; without one (a
+/// user who forgot the password), after `m.login.email.identity` auth with a session
+/// validated through `/account/password/email/requestToken`'s mail, for the user holding
+/// the address (without an `email:` section there is no such flow: 401
+/// `M_MISSING_TOKEN`). The new password is hashed on the pool and stored; unless
+/// `logout_devices` is `false`, every other device and token of the user (every one, for
+/// a reset by email) is logged out in the same transaction (then `on_logged_out` per token).
 pub(super) async fn change_password(
     State(state): State<Arc<AppState>>,
-    auth: Auth,
+    MaybeAuth(auth): MaybeAuth,
     OptionalJsonBody(body): OptionalJsonBody<PasswordRequest>,
 ) -> ApiResult<Response> {
-    if let Some(incomplete) = password_auth(&state, &auth, body.auth.as_ref()).await? {
-        return Ok(incomplete);
-    }
-    let password = body
-        .new_password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing 'new_password'"))?;
-    if password.len() > MAX_PASSWORD {
-        return Err(ApiError::new(400, ErrCode::INVALID_PARAM, "Password too long"));
-    }
+    let password = |body: &PasswordRequest| {
+        let password = body
+            .new_password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ApiError::new(400, ErrCode::MISSING_PARAM, "Missing 'new_password'"))?;
+        if password.len() > MAX_PASSWORD {
+            return Err(ApiError::new(400, ErrCode::INVALID_PARAM, "Password too long"));
+        }
+        Ok(password)
+    };
+    let (user_id, password) = match &auth {
+        Some(auth) => {
+            if let Some(incomplete) = password_auth(&state, auth, body.auth.as_ref()).await? {
+                return Ok(incomplete);
+            }
+            (auth.user_id.clone(), password(&body)?)
+        }
+        None if state.settings.mailer.is_none() => {
+            return Err(ApiError::new(401, ErrCode::MISSING_TOKEN, "Missing access token"))
+        }
+        None => {
+            if body.auth.is_none() {
+                return Ok(challenge_for(EMAIL_IDENTITY, None));
+            }
+            // Checked before the stage takes the one-use session.
+            let new_password = password(&body)?;
+            match email_identity_auth(&state, body.auth.as_ref()).await? {
+                Ok(user_id) => (user_id, new_password),
+                Err(incomplete) => return Ok(incomplete),
+            }
+        }
+    };
     let hash = state.passwords.hash(password).await.map_err(|error| {
         tracing::error!("{error}");
         ApiError(MatrixError::internal())
     })?;
-    let log_out = if body.logout_devices.unwrap_or(true) {
-        LogOut::AllBut { device_id: &auth.device_id, token: &auth.token_hash }
-    } else {
-        LogOut::Nothing
+    let log_out = match (&auth, body.logout_devices.unwrap_or(true)) {
+        (_, false) => LogOut::Nothing,
+        (Some(auth), true) => LogOut::AllBut { device_id: &auth.device_id, token: &auth.token_hash },
+        (None, true) => LogOut::Everything,
     };
-    let deleted = state.storage.set_password(&auth.user_id, &hash, log_out).await?;
-    auth_providers::tokens_logged_out(&state, &auth.user_id, &deleted).await;
+    let deleted = state.storage.set_password(&user_id, &hash, log_out).await?;
+    auth_providers::tokens_logged_out(&state, &user_id, &deleted).await;
     Ok(Json(json!({})).into_response())
 }
 

@@ -69,6 +69,22 @@ impl FromRequestParts<Arc<AppState>> for Auth {
     }
 }
 
+/// The requester if the request carries an access token, `None` if it carries none
+/// (`POST /account/password`, which a user who forgot the password calls without one); a
+/// token that is unknown or expired still fails as for [`Auth`].
+pub(crate) struct MaybeAuth(pub(crate) Option<Auth>);
+
+impl FromRequestParts<Arc<AppState>> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
+        if mxmod::web::access_token(&parts.headers, &parts.uri).is_none() {
+            return Ok(MaybeAuth(None));
+        }
+        Auth::from_request_parts(parts, state).await.map(|auth| MaybeAuth(Some(auth)))
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for AuthNoExpiry {
     type Rejection = ApiError;
 
@@ -122,6 +138,22 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     async fn from_request(request: Request, _: &Arc<AppState>) -> ApiResult<Self> {
         let bytes = body_bytes(request, JSON_BODY_LIMIT).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Largest form body (the forms on the server's own pages carry a few short fields).
+const FORM_BODY_LIMIT: usize = 16 * 1024;
+
+/// The name-value pairs of an `application/x-www-form-urlencoded` body (a form on one of
+/// the server's own pages), in order; 413 `M_TOO_LARGE` over 16 KiB.
+pub(crate) struct FormPairs(pub(crate) Vec<(String, String)>);
+
+impl FromRequest<Arc<AppState>> for FormPairs {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &Arc<AppState>) -> ApiResult<Self> {
+        let bytes = body_bytes(request, FORM_BODY_LIMIT).await?;
+        Ok(FormPairs(form_urlencoded::parse(&bytes).into_owned().collect()))
     }
 }
 

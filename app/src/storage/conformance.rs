@@ -886,8 +886,16 @@ pub(crate) async fn an_email_validation_session_mails_once_per_attempt_and_valid
     };
     assert_eq!(validate("S1", "cs", "tok3", 300).await, Ok(validated.clone()));
     assert_eq!(validate("S1", "cs", "tok3", 400).await, Ok(validated.clone()), "validated once, at 300");
-    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), Some(validated));
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), Some(validated.clone()));
     assert_eq!(storage.validated_threepid_session("S1", "other").await.unwrap(), None);
+    // Taken once: of two takes at the same time, exactly one gets it.
+    let take = || storage.take_validated_threepid_session("S1", "cs");
+    assert_eq!(storage.take_validated_threepid_session("S1", "other").await.unwrap(), None, "another secret");
+    let (first, second) = tokio::join!(take(), take());
+    let taken: Vec<ValidatedThreepid> = [first.unwrap(), second.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, std::slice::from_ref(&validated), "one of two concurrent takes gets the session");
+    assert_eq!(take().await.unwrap(), None, "taken for good");
+    assert_eq!(storage.validated_threepid_session("S1", "cs").await.unwrap(), None);
 
     // A validated session is not continued: the same triple opens a new one.
     let fresh = storage.start_threepid_validation(validation_request("cs", 1, "S5", "tok5")).await.unwrap();

@@ -1013,6 +1013,16 @@ impl Storage for PostgresStorage {
         self.shared.read(async |client| threepid_validation::validated(client, session_id, client_secret).await).await
     }
 
+    async fn take_validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>> {
+        self.shared
+            .write(async |client, _| threepid_validation::take_validated(client, session_id, client_secret).await)
+            .await
+    }
+
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
         self.shared.read(async |client| admin::room_aliases(client, room_id).await).await
     }

@@ -1057,6 +1057,15 @@ impl Storage for SqliteStorage {
         self.read(move |c| threepid_validation::validated(c, &session_id, &client_secret)).await
     }
 
+    async fn take_validated_threepid_session(
+        &self,
+        session_id: &str,
+        client_secret: &str,
+    ) -> StorageResult<Option<ValidatedThreepid>> {
+        let (session_id, client_secret) = (session_id.to_owned(), client_secret.to_owned());
+        self.write(move |c| threepid_validation::take_validated(c, &session_id, &client_secret)).await
+    }
+
     async fn room_aliases(&self, room_id: &RoomId) -> StorageResult<Vec<String>> {
         let room_id = room_id.to_owned();
         self.read(move |c| {

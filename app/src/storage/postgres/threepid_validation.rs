@@ -110,6 +110,29 @@ pub(super) async fn validated(
     }))
 }
 
+/// `Storage::take_validated_threepid_session`.
+pub(super) async fn take_validated(
+    client: &Object,
+    session_id: &str,
+    client_secret: &str,
+) -> StorageResult<Option<ValidatedThreepid>> {
+    let row = client
+        .query_opt(
+            "DELETE FROM threepid_validation_sessions
+             WHERE session_id = $1 AND client_secret = $2 AND validated_at IS NOT NULL
+             RETURNING medium, address, validated_at, next_link",
+            &[&session_id, &client_secret],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(ValidatedThreepid {
+        medium: row.try_get(0)?,
+        address: row.try_get(1)?,
+        validated_at: row.try_get(2)?,
+        next_link: row.try_get(3)?,
+    }))
+}
+
 /// `Storage::validate_threepid_session`.
 pub(super) async fn validate(
     client: &mut Object,

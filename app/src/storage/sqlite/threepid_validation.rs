@@ -82,6 +82,28 @@ pub(super) fn validated(
     .optional()
 }
 
+/// `Storage::take_validated_threepid_session`.
+pub(super) fn take_validated(
+    c: &Connection,
+    session_id: &str,
+    client_secret: &str,
+) -> rusqlite::Result<Option<ValidatedThreepid>> {
+    c.prepare_cached(
+        "DELETE FROM threepid_validation_sessions
+         WHERE session_id = ?1 AND client_secret = ?2 AND validated_at IS NOT NULL
+         RETURNING medium, address, validated_at, next_link",
+    )?
+    .query_row(params![session_id, client_secret], |row| {
+        Ok(ValidatedThreepid {
+            medium: row.get(0)?,
+            address: row.get(1)?,
+            validated_at: row.get(2)?,
+            next_link: row.get(3)?,
+        })
+    })
+    .optional()
+}
+
 /// `Storage::validate_threepid_session`.
 pub(super) fn validate(
     c: &Connection,
