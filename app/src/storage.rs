@@ -446,7 +446,8 @@ pub enum LogOut<'a> {
         /// The access token kept (stored form).
         token: &'a str,
     },
-    /// Every device and access token of the user (an admin's password reset).
+    /// Every device and access token of the user (an admin's password reset, or a user's
+    /// by email).
     Everything,
 }
 
