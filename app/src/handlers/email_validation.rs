@@ -8,13 +8,15 @@
 //! is `POST /account/password` (`session.rs`).
 //!
 //! `requestToken` runs the password auth providers' `is_3pid_allowed` (403
-//! `M_THREEPID_DENIED` on the first `false`), is rate limited per client address and per
-//! email address (`rc_3pid_validation`), refuses an address a user already holds (400
-//! `M_THREEPID_IN_USE`), and mails a token only for a `send_attempt` higher than the
-//! session's last one (a repeat answers the same `sid` without a mail). Without an
-//! `email:` section the server validates nothing: 400, `M_THREEPID_MEDIUM_NOT_SUPPORTED`
-//! for adding an address, `M_UNKNOWN` for registration (Synapse's answers). A `next_link`
-//! (an `http`/`https` URL) is where the validation page redirects, with `sid` added.
+//! `M_THREEPID_DENIED` on the first `false`; not for a password reset, as in Synapse), is
+//! rate limited per client address and per email address (`rc_3pid_validation`), refuses
+//! an address a user already holds (400 `M_THREEPID_IN_USE`; for a reset, one nobody
+//! holds, 400 `M_THREEPID_NOT_FOUND`), and mails a token only for a `send_attempt` higher
+//! than the session's last one (a repeat answers the same `sid` without a mail). Without
+//! an `email:` section the server validates nothing: 400,
+//! `M_THREEPID_MEDIUM_NOT_SUPPORTED` for adding an address, `M_UNKNOWN` for registration
+//! and resets (Synapse's answers). A `next_link` (an `http`/`https` URL) is where the
+//! validation page redirects, with `sid` added.
 
 use std::{sync::Arc, time::Duration};
 
