@@ -127,6 +127,17 @@ pub enum TxnClient {
     Token(String),
 }
 
+impl TxnClient {
+    /// How the client is stored (`device:ID` or `token:ID`), in two parts that the SQL
+    /// joins (`? || ?`), so that a send formats no string for it.
+    pub(crate) fn stored_parts(&self) -> [&str; 2] {
+        match self {
+            TxnClient::Device(device) => ["device:", device],
+            TxnClient::Token(token) => ["token:", token],
+        }
+    }
+}
+
 /// The key a client transaction is remembered under: the request path (room, event type
 /// and transaction ID included, without the API version prefix), the user and the
 /// device, as Synapse keys it.

@@ -53,7 +53,7 @@ use super::{
     notifier::Notifier, AppendError, Appended, Authorise, CreateRoomError, Device, EventReport, FilterError, Forget,
     LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit, Receipt, ReceiptRecord,
     RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent, StreamPositions, SyncWaiter, Threepid,
-    TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord, ValidatedThreepid, ValidationFailure,
+    TokenOwner, TxnKey, UpdateAccountData, UserQuery, UserRecord, ValidatedThreepid, ValidationFailure,
     ValidationRequest, ValidationStarted,
 };
 use crate::config::PostgresSettings;
@@ -357,18 +357,12 @@ async fn load_room_state(client: &impl GenericClient, room_id: &RoomId) -> Stora
     Ok(Some((version, state)))
 }
 
-fn txn_client(client: &TxnClient) -> String {
-    match client {
-        TxnClient::Device(device) => format!("device:{device}"),
-        TxnClient::Token(token) => format!("token:{token}"),
-    }
-}
-
 async fn find_txn(client: &impl GenericClient, key: &TxnKey) -> StorageResult<Option<OwnedEventId>> {
     let statement = client
-        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = $1 AND client = $2 AND path = $3")
+        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = $1 AND client = $2 || $3 AND path = $4")
         .await?;
-    let row = client.query_opt(&statement, &[&key.user_id.as_str(), &txn_client(&key.client), &key.path]).await?;
+    let [kind, id] = key.client.stored_parts();
+    let row = client.query_opt(&statement, &[&key.user_id.as_str(), &kind, &id, &key.path]).await?;
     row.map(|row| OwnedEventId::try_from(row.try_get::<_, String>(0)?).map_err(rows::corrupt)).transpose()
 }
 

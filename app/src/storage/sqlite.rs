@@ -33,7 +33,7 @@ use super::{
     notifier::Notifier, state_cache::StateCache, AppendError, Appended, Authorise, CreateRoomError, Device,
     EventReport, FilterError, Forget, LogOut, MediaRecord, NewAccount, NewRoom, PresenceRecord, Profile, PushRulesEdit,
     Receipt, ReceiptRecord, RoomAccountData, Session, Storage, StorageError, StorageResult, StoredEvent,
-    StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnClient, TxnKey, UpdateAccountData, UserQuery, UserRecord,
+    StreamPositions, SyncWaiter, Threepid, TokenOwner, TxnKey, UpdateAccountData, UserQuery, UserRecord,
     ValidatedThreepid, ValidationFailure, ValidationRequest, ValidationStarted,
 };
 
@@ -110,17 +110,11 @@ impl SqliteStorage {
     }
 }
 
-fn txn_client(client: &TxnClient) -> String {
-    match client {
-        TxnClient::Device(device) => format!("device:{device}"),
-        TxnClient::Token(token) => format!("token:{token}"),
-    }
-}
-
 fn find_txn(connection: &Connection, key: &TxnKey) -> rusqlite::Result<Option<OwnedEventId>> {
+    let client = key.client.stored_parts();
     let found: Option<String> = connection
-        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = ?1 AND client = ?2 AND path = ?3")?
-        .query_row(params![key.user_id.as_str(), txn_client(&key.client), key.path], |row| row.get(0))
+        .prepare_cached("SELECT event_id FROM event_txns WHERE user_id = ?1 AND client = ?2 || ?3 AND path = ?4")?
+        .query_row(params![key.user_id.as_str(), client[0], client[1], key.path], |row| row.get(0))
         .optional()?;
     found.map(|id| OwnedEventId::try_from(id).map_err(rows::corrupt)).transpose()
 }
@@ -231,20 +225,23 @@ fn append(
     authorise(&before).map_err(AppendError::Refused)?;
     let position = insert_event(context.connection, &event, txn.as_ref().map(|key| key.txn_id.as_str()))?;
     if let Some(key) = &txn {
+        let client = key.client.stored_parts();
         context
             .connection
             .prepare_cached(
-                "INSERT INTO event_txns (user_id, client, path, event_id, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO event_txns (user_id, client, path, event_id, created_ts)
+                 VALUES (?1, ?2 || ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 key.user_id.as_str(),
-                txn_client(&key.client),
+                client[0],
+                client[1],
                 key.path,
                 event.event_id.as_str(),
                 event.origin_server_ts as i64
             ])?;
         // Before the send is answered, so a retry of it always reads the table.
-        txns.insert(key.user_id.as_str(), &txn_client(&key.client), &key.path);
+        txns.insert(key.user_id.as_str(), client, &key.path);
     }
     let state_after = after_append(context, &event, before);
     let state_after = apply_redaction(context, &event, state_after)?;
@@ -540,7 +537,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn txn_event(&self, key: &TxnKey) -> StorageResult<Option<OwnedEventId>> {
-        if !self.txns.may_contain(key.user_id.as_str(), &txn_client(&key.client), &key.path) {
+        if !self.txns.may_contain(key.user_id.as_str(), key.client.stored_parts(), &key.path) {
             return Ok(None);
         }
         let key = key.clone();

@@ -12,7 +12,7 @@ use super::{
     positions::{allocate, Stream},
     rooms_with,
     rows::presence_text,
-    txn_client, Shared,
+    Shared,
 };
 use crate::storage::{
     AppendError, Appended, Authorise, CreateRoomError, NewAccount, NewRoom, StorageResult, StoredEvent, TxnKey,
@@ -171,15 +171,13 @@ pub(super) async fn append(
     if let Some(key) = &txn {
         let statement = transaction
             .prepare_cached(
-                "INSERT INTO event_txns (user_id, client, path, event_id, created_ts) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO event_txns (user_id, client, path, event_id, created_ts) VALUES ($1, $2 || $3, $4, $5, $6)",
             )
             .await?;
         let created = i64::try_from(event.origin_server_ts).unwrap_or(i64::MAX);
+        let [kind, id] = key.client.stored_parts();
         transaction
-            .execute(
-                &statement,
-                &[&key.user_id.as_str(), &txn_client(&key.client), &key.path, &event.event_id.as_str(), &created],
-            )
+            .execute(&statement, &[&key.user_id.as_str(), &kind, &id, &key.path, &event.event_id.as_str(), &created])
             .await?;
     }
     let state_after = if event.is_state() {
