@@ -1,9 +1,10 @@
 //! Heap allocations per request on the hot path, counted by a counting global allocator:
 //! the server runs in this process (the `mxmod` binary's runtime: tokio multi-threaded,
 //! default config with metrics on and the `demo` module), a client thread sends keep-alive
-//! requests from fixed bytes and reads the answers into a fixed buffer (allocating
-//! nothing itself), and every allocation any thread makes between the first and the last
-//! counted request is charged to those requests.
+//! requests from fixed bytes (a send's new transaction ID written into a stack buffer)
+//! and reads the answers into a fixed buffer (allocating nothing itself), and every
+//! allocation any thread makes between the first and the last counted request is charged
+//! to those requests.
 //!
 //! `cargo test -p mxmod-tests --test alloc -- --nocapture` prints the counts; what each
 //! allocation is for is in `BENCHMARKS.md`.
@@ -122,9 +123,61 @@ fn allocations_per_request(address: SocketAddr, request: &[u8]) -> f64 {
     ALLOCATIONS.load(Ordering::SeqCst) as f64 / f64::from(COUNTED)
 }
 
+/// Allocations per `PUT /rooms/{room}/send/m.room.message/{txn}` (a durable send, each
+/// with a new transaction ID written into a buffer on the stack), after a warm-up, on one
+/// keep-alive connection.
+fn allocations_per_send(address: SocketAddr, token: &str, room: &str) -> f64 {
+    let mut client = Client::connect(address);
+    let body = br#"{"msgtype":"m.text","body":"counted"}"#;
+    let mut send = |n: u32| {
+        let mut request = [0u8; 1024];
+        let capacity = request.len();
+        let mut cursor = &mut request[..];
+        write!(
+            cursor,
+            "PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/t{n} HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .expect("the request fits");
+        cursor.write_all(body).expect("the body fits");
+        let length = capacity - cursor.len();
+        client.exchange(&request[..length])
+    };
+    for n in 0..WARM_UP {
+        assert_eq!(send(n), 200);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for n in WARM_UP..WARM_UP + COUNTED {
+        send(n);
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst) as f64 / f64::from(COUNTED)
+}
+
+/// A JSON request's answer, for setting up (not counted): status and body.
+fn call(address: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(address).expect("the server accepts");
+    let authorization = token.map(|token| format!("Authorization: Bearer {token}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{authorization}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("the request is sent");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the answer arrives");
+    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    (status(&answer), serde_json::from_slice(&answer[head_end + 4..]).expect("a JSON answer"))
+}
+
 fn start_server() -> (tokio::runtime::Runtime, SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = mxmod_app::config::DEFAULT_CONFIG.replace("port: 8008", "port: 0");
+    // Sends far above Synapse's default message rate (the counted loop sends 1,200).
+    let config = mxmod_app::config::DEFAULT_CONFIG.replace("port: 8008", "port: 0")
+        + "rc_message: { per_second: 100000, burst_count: 1000000 }\n";
     let loaded = mxmod_app::config::load_text(&config, "homeserver.yaml", dir.path().to_path_buf())
         .expect("the default config loads");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -141,7 +194,17 @@ fn allocations_per_request_on_the_hot_path() {
     let versions = b"GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let per_hello = allocations_per_request(address, hello);
     let per_versions = allocations_per_request(address, versions);
-    println!("allocations per request: module resource {per_hello:.2}, /versions {per_versions:.2}");
+    let register = r#"{"username": "counter", "password": "secret-pw", "auth": {"type": "m.login.dummy"}}"#;
+    let (status, registered) = call(address, "POST", "/_matrix/client/v3/register", None, register);
+    assert_eq!(status, 200, "{registered}");
+    let token = registered["access_token"].as_str().expect("a token").to_owned();
+    let (status, created) = call(address, "POST", "/_matrix/client/v3/createRoom", Some(&token), "{}");
+    assert_eq!(status, 200, "{created}");
+    let room = created["room_id"].as_str().expect("a room").to_owned();
+    let per_send = allocations_per_send(address, &token, &room);
+    println!(
+        "allocations per request: module resource {per_hello:.2}, /versions {per_versions:.2}, send {per_send:.2}"
+    );
     drop(runtime);
     // The counts after the hot-path work (BENCHMARKS.md lists each allocation); a change
     // that adds one per request fails here and has to say why in BENCHMARKS.md.
@@ -149,9 +212,13 @@ fn allocations_per_request_on_the_hot_path() {
     // per-request allocation.
     assert!(per_hello.round() <= MAX_PER_HELLO, "module resource: {per_hello:.2} allocations per request");
     assert!(per_versions.round() <= MAX_PER_VERSIONS, "/versions: {per_versions:.2} allocations per request");
+    assert!(per_send.round() <= MAX_PER_SEND, "send: {per_send:.2} allocations per request");
 }
 
 /// At most this many allocations per module-resource request.
 const MAX_PER_HELLO: f64 = 9.0;
 /// At most this many allocations per `/versions` request.
 const MAX_PER_VERSIONS: f64 = 5.0;
+/// At most this many allocations per send (a ceiling, not an account of each: a send
+/// parses JSON, builds and stores an event and wakes `/sync`ers).
+const MAX_PER_SEND: f64 = 190.0;
