@@ -57,44 +57,17 @@ impl Run {
     }
 }
 
-/// The Lua script: unique transaction IDs (`{prefix}-{thread}-{n}`) for sends, 200s
-/// counted per thread, one `RESULT` line at the end.
+/// The `wrk` script (`tests/benches/wrk.lua`, shared with `cargo xtask bench-pg`):
+/// `method` to `path_prefix`, followed by a unique `{thread}-{n}` when `unique_suffix`,
+/// with `body` (none if empty).
 fn script(method: &str, path_prefix: &str, unique_suffix: bool, token: &str, body: &str) -> String {
-    format!(
-        r#"local threads = {{}}
-local next_id = 1
-setup = function(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
-init = function(args)
-  n = 0
-  ok = 0
-  other = 0
-end
-request = function()
-  n = n + 1
-  local path = "{path_prefix}"
-  if {unique_suffix} then path = path .. tid .. "-" .. n end
-  return wrk.format("{method}", path, {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}}, {body})
-end
-response = function(status, headers, body)
-  if status == 200 then ok = ok + 1 else other = other + 1 end
-end
-done = function(summary, latency, requests)
-  local total_ok, total_other = 0, 0
-  for _, thread in ipairs(threads) do
-    total_ok = total_ok + thread:get("ok")
-    total_other = total_other + thread:get("other")
-  end
-  io.write(string.format("RESULT ok=%d other=%d duration_us=%d p50_us=%d p99_us=%d\n",
-    total_ok, total_other, summary.duration, latency:percentile(50), latency:percentile(99)))
-end
-"#,
-        unique_suffix = if unique_suffix { "true" } else { "false" },
-        body = if body.is_empty() { "nil".to_owned() } else { format!("'{body}'") },
-    )
+    let lua_string = |text: &str| format!("[==[{text}]==]");
+    include_str!("../../tests/benches/wrk.lua")
+        .replace("@PATHS@", &lua_string(path_prefix))
+        .replace("@UNIQUE@", if unique_suffix { "true" } else { "false" })
+        .replace("@METHOD@", method)
+        .replace("@BODY@", &if body.is_empty() { "nil".to_owned() } else { lua_string(body) })
+        .replace("@TOKEN@", token)
 }
 
 /// Runs `wrk` with one thread and `connections` connections for `seconds`.

@@ -398,50 +398,21 @@ fn send_load(
     Ok(round)
 }
 
-/// The `wrk` Lua script: the `paths` in turn, each followed by a unique `{thread}-{n}`
-/// per request, 200s and other answers counted, and at the end a `RESULT` line and one
-/// `LATENCY us count` line per distinct latency (to merge the histograms of several
-/// `wrk`s).
+/// The `wrk` script (`tests/benches/wrk.lua`, shared with `mxmod-app`'s sends bench):
+/// `PUT` a message to the `paths` in turn, each followed by a unique `{thread}-{n}`.
 fn send_script(paths: &[String], token: &str) -> String {
-    let paths: Vec<String> = paths.iter().map(|path| format!("\"{path}\"")).collect();
-    let paths = paths.join(", ");
-    format!(
-        r#"local paths = {{ {paths} }}
-local threads = {{}}
-local next_id = 1
-setup = function(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
-init = function(args)
-  n = 0
-  ok = 0
-  other = 0
-end
-request = function()
-  n = n + 1
-  return wrk.format("PUT", paths[n % #paths + 1] .. tid .. "-" .. n,
-    {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}},
-    '{{"msgtype":"m.text","body":"bench"}}')
-end
-response = function(status, headers, body)
-  if status == 200 then ok = ok + 1 else other = other + 1 end
-end
-done = function(summary, latency, requests)
-  local total_ok, total_other = 0, 0
-  for _, thread in ipairs(threads) do
-    total_ok = total_ok + thread:get("ok")
-    total_other = total_other + thread:get("other")
-  end
-  io.write(string.format("RESULT ok=%d other=%d duration_us=%d\n", total_ok, total_other, summary.duration))
-  for i = 1, #latency do
-    local value, count = latency(i)
-    io.write(string.format("LATENCY %d %d\n", value, count))
-  end
-end
-"#
-    )
+    let paths: Vec<String> = paths.iter().map(|path| lua_string(path)).collect();
+    include_str!("../../tests/benches/wrk.lua")
+        .replace("@PATHS@", &paths.join(", "))
+        .replace("@UNIQUE@", "true")
+        .replace("@METHOD@", "PUT")
+        .replace("@BODY@", &lua_string(r#"{"msgtype":"m.text","body":"bench"}"#))
+        .replace("@TOKEN@", token)
+}
+
+/// `text` as a Lua long string (no escapes needed for JSON or paths).
+fn lua_string(text: &str) -> String {
+    format!("[==[{text}]==]")
 }
 
 /// What one `wrk` run of [`send_script`] reported.
