@@ -108,19 +108,25 @@ fn content_length(head: &[u8]) -> Option<usize> {
     })
 }
 
-/// Allocations per request of `request`, after a warm-up, on one keep-alive connection.
-fn allocations_per_request(address: SocketAddr, request: &[u8]) -> f64 {
-    let mut client = Client::connect(address);
-    for _ in 0..WARM_UP {
-        assert_eq!(client.exchange(request), 200);
+/// Allocations per request made by `exchange(n)` (the `n`th request's status): `WARM_UP`
+/// requests first, each answered 200, then the `COUNTED` ones.
+fn count_allocations(mut exchange: impl FnMut(u32) -> u16) -> f64 {
+    for n in 0..WARM_UP {
+        assert_eq!(exchange(n), 200);
     }
     ALLOCATIONS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
-    for _ in 0..COUNTED {
-        client.exchange(request);
+    for n in WARM_UP..WARM_UP + COUNTED {
+        exchange(n);
     }
     COUNTING.store(false, Ordering::SeqCst);
     ALLOCATIONS.load(Ordering::SeqCst) as f64 / f64::from(COUNTED)
+}
+
+/// Allocations per request of `request`, after a warm-up, on one keep-alive connection.
+fn allocations_per_request(address: SocketAddr, request: &[u8]) -> f64 {
+    let mut client = Client::connect(address);
+    count_allocations(|_| client.exchange(request))
 }
 
 /// Allocations per `PUT /rooms/{room}/send/m.room.message/{txn}` (a durable send, each
@@ -129,7 +135,7 @@ fn allocations_per_request(address: SocketAddr, request: &[u8]) -> f64 {
 fn allocations_per_send(address: SocketAddr, token: &str, room: &str) -> f64 {
     let mut client = Client::connect(address);
     let body = br#"{"msgtype":"m.text","body":"counted"}"#;
-    let mut send = |n: u32| {
+    count_allocations(|n| {
         let mut request = [0u8; 1024];
         let capacity = request.len();
         let mut cursor = &mut request[..];
@@ -143,17 +149,7 @@ fn allocations_per_send(address: SocketAddr, token: &str, room: &str) -> f64 {
         cursor.write_all(body).expect("the body fits");
         let length = capacity - cursor.len();
         client.exchange(&request[..length])
-    };
-    for n in 0..WARM_UP {
-        assert_eq!(send(n), 200);
-    }
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    for n in WARM_UP..WARM_UP + COUNTED {
-        send(n);
-    }
-    COUNTING.store(false, Ordering::SeqCst);
-    ALLOCATIONS.load(Ordering::SeqCst) as f64 / f64::from(COUNTED)
+    })
 }
 
 /// A JSON request's answer, for setting up (not counted): status and body.

@@ -23,6 +23,8 @@ pub(crate) const POLICY_BINARY: &str = "mxmod-policy-server is not built by mxmo
 #[path = "../../tests/it/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "../../tests/benches/wrk_script.rs"]
+mod wrk_script;
 
 use std::{
     collections::HashSet,
@@ -34,6 +36,7 @@ use std::{
 
 use serde_json::json;
 use support::{config_with_modules, enc, Server};
+use wrk_script::wrk_script;
 
 /// Seconds per `wrk` run.
 const SECONDS: u64 = 10;
@@ -55,19 +58,6 @@ impl Run {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.seconds
     }
-}
-
-/// The `wrk` script (`tests/benches/wrk.lua`, shared with `cargo xtask bench-pg`):
-/// `method` to `path_prefix`, followed by a unique `{thread}-{n}` when `unique_suffix`,
-/// with `body` (none if empty).
-fn script(method: &str, path_prefix: &str, unique_suffix: bool, token: &str, body: &str) -> String {
-    let lua_string = |text: &str| format!("[==[{text}]==]");
-    include_str!("../../tests/benches/wrk.lua")
-        .replace("@PATHS@", &lua_string(path_prefix))
-        .replace("@UNIQUE@", if unique_suffix { "true" } else { "false" })
-        .replace("@METHOD@", method)
-        .replace("@BODY@", &if body.is_empty() { "nil".to_owned() } else { lua_string(body) })
-        .replace("@TOKEN@", token)
 }
 
 /// Runs `wrk` with one thread and `connections` connections for `seconds`.
@@ -183,7 +173,7 @@ fn main() {
         let before_events = room_messages(&server, &token, &room).len() as u64;
         let run = wrk(
             &server.base,
-            &script("PUT", &send_prefix(&format!("c{connections}")), true, &token, &body),
+            &wrk_script(&[&send_prefix(&format!("c{connections}"))], true, "PUT", Some(&body), &token),
             connections,
             SECONDS,
             &dir,
@@ -215,19 +205,19 @@ fn main() {
     }
 
     let whoami = "/_matrix/client/v3/account/whoami";
-    let idle = wrk(&server.base, &script("GET", whoami, false, &token, ""), 1, SECONDS / 2, &dir);
+    let idle = wrk(&server.base, &wrk_script(&[whoami], false, "GET", None, &token), 1, SECONDS / 2, &dir);
     let loaded = std::thread::scope(|scope| {
         let load = scope.spawn(|| {
             wrk(
                 &server.base,
-                &script("PUT", &send_prefix("whoami-load"), true, &token, &body),
+                &wrk_script(&[&send_prefix("whoami-load")], true, "PUT", Some(&body), &token),
                 16,
                 SECONDS / 2 + 2,
                 &dir,
             )
         });
         std::thread::sleep(Duration::from_millis(500));
-        let whoami = wrk(&server.base, &script("GET", whoami, false, &token, ""), 1, SECONDS / 2, &dir);
+        let whoami = wrk(&server.base, &wrk_script(&[whoami], false, "GET", None, &token), 1, SECONDS / 2, &dir);
         let load = load.join().expect("the load run");
         println!("  (send load beside it: {:.0} sends/s)", load.rate());
         whoami

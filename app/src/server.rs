@@ -320,19 +320,9 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let yaml = "server_name: signals.local
-listeners:
-  - port: 0
-    bind_addresses: ['127.0.0.1']
-    type: http
-database:
-  name: sqlite3
-  args:
-    database: ./homeserver.db
-media_store_path: ./media
-modules: []
-";
-        let loaded = crate::config::load_text(yaml, "signals.yaml", dir.path().to_path_buf()).unwrap();
+        // The embedded default config, on a free port, its data in the temporary directory.
+        let yaml = crate::config::DEFAULT_CONFIG.replace("port: 8008", "port: 0");
+        let loaded = crate::config::load_text(&yaml, "homeserver.yaml", dir.path().to_path_buf()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let server = crate::serve(loaded).await.unwrap();

@@ -40,6 +40,11 @@ use crate::{
     Error, Result,
 };
 
+/// The `wrk` script, shared with `mxmod-app`'s sends bench.
+#[path = "../../tests/benches/wrk_script.rs"]
+mod wrk_script;
+use wrk_script::wrk_script;
+
 /// The `account_validity` admin secret of the bench config.
 const ADMIN_SECRET: &str = "bench-admin-secret";
 /// How long a parked `/sync` waits before it is asked to answer anyway (ms).
@@ -366,7 +371,9 @@ fn send_load(
             .map(|room| format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{label}p{n}-", percent_encode(room)))
             .collect();
         let script = scratch.join(format!("{label}p{n}.lua"));
-        workspace::write(&script, &send_script(&paths, token))?;
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let body = r#"{"msgtype":"m.text","body":"bench"}"#;
+        workspace::write(&script, &wrk_script(&paths, true, "PUT", Some(body), token))?;
         let mut command = Command::new("wrk");
         command
             .args(["-t1", &format!("-c{connections}"), &format!("-d{}s", args.seconds), "--timeout", "5s", "-s"])
@@ -398,24 +405,7 @@ fn send_load(
     Ok(round)
 }
 
-/// The `wrk` script (`tests/benches/wrk.lua`, shared with `mxmod-app`'s sends bench):
-/// `PUT` a message to the `paths` in turn, each followed by a unique `{thread}-{n}`.
-fn send_script(paths: &[String], token: &str) -> String {
-    let paths: Vec<String> = paths.iter().map(|path| lua_string(path)).collect();
-    include_str!("../../tests/benches/wrk.lua")
-        .replace("@PATHS@", &paths.join(", "))
-        .replace("@UNIQUE@", "true")
-        .replace("@METHOD@", "PUT")
-        .replace("@BODY@", &lua_string(r#"{"msgtype":"m.text","body":"bench"}"#))
-        .replace("@TOKEN@", token)
-}
-
-/// `text` as a Lua long string (no escapes needed for JSON or paths).
-fn lua_string(text: &str) -> String {
-    format!("[==[{text}]==]")
-}
-
-/// What one `wrk` run of [`send_script`] reported.
+/// What one `wrk` run of the send script reported.
 #[derive(Debug, PartialEq)]
 struct WrkSends {
     ok: u64,

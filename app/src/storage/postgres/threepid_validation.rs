@@ -88,6 +88,16 @@ pub(super) async fn abandon(client: &Object, session_id: &str) -> StorageResult<
     Ok(())
 }
 
+/// A validated session from a row of `medium, address, validated_at, next_link`.
+fn validated_row(row: &tokio_postgres::Row) -> StorageResult<ValidatedThreepid> {
+    Ok(ValidatedThreepid {
+        medium: row.try_get(0)?,
+        address: row.try_get(1)?,
+        validated_at: row.try_get(2)?,
+        next_link: row.try_get(3)?,
+    })
+}
+
 /// `Storage::validated_threepid_session`.
 pub(super) async fn validated(
     client: &Object,
@@ -101,13 +111,7 @@ pub(super) async fn validated(
             &[&session_id, &client_secret],
         )
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(ValidatedThreepid {
-        medium: row.try_get(0)?,
-        address: row.try_get(1)?,
-        validated_at: row.try_get(2)?,
-        next_link: row.try_get(3)?,
-    }))
+    row.as_ref().map(validated_row).transpose()
 }
 
 /// `Storage::take_validated_threepid_session`.
@@ -124,13 +128,7 @@ pub(super) async fn take_validated(
             &[&session_id, &client_secret],
         )
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(ValidatedThreepid {
-        medium: row.try_get(0)?,
-        address: row.try_get(1)?,
-        validated_at: row.try_get(2)?,
-        next_link: row.try_get(3)?,
-    }))
+    row.as_ref().map(validated_row).transpose()
 }
 
 /// `Storage::validate_threepid_session`.

@@ -61,6 +61,16 @@ pub(super) fn abandon(c: &Connection, session_id: &str) -> rusqlite::Result<()> 
     c.prepare_cached("DELETE FROM threepid_validation_sessions WHERE session_id = ?1")?.execute([session_id]).map(drop)
 }
 
+/// A validated session from a row of `medium, address, validated_at, next_link`.
+fn validated_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ValidatedThreepid> {
+    Ok(ValidatedThreepid {
+        medium: row.get(0)?,
+        address: row.get(1)?,
+        validated_at: row.get(2)?,
+        next_link: row.get(3)?,
+    })
+}
+
 /// `Storage::validated_threepid_session`.
 pub(super) fn validated(
     c: &Connection,
@@ -71,14 +81,7 @@ pub(super) fn validated(
         "SELECT medium, address, validated_at, next_link FROM threepid_validation_sessions
          WHERE session_id = ?1 AND client_secret = ?2 AND validated_at IS NOT NULL",
     )?
-    .query_row(params![session_id, client_secret], |row| {
-        Ok(ValidatedThreepid {
-            medium: row.get(0)?,
-            address: row.get(1)?,
-            validated_at: row.get(2)?,
-            next_link: row.get(3)?,
-        })
-    })
+    .query_row(params![session_id, client_secret], validated_row)
     .optional()
 }
 
@@ -93,14 +96,7 @@ pub(super) fn take_validated(
          WHERE session_id = ?1 AND client_secret = ?2 AND validated_at IS NOT NULL
          RETURNING medium, address, validated_at, next_link",
     )?
-    .query_row(params![session_id, client_secret], |row| {
-        Ok(ValidatedThreepid {
-            medium: row.get(0)?,
-            address: row.get(1)?,
-            validated_at: row.get(2)?,
-            next_link: row.get(3)?,
-        })
-    })
+    .query_row(params![session_id, client_secret], validated_row)
     .optional()
 }
 
